@@ -1,0 +1,48 @@
+// swift-tools-version: 6.0
+//
+// Tern — a userspace RFC 6618 mobility VPN.
+//
+// The layers, from the wire inward:
+//   TernProtocol     pure: data-channel framing, ciphersuite table, replay window, sequence numbers.
+//                    No dependencies, never opens a descriptor, takes time as a value.
+//   COpenSSL         the system OpenSSL (libssl-dev) through pkg-config, headers only.
+//   TernCrypto       thin Swift wrapper over OpenSSL EVP: cipher contexts, HMAC, AES-XCBC-MAC, RNG.
+//   TernDataChannel  pure (no descriptors): seal/open in place per RFC 6618 §6 / RFC 4303 §2 for all suites.
+// Still to come (see docs/architecture.md): TernOS (the one syscall layer), the daemons and the `tern` CLI.
+// Benchmarks live in Benchmarks/Package.swift so the ordinary build never resolves the benchmark tooling.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Tern",
+    products: [
+        .library(name: "TernProtocol", targets: ["TernProtocol"]),
+        .library(name: "TernCrypto", targets: ["TernCrypto"]),
+        .library(name: "TernDataChannel", targets: ["TernDataChannel"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "TernProtocol", swiftSettings: strict),
+        .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(
+            name: "TernDataChannel",
+            dependencies: ["TernProtocol", "TernCrypto"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "TernProtocolTests", dependencies: ["TernProtocol"], swiftSettings: strict),
+        .testTarget(name: "TernCryptoTests", dependencies: ["TernCrypto"], swiftSettings: strict),
+        .testTarget(
+            name: "TernDataChannelTests",
+            dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,13 @@
+// The parts of the system OpenSSL (libssl-dev, 3.0 on Debian 12) that Tern uses. Headers only: no C code
+// lives here, every call is made from Swift in TernCrypto. libssl (TLS) joins when the HAC arrives.
+#ifndef TERN_COPENSSL_SHIM_H
+#define TERN_COPENSSL_SHIM_H
+
+#include <openssl/crypto.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#endif

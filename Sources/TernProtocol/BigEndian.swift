@@ -1,0 +1,16 @@
+// Unaligned big-endian loads and stores. Callers check bounds first; these never read outside
+// `offset ..< offset + width` of the buffer they are given.
+
+extension UnsafeRawBufferPointer {
+    @inline(__always)
+    package func loadBigEndianUInt32(at offset: Int) -> UInt32 {
+        UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    @inline(__always)
+    package func storeBigEndian(_ value: UInt32, at offset: Int) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+    }
+}
