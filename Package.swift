@@ -37,11 +37,15 @@ let package = Package(
             dependencies: ["TernProtocol", "TernCrypto"],
             swiftSettings: strict
         ),
-        .testTarget(name: "TernProtocolTests", dependencies: ["TernProtocol"], swiftSettings: strict),
-        .testTarget(name: "TernCryptoTests", dependencies: ["TernCrypto"], swiftSettings: strict),
+        // Helpers shared by the test targets (hex, a seeded PRNG); never linked into the daemons.
+        .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "TernProtocolTests", dependencies: ["TernProtocol", "TernTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TernCryptoTests", dependencies: ["TernCrypto", "TernTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TernDataChannelTests",
-            dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto"],
+            dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto", "TernTestSupport"],
             swiftSettings: strict
         ),
     ]

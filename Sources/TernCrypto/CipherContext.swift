@@ -86,20 +86,25 @@ public final class CipherContext {
     /// Builds and keys a context.
     ///
     /// - Throws: ``CryptoError`` when the key length is wrong for `algorithm` or OpenSSL refuses.
-    public init(_ algorithm: Algorithm, direction: Direction, key: UnsafeRawBufferPointer) throws(CryptoError) {
-        self.context = try Self.makeContext(algorithm, direction, key).get()
+    ///
+    /// - Parameter nonceLength: for the AEADs only, a nonce length other than the 12 octets Tern uses
+    ///   (the GCM specification's test cases also use 8 and 60).
+    public init(
+        _ algorithm: Algorithm, direction: Direction, key: UnsafeRawBufferPointer, nonceLength: Int? = nil
+    ) throws(CryptoError) {
+        self.context = try Self.makeContext(algorithm, direction, key, nonceLength).get()
         self.algorithm = algorithm
         self.direction = direction
     }
 
-    public init(_ algorithm: Algorithm, direction: Direction, key: [UInt8]) throws(CryptoError) {
-        self.context = try key.withUnsafeBytes { Self.makeContext(algorithm, direction, $0) }.get()
+    public init(_ algorithm: Algorithm, direction: Direction, key: [UInt8], nonceLength: Int? = nil) throws(CryptoError) {
+        self.context = try key.withUnsafeBytes { Self.makeContext(algorithm, direction, $0, nonceLength) }.get()
         self.algorithm = algorithm
         self.direction = direction
     }
 
     private static func makeContext(
-        _ algorithm: Algorithm, _ direction: Direction, _ key: UnsafeRawBufferPointer
+        _ algorithm: Algorithm, _ direction: Direction, _ key: UnsafeRawBufferPointer, _ nonceLength: Int?
     ) -> Result<OpaquePointer, CryptoError> {
         guard key.count == algorithm.keyLength, let keyBase = key.baseAddress else {
             return .failure(
@@ -110,10 +115,19 @@ public final class CipherContext {
             return .failure(CryptoError("EVP_CIPHER_fetch(\(algorithm.openSSLName))"))
         }
         guard let context = EVP_CIPHER_CTX_new() else { return .failure(CryptoError("EVP_CIPHER_CTX_new")) }
-        guard
-            EVP_CipherInit_ex2(
-                context, implementation, keyBase.assumingMemoryBound(to: UInt8.self), nil,
-                direction.openSSLValue, nil) == 1,
+        let keyed: Bool
+        let keyPointer = keyBase.assumingMemoryBound(to: UInt8.self)
+        if let nonceLength, algorithm.isAEAD {
+            // Choose the cipher, set the nonce length, then key with no cipher given: passing the cipher
+            // again would make OpenSSL 3 rebuild its context and forget the length.
+            keyed =
+                EVP_CipherInit_ex2(context, implementation, nil, nil, direction.openSSLValue, nil) == 1
+                && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceLength), nil) == 1
+                && EVP_CipherInit_ex2(context, nil, keyPointer, nil, direction.openSSLValue, nil) == 1
+        } else {
+            keyed = EVP_CipherInit_ex2(context, implementation, keyPointer, nil, direction.openSSLValue, nil) == 1
+        }
+        guard keyed,
             EVP_CIPHER_CTX_set_padding(context, 0) == 1
         else {
             EVP_CIPHER_CTX_free(context)
