@@ -13,7 +13,7 @@ public final class OutboundSecurityAssociation {
     public let securityParameterIndex: SecurityParameterIndex
     public let suite: Ciphersuite
     public private(set) var sequenceNumber: OutboundSequenceNumber
-    private let protection: PacketProtection
+    let protection: PacketProtection
 
     /// - Parameter lastSentSequenceNumber: where a restored SA resumes (its persisted reservation);
     ///   0 for a new SA, whose first packet then carries 1.
