@@ -29,40 +29,50 @@ public final class AESXCBCMAC {
     private let zeroIV: UnsafeMutableRawPointer
 
     public init(key: UnsafeRawBufferPointer) throws(CryptoError) {
-        guard key.count == Self.keyLength else {
-            throw CryptoError("AES-XCBC-MAC key", detail: "needs \(Self.keyLength) octets, got \(key.count)")
-        }
-        let derive = try CipherContext(.aes128ECB, direction: .encrypt, key: key)
-        // K1 | K2 | K3, each the encryption of its constant block.
-        let derived = UnsafeMutableRawBufferPointer.allocate(byteCount: 3 * Self.blockLength, alignment: 16)
-        defer {
-            secureZero(derived)
-            derived.deallocate()
-        }
-        for index in 0..<3 {
-            let block = UnsafeMutableRawBufferPointer(rebasing: derived[index * 16..<(index + 1) * 16])
-            block.initializeMemory(as: UInt8.self, repeating: UInt8(index + 1))
-        }
-        try derive.transform(iv: nil, data: derived)
-        self.chain = try CipherContext(
-            .aes128CBC, direction: .encrypt, key: UnsafeRawBufferPointer(rebasing: derived[0..<16]))
-        let subkeyBase = UnsafeMutableRawPointer.allocate(byteCount: 2 * Self.blockLength, alignment: 16)
-        self.subkeys = UnsafeMutableRawBufferPointer(start: subkeyBase, count: 2 * Self.blockLength)
-        self.subkeys.copyMemory(from: UnsafeRawBufferPointer(rebasing: derived[16..<48]))
-        self.scratchBase = UnsafeMutableRawPointer.allocate(byteCount: Self.chunkLength, alignment: 16)
-        self.scratch = UnsafeMutableRawBufferPointer(start: scratchBase, count: Self.chunkLength)
-        self.zeroIV = UnsafeMutableRawPointer.allocate(byteCount: Self.blockLength, alignment: 16)
-        self.zeroIV.initializeMemory(as: UInt8.self, repeating: 0, count: Self.blockLength)
+        (chain, subkeys) = try Self.deriveKeys(key).get()
+        (scratchBase, scratch, zeroIV) = Self.allocateWorkspace()
     }
 
-    public convenience init(key: [UInt8]) throws(CryptoError) {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(key.count, 1), alignment: 16)
-        defer {
-            secureZero(copy)
-            copy.deallocate()
+    public init(key: [UInt8]) throws(CryptoError) {
+        (chain, subkeys) = try key.withUnsafeBytes { Self.deriveKeys($0) }.get()
+        (scratchBase, scratch, zeroIV) = Self.allocateWorkspace()
+    }
+
+    /// RFC 3566 §4 step 1: K1, K2, K3 from AES-128-ECB; returns the CBC chain keyed with K1 and K2 ‖ K3.
+    private static func deriveKeys(
+        _ key: UnsafeRawBufferPointer
+    ) -> Result<(CipherContext, UnsafeMutableRawBufferPointer), CryptoError> {
+        capturing { () throws(CryptoError) in
+            guard key.count == keyLength else {
+                throw CryptoError("AES-XCBC-MAC key", detail: "needs \(keyLength) octets, got \(key.count)")
+            }
+            let derive = try CipherContext(.aes128ECB, direction: .encrypt, key: key)
+            // K1 | K2 | K3, each the encryption of its constant block.
+            let derivedBase = UnsafeMutableRawPointer.allocate(byteCount: 3 * blockLength, alignment: 16)
+            let derived = UnsafeMutableRawBufferPointer(start: derivedBase, count: 3 * blockLength)
+            defer {
+                secureZero(derived)
+                derivedBase.deallocate()
+            }
+            for index in 0..<3 {
+                UnsafeMutableRawBufferPointer(rebasing: derived[index * blockLength..<(index + 1) * blockLength])
+                    .initializeMemory(as: UInt8.self, repeating: UInt8(index + 1))
+            }
+            try derive.transform(iv: nil, data: derived)
+            let chain = try CipherContext(
+                .aes128CBC, direction: .encrypt, key: UnsafeRawBufferPointer(rebasing: derived[0..<blockLength]))
+            let subkeyBase = UnsafeMutableRawPointer.allocate(byteCount: 2 * blockLength, alignment: 16)
+            let subkeys = UnsafeMutableRawBufferPointer(start: subkeyBase, count: 2 * blockLength)
+            subkeys.copyMemory(from: UnsafeRawBufferPointer(rebasing: derived[blockLength...]))
+            return (chain, subkeys)
         }
-        copy.copyBytes(from: key)
-        try self.init(key: UnsafeRawBufferPointer(rebasing: copy[0..<key.count]))
+    }
+
+    private static func allocateWorkspace() -> (UnsafeMutableRawPointer, UnsafeMutableRawBufferPointer, UnsafeMutableRawPointer) {
+        let scratchBase = UnsafeMutableRawPointer.allocate(byteCount: chunkLength, alignment: 16)
+        let zeroIV = UnsafeMutableRawPointer.allocate(byteCount: blockLength, alignment: 16)
+        zeroIV.initializeMemory(as: UInt8.self, repeating: 0, count: blockLength)
+        return (scratchBase, UnsafeMutableRawBufferPointer(start: scratchBase, count: chunkLength), zeroIV)
     }
 
     deinit {

