@@ -90,13 +90,11 @@ public final class AESXCBCMAC {
         let lastStart = count == 0 ? 0 : ((count - 1) / Self.blockLength) * Self.blockLength
         var first = true
         var offset = 0
-        while offset < lastStart {
+        while offset < lastStart, let source = message.baseAddress {
+            // The chain's ciphertext goes to the scratch buffer; only its last block matters.
             let length = min(Self.chunkLength, lastStart - offset)
-            let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<length])
-            if let source = message.baseAddress {
-                chunk.copyMemory(from: UnsafeRawBufferPointer(start: source + offset, count: length))
-            }
-            try chain.transform(iv: first ? UnsafeRawPointer(zeroIV) : nil, data: chunk)
+            try chain.transform(
+                iv: first ? UnsafeRawPointer(zeroIV) : nil, from: source + offset, to: scratchBase, count: length)
             first = false
             offset += length
         }

@@ -149,14 +149,27 @@ public final class CipherContext {
     ///   - data: a whole number of blocks.
     @inline(__always)
     public func transform(iv: UnsafeRawPointer?, data: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+        guard let base = data.baseAddress else { return }
+        try transform(iv: iv, from: UnsafeRawPointer(base), to: base, count: data.count)
+    }
+
+    /// Encrypts or decrypts `count` octets from `input` to `output` with a block mode, no padding. The two
+    /// may be the same memory, but must not otherwise overlap.
+    @inline(__always)
+    public func transform(
+        iv: UnsafeRawPointer?, from input: UnsafeRawPointer, to output: UnsafeMutableRawPointer, count: Int
+    ) throws(CryptoError) {
         if let iv {
             guard EVP_CipherInit_ex2(context, nil, nil, iv.assumingMemoryBound(to: UInt8.self), -1, nil) == 1
             else { throw CryptoError("EVP_CipherInit_ex2 (IV)") }
         }
-        guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count > 0 else { return }
+        guard count > 0 else { return }
         var written: Int32 = 0
-        guard EVP_CipherUpdate(context, base, &written, base, Int32(data.count)) == 1,
-            Int(written) == data.count
+        guard
+            EVP_CipherUpdate(
+                context, output.assumingMemoryBound(to: UInt8.self), &written,
+                input.assumingMemoryBound(to: UInt8.self), Int32(count)) == 1,
+            Int(written) == count
         else { throw CryptoError("EVP_CipherUpdate(\(algorithm.openSSLName))") }
     }
 

@@ -43,7 +43,7 @@ public final class InboundSecurityAssociation {
     ) throws(DataChannelDropReason) -> OpenedDatagram {
         let readable = UnsafeRawBufferPointer(buffer)
         let header = try DataChannel.parseHeader(readable, datagram: datagram)
-        let packetType = header.packetType ?? .plaintext  // parseHeader has refused unknown types
+        guard let packetType = header.packetType else { throw .unknownPacketType }
         if packetType == .plaintext {
             guard scope == .signalingOnly else { throw .plaintextNotPermitted }
             let payload = (datagram.lowerBound + DataChannelHeader.length)..<datagram.upperBound

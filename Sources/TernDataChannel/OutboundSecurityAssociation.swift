@@ -60,21 +60,34 @@ public final class OutboundSecurityAssociation {
         } catch {
             throw .sequenceNumberExhausted
         }
-        DataChannelHeader(
-            packetType: packetType, securityParameterIndexValue: securityParameterIndex.rawValue,
-            sequenceNumber: sequence
-        ).write(to: buffer, at: start)
-        _ = ESPTrailer.write(
-            into: buffer, payloadEnd: payload.upperBound, paddingLength: paddingLength, nextHeader: nextHeader)
         do {
-            try DataChannel.protect(
-                protection, buffer: buffer, datagramStart: start, encryptedStart: payload.lowerBound,
-                trailerEnd: trailerEnd, sequenceNumber: sequence, explicitIV: nil)
+            try frame(
+                packetType, nextHeader: nextHeader, in: buffer, payload: payload, start: start,
+                sequenceNumber: sequence, explicitIV: nil)
         } catch {
             throw .crypto(error.description)
         }
         return SealedDatagram(
             range: start..<end, sequenceNumber: sequence, isPastSoftLimit: sequenceNumber.isPastSoftLimit)
+    }
+
+    /// Writes header and trailer around the payload and protects it: the part of sealing that every
+    /// path shares once the room is checked and the sequence number is chosen.
+    @inline(__always)
+    private func frame(
+        _ packetType: PacketType, nextHeader: UInt8, in buffer: UnsafeMutableRawBufferPointer, payload: Range<Int>,
+        start: Int, sequenceNumber sequence: UInt32, explicitIV: UnsafeRawBufferPointer?
+    ) throws(CryptoError) {
+        DataChannelHeader(
+            packetType: packetType, securityParameterIndexValue: securityParameterIndex.rawValue,
+            sequenceNumber: sequence
+        ).write(to: buffer, at: start)
+        let trailerEnd = ESPTrailer.write(
+            into: buffer, payloadEnd: payload.upperBound,
+            paddingLength: suite.paddingLength(forPayloadLength: payload.count), nextHeader: nextHeader)
+        try DataChannel.protect(
+            protection, buffer: buffer, datagramStart: start, encryptedStart: payload.lowerBound,
+            trailerEnd: trailerEnd, sequenceNumber: sequence, explicitIV: explicitIV)
     }
 
     /// Seals a keepalive (DESIGN.md: PType 1, Next Header 59, empty payload) whose header starts at
@@ -87,26 +100,20 @@ public final class OutboundSecurityAssociation {
         return try seal(.userData, nextHeader: NextHeader.noNextHeader, in: buffer, payload: payloadStart..<payloadStart)
     }
 
-    /// Seals with a given CBC IV instead of a fresh one: for known-answer tests against RFC 3602's ESP
-    /// examples only. A fixed IV must never be used on the wire.
+    /// Seals with a given sequence number and CBC IV instead of fresh ones: for known-answer tests against
+    /// fixed vectors only. A fixed IV must never be used on the wire. The caller leaves the room.
     func seal(
         _ packetType: PacketType, nextHeader: UInt8, in buffer: UnsafeMutableRawBufferPointer, payload: Range<Int>,
         sequenceNumber forcedSequence: UInt32, explicitIV: [UInt8]
     ) throws -> Range<Int> {
         let start = payload.lowerBound - suite.headroom
-        let paddingLength = suite.paddingLength(forPayloadLength: payload.count)
-        let trailerEnd = ESPTrailer.write(
-            into: buffer, payloadEnd: payload.upperBound, paddingLength: paddingLength, nextHeader: nextHeader)
-        DataChannelHeader(
-            packetType: packetType, securityParameterIndexValue: securityParameterIndex.rawValue,
-            sequenceNumber: forcedSequence
-        ).write(to: buffer, at: start)
         try explicitIV.withUnsafeBytes { iv in
-            try DataChannel.protect(
-                protection, buffer: buffer, datagramStart: start, encryptedStart: payload.lowerBound,
-                trailerEnd: trailerEnd, sequenceNumber: forcedSequence, explicitIV: iv)
+            try frame(
+                packetType, nextHeader: nextHeader, in: buffer, payload: payload, start: start,
+                sequenceNumber: forcedSequence, explicitIV: iv)
         }
-        return start..<(trailerEnd + suite.icvLength)
+        let padding = suite.paddingLength(forPayloadLength: payload.count)
+        return start..<(payload.upperBound + padding + ESPTrailer.fixedLength + suite.icvLength)
     }
 }
 

@@ -6,9 +6,6 @@ enum IntegrityTransform {
     case hmacSHA1(HMACContext)
     case aesXCBC(AESXCBCMAC)
 
-    /// Octets of full MAC written by ``compute(over:into:)``; the ICV is its first 12.
-    static let scratchLength = HMACContext.maximumLength
-
     init(_ integrity: Ciphersuite.Integrity, key: [UInt8]) throws(CryptoError) {
         switch integrity {
         case .hmacSHA1_96: self = .hmacSHA1(try HMACContext(.sha1, key: key))
@@ -17,7 +14,8 @@ enum IntegrityTransform {
         }
     }
 
-    /// Writes the full MAC of `data` at `output` (at least ``scratchLength`` octets).
+    /// Writes the full MAC of `data` at `output` (at least `HMACContext.maximumLength` octets); the ICV
+    /// is its first 12.
     @inline(__always)
     func compute(over data: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer) throws(CryptoError) {
         switch self {
