@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "TernProtocol", targets: ["TernProtocol"]),
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernDataChannel", targets: ["TernDataChannel"]),
+        .library(name: "TernOS", targets: ["TernOS"]),
     ],
     targets: [
         .systemLibrary(
@@ -31,6 +32,14 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(name: "TernProtocol", swiftSettings: strict),
+        // The one OS layer: every system call goes through TernOS.SystemCall. CTernOS adapts what
+        // Swift's Glibc module cannot reach (mmsghdr, TUNSETIFF, CMSG_*).
+        .target(name: "CTernOS"),
+        .target(name: "TernOS", dependencies: ["CTernOS", "TernProtocol"], swiftSettings: strict),
+        // The data plane: dedicated threads moving packets between the TUN device and UDP.
+        .target(
+            name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel"],
+            swiftSettings: strict),
         .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         .target(
             name: "TernDataChannel",
@@ -43,6 +52,7 @@ let package = Package(
             name: "TernProtocolTests", dependencies: ["TernProtocol", "TernTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TernCryptoTests", dependencies: ["TernCrypto", "TernTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TernOSTests", dependencies: ["TernOS", "TernProtocol"], swiftSettings: strict),
         .testTarget(
             name: "TernDataChannelTests",
             dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto", "TernTestSupport"],

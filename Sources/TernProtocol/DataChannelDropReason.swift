@@ -102,6 +102,11 @@ public struct DataChannelDropCounters: Sendable {
         counts[Int(reason.rawValue)] &+= 1
     }
 
+    /// Adds `count` drops for `reason` at once (merging counters of several threads).
+    public mutating func add(_ count: UInt64, for reason: DataChannelDropReason) {
+        counts[Int(reason.rawValue)] &+= count
+    }
+
     public subscript(reason: DataChannelDropReason) -> UInt64 {
         counts[Int(reason.rawValue)]
     }

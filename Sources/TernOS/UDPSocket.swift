@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A non-blocking UDP socket of one address family.
+public final class UDPSocket: @unchecked Sendable {
+    public let descriptor: FileDescriptor
+    /// True for AF_INET6 (IPv6 only: IPv4 peers get their own socket, so replies can name their source).
+    public let isIPv6: Bool
+
+    /// The socket buffer size asked for: large, because a batched sender fills it in bursts.
+    public static let preferredBufferLength: Int32 = 4 << 20
+
+    /// - Parameter receivePacketInfo: ask for IP_PKTINFO / IPV6_RECVPKTINFO on every datagram, so that a
+    ///   reply can be sent from the address the peer used (DESIGN.md: Replies).
+    public init(ipv6: Bool, receivePacketInfo: Bool) throws(SystemCallError) {
+        let family = ipv6 ? AF_INET6 : AF_INET
+        let fd = try SystemCall.call("socket(\(ipv6 ? "AF_INET6" : "AF_INET"), SOCK_DGRAM)") {
+            socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        descriptor = FileDescriptor(taking: fd)
+        isIPv6 = ipv6
+        if ipv6 { try setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY") }
+        if receivePacketInfo {
+            if ipv6 {
+                try setOption(Int32(IPPROTO_IPV6), IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO")
+            } else {
+                try setOption(Int32(IPPROTO_IP), IP_PKTINFO, 1, "IP_PKTINFO")
+            }
+        }
+        setBufferLengths(Self.preferredBufferLength)
+    }
+
+    /// Asks for `length`-octet send and receive buffers: past `net.core.*mem_max` with the FORCE
+    /// options when privileged, else as much as the limits allow. Never fails: small buffers only cost
+    /// speed.
+    public func setBufferLengths(_ length: Int32) {
+        for (force, plain) in [(SO_RCVBUFFORCE, SO_RCVBUF), (SO_SNDBUFFORCE, SO_SNDBUF)] {
+            if (try? setOption(SOL_SOCKET, force, length, "SO_*BUFFORCE")) == nil {
+                _ = try? setOption(SOL_SOCKET, plain, length, "SO_*BUF")
+            }
+        }
+    }
+
+    public func setOption(_ level: Int32, _ name: Int32, _ value: Int32, _ label: String) throws(SystemCallError) {
+        var value = value
+        _ = try SystemCall.call("setsockopt \(label)") {
+            setsockopt(descriptor.rawValue, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    public func bind(_ address: SocketAddress) throws(SystemCallError) {
+        var storage = sockaddr_in6()
+        _ = try withUnsafeMutableBytes(of: &storage) { (raw) throws(SystemCallError) in
+            let length = address.write(to: raw.baseAddress.unsafelyUnwrapped)
+            return try SystemCall.call("bind \(address)") {
+                Glibc.bind(descriptor.rawValue, raw.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
+            }
+        }
+    }
+
+    /// Fixes the peer: `send` needs no address and only that peer's datagrams are received.
+    public func connect(_ address: SocketAddress) throws(SystemCallError) {
+        var storage = sockaddr_in6()
+        _ = try withUnsafeMutableBytes(of: &storage) { (raw) throws(SystemCallError) in
+            let length = address.write(to: raw.baseAddress.unsafelyUnwrapped)
+            return try SystemCall.call("connect \(address)") {
+                Glibc.connect(descriptor.rawValue, raw.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
+            }
+        }
+    }
+
+    /// The address the socket is bound to (after `bind` or an implicit bind by `connect`).
+    public func localAddress() throws(SystemCallError) -> SocketAddress {
+        var storage = sockaddr_in6()
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        _ = try withUnsafeMutableBytes(of: &storage) { (raw) throws(SystemCallError) in
+            try SystemCall.call("getsockname") {
+                getsockname(descriptor.rawValue, raw.baseAddress?.assumingMemoryBound(to: sockaddr.self), &length)
+            }
+        }
+        guard let address = withUnsafeBytes(of: storage, { SocketAddress(reading: $0.baseAddress.unsafelyUnwrapped, length: Int(length)) })
+        else { throw SystemCallError("getsockname: unexpected address family", errno: EAFNOSUPPORT) }
+        return address
+    }
+}

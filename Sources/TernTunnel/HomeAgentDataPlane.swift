@@ -1,0 +1,272 @@
+internal import CTernOS
+import Synchronization
+public import TernDataChannel
+public import TernOS
+public import TernProtocol
+
+/// Something the data plane reports for the log (rare events only; never per packet).
+public enum TunnelEvent: Sendable {
+    /// A Mobile Node's newest authenticated packet came from a new outer address.
+    case bindingMoved(mobileNode: String, from: Endpoint?, to: Endpoint)
+    /// A data-plane thread stopped because of an error it could not get past.
+    case threadFailed(thread: String, error: String)
+}
+
+/// The Home Agent's data plane: one UDP service port (IPv4 and IPv6 sockets), one TUN device, many
+/// Mobile Nodes found by SPI in O(1) and by Home Address in O(1).
+///
+/// Two dedicated threads: TUN → seal → UDP, and UDP → open → TUN, each with its own batch of buffers
+/// (recvmmsg/sendmmsg), allocated once; no lock per packet. A Mobile Node's packets are sent to the outer
+/// address:port of its newest authenticated, non-replayed packet (DESIGN.md: who may move a binding), from
+/// the local address that packet was sent to.
+public final class HomeAgentDataPlane: @unchecked Sendable {
+    public struct MobileNode: Sendable {
+        public var name: String
+        public var association: SecurityAssociation
+        public var homeAddresses: [IPAddress]
+
+        public init(name: String, association: SecurityAssociation, homeAddresses: [IPAddress]) {
+            self.name = name
+            self.association = association
+            self.homeAddresses = homeAddresses
+        }
+    }
+
+    private let tun: TunDevice
+    private let ipv4: UDPSocket?
+    private let ipv6: UDPSocket?
+    private let sessions: [MobileNodeSession]
+    private let sessionsBySPI: [UInt32: Int]
+    private let sessionsByHomeAddress: [IPAddress: Int]
+    private let slotLength: Int
+    private let events: @Sendable (TunnelEvent) -> Void
+    private let stopping = Atomic<Bool>(false)
+    private let wakeUp: Notifier
+    private let counters = CounterBoard(threads: 2)
+    private var threads: [PlatformThread] = []
+
+    /// Milliseconds a thread sleeps in poll at most, so that it notices a stop and publishes counters.
+    static let pollTimeoutMilliseconds: Int32 = 250
+    /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
+    static let batchesPerWake = 8
+
+    /// - Parameters:
+    ///   - sockets: bound UDP sockets (with packet info) for IPv4 and/or IPv6.
+    ///   - mtu: the TUN device's MTU: the largest inner packet.
+    public init(
+        tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, mtu: Int, mobileNodes: [MobileNode],
+        events: @escaping @Sendable (TunnelEvent) -> Void
+    ) throws(DataPlaneError) {
+        self.tun = tun
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        var sessions: [MobileNodeSession] = []
+        var bySPI: [UInt32: Int] = [:]
+        var byAddress: [IPAddress: Int] = [:]
+        for node in mobileNodes {
+            let index = sessions.count
+            do {
+                sessions.append(
+                    try MobileNodeSession(
+                        name: node.name, association: node.association, homeAddresses: node.homeAddresses))
+            } catch {
+                throw .securityAssociation(error)
+            }
+            bySPI[node.association.securityParameterIndex.rawValue] = index
+            for address in node.homeAddresses { byAddress[address] = index }
+        }
+        self.sessions = sessions
+        sessionsBySPI = bySPI
+        sessionsByHomeAddress = byAddress
+        slotLength = PacketPath.slotLength(mtu: mtu)
+        self.events = events
+        do {
+            wakeUp = try Notifier()
+        } catch {
+            throw .system(error.description)
+        }
+    }
+
+    /// Starts the two data-plane threads.
+    public func start() throws(SystemCallError) {
+        threads.append(try PlatformThread(name: "tern-ha-rx") { [self] in receiveLoop() })
+        threads.append(try PlatformThread(name: "tern-ha-tx") { [self] in transmitLoop() })
+    }
+
+    /// Stops and joins the threads. Idempotent.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        wakeUp.signal()
+        for thread in threads { thread.join() }
+        threads = []
+    }
+
+    /// The counters of both threads, as last published.
+    public func statistics() -> TunnelCounters { counters.total() }
+
+    /// Each Mobile Node's name and current endpoint.
+    public func bindings() -> [(name: String, endpoint: Endpoint?)] {
+        sessions.map { ($0.name, $0.currentEndpoint()) }
+    }
+
+    // MARK: UDP → open → TUN
+
+    private func receiveLoop() {
+        let sockets = [ipv4, ipv6].compactMap { $0 }
+        let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
+        let batch = DatagramBatch(slotLength: slotLength)
+        var local = TunnelCounters()
+        // PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
+        // moves bindings, so only it keeps this map.
+        var sessionByEndpoint: [SocketAddress: Int] = [:]
+        var lastPublished = monotonicNanoseconds()
+        while !stopping.load(ordering: .acquiring) {
+            do {
+                try poller.wait(timeoutMilliseconds: Self.pollTimeoutMilliseconds)
+                for (position, socket) in sockets.enumerated() where poller.isReadable(position) {
+                    for _ in 0..<Self.batchesPerWake {
+                        let count = try batch.receive(from: socket)
+                        if count == 0 { break }
+                        for slot in 0..<count {
+                            receive(slot, of: batch, counters: &local, sessionByEndpoint: &sessionByEndpoint)
+                        }
+                    }
+                }
+            } catch {
+                events(.threadFailed(thread: "tern-ha-rx", error: error.description))
+                return
+            }
+            let now = monotonicNanoseconds()
+            if now &- lastPublished >= 200_000_000 {
+                counters.publish(local, slot: 0)
+                lastPublished = now
+            }
+        }
+        counters.publish(local, slot: 0)
+    }
+
+    @inline(__always)
+    private func receive(
+        _ slot: Int, of batch: DatagramBatch, counters local: inout TunnelCounters,
+        sessionByEndpoint: inout [SocketAddress: Int]
+    ) {
+        guard !batch.wasTruncated(slot) else { return local.drop(.truncatedDatagram) }
+        let buffer = batch.buffer(slot)
+        let length = batch.receivedLength(slot)
+        let header: DataChannelHeader
+        do {
+            header = try DataChannel.parseHeader(UnsafeRawBufferPointer(buffer), datagram: 0..<length)
+        } catch {
+            return local.drop(error)
+        }
+        guard let source = batch.source(slot) else { return local.drop(.unknownPlaintextSource) }
+        let index: Int
+        if header.packetType == .plaintext {
+            guard let found = sessionByEndpoint[source] else { return local.drop(.unknownPlaintextSource) }
+            index = found
+        } else {
+            guard let found = sessionsBySPI[header.securityParameterIndexValue] else {
+                return local.drop(.unknownSecurityParameterIndex)
+            }
+            index = found
+        }
+        let session = sessions[index]
+        guard let opened = PacketPath.open(buffer, length: length, inbound: session.inbound, counters: &local) else {
+            return
+        }
+        if opened.isNewest {
+            let endpoint = Endpoint(remote: source, local: batch.localAddress(slot))
+            let previous = session.currentEndpoint()
+            if previous != endpoint {
+                _ = session.move(to: endpoint)
+                if let previous { sessionByEndpoint[previous.remote] = nil }
+                sessionByEndpoint[source] = index
+                local.bindingMoves &+= 1
+                events(.bindingMoved(mobileNode: session.name, from: previous, to: endpoint))
+            }
+        }
+        switch opened.kind {
+        case .keepalive:
+            local.keepalivesReceived &+= 1
+        case .mobilityHeader:
+            local.drop(.mobilityHeaderNotHandled)
+        case .ipv4, .ipv6:
+            guard let inner = InnerPacket.source(UnsafeRawBufferPointer(buffer), opened.payload), session.owns(inner) else {
+                return local.drop(.spoofedInnerSource)
+            }
+            PacketPath.deliver(opened.payload, of: buffer, to: tun, counters: &local)
+        }
+    }
+
+    // MARK: TUN → seal → UDP
+
+    private func transmitLoop() {
+        let poller = Poller([tun.descriptor.rawValue, wakeUp.descriptor.rawValue])
+        let batch = DatagramBatch(slotLength: slotLength)
+        let isIPv6 = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.capacity)
+        isIPv6.initialize(repeating: false)
+        defer { isIPv6.deallocate() }
+        var cache = EndpointCache(count: sessions.count)
+        var local = TunnelCounters()
+        var lastPublished = monotonicNanoseconds()
+        while !stopping.load(ordering: .acquiring) {
+            do {
+                try poller.wait(timeoutMilliseconds: Self.pollTimeoutMilliseconds)
+                if poller.isReadable(0) {
+                    for _ in 0..<Self.batchesPerWake {
+                        let (count, tunEmpty) = try fill(batch, families: isIPv6, cache: &cache, counters: &local)
+                        PacketPath.flush(batch, count: count, families: isIPv6, ipv4: ipv4, ipv6: ipv6, counters: &local)
+                        if tunEmpty { break }
+                    }
+                }
+            } catch {
+                events(.threadFailed(thread: "tern-ha-tx", error: error.description))
+                return
+            }
+            let now = monotonicNanoseconds()
+            if now &- lastPublished >= 200_000_000 {
+                counters.publish(local, slot: 1)
+                lastPublished = now
+            }
+        }
+        counters.publish(local, slot: 1)
+    }
+
+    /// Reads packets from the TUN into the batch's slots and seals each for its Mobile Node. Returns how
+    /// many slots are ready to send, and whether the TUN device ran dry.
+    @inline(__always)
+    private func fill(
+        _ batch: DatagramBatch, families isIPv6: UnsafeMutableBufferPointer<Bool>, cache: inout EndpointCache,
+        counters local: inout TunnelCounters
+    ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
+        var count = 0
+        while count < batch.capacity {
+            let slot = batch.buffer(count)
+            guard let length = try tun.read(into: PacketPath.readArea(slot)) else { return (count, true) }
+            let payload = PacketPath.payloadOffset..<(PacketPath.payloadOffset + length)
+            guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(slot), payload) else {
+                local.drop(.malformedInnerPacket)
+                continue
+            }
+            guard let index = sessionsByHomeAddress[destination] else {
+                local.drop(.unknownHomeAddress)
+                continue
+            }
+            let session = sessions[index]
+            guard let endpoint = cache.endpoint(of: session, at: index) else {
+                local.drop(.noBinding)
+                continue
+            }
+            guard let datagram = PacketPath.seal(
+                payload: payload, in: slot, destination: destination, outbound: session.outbound, scope: session.scope,
+                counters: &local)
+            else { continue }
+            batch.prepareToSend(count, range: datagram, to: endpoint.remote, from: endpoint.local)
+            isIPv6[count] = !endpoint.remote.address.isIPv4
+            local.packetsSent &+= 1
+            local.octetsSent &+= UInt64(length)
+            count += 1
+        }
+        return (count, false)
+    }
+}

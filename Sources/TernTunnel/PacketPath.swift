@@ -1,0 +1,90 @@
+internal import CTernOS
+import TernDataChannel
+import TernOS
+import TernProtocol
+
+/// The per-packet steps both roles share: sizing slots, sealing an inner packet for the wire, and
+/// opening a datagram. Kept here once so the Home Agent and the Mobile Node cannot drift apart.
+enum PacketPath {
+    /// Where an inner packet is read into a slot: after the largest headroom any suite needs.
+    static let payloadOffset = DataChannel.maximumHeadroom
+
+    /// Octets per slot for a tunnel of `mtu`: headroom, the largest inner packet, tailroom; rounded to a
+    /// cache line. One octet of slack lets a read detect a packet longer than the MTU.
+    static func slotLength(mtu: Int) -> Int {
+        (DataChannel.maximumHeadroom + mtu + 1 + DataChannel.maximumTailroom + 63) & ~63
+    }
+
+    /// The part of a slot the TUN device reads into.
+    @inline(__always)
+    static func readArea(_ slot: UnsafeMutableRawBufferPointer) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: slot[payloadOffset..<(slot.count - DataChannel.maximumTailroom)])
+    }
+
+    /// Seals (or, under scope 0, frames as PType 0) the inner packet at `payload` of `slot`. Returns the
+    /// datagram's range, or nil after counting why it could not be sent.
+    @inline(__always)
+    static func seal(
+        payload: Range<Int>, in slot: UnsafeMutableRawBufferPointer, destination: IPAddress,
+        outbound: OutboundSecurityAssociation, scope: SecurityAssociationScope, counters: inout TunnelCounters
+    ) -> Range<Int>? {
+        do {
+            if scope == .signalingOnly {
+                return try DataChannel.encapsulatePlaintext(in: slot, payload: payload)
+            }
+            let nextHeader = destination.isIPv4 ? NextHeader.ipv4 : NextHeader.ipv6
+            return try outbound.seal(.userData, nextHeader: nextHeader, in: slot, payload: payload).range
+        } catch {
+            counters.drop(.sealFailed)
+            return nil
+        }
+    }
+
+    /// Opens the datagram in `slot`; nil after counting the drop.
+    @inline(__always)
+    static func open(
+        _ slot: UnsafeMutableRawBufferPointer, length: Int, inbound: InboundSecurityAssociation,
+        counters: inout TunnelCounters
+    ) -> OpenedDatagram? {
+        do {
+            return try inbound.open(slot, datagram: 0..<length)
+        } catch {
+            counters.drop(error)
+            return nil
+        }
+    }
+
+    /// Writes an opened inner packet to the TUN device and counts it.
+    @inline(__always)
+    static func deliver(
+        _ payload: Range<Int>, of slot: UnsafeMutableRawBufferPointer, to tun: TunDevice, counters: inout TunnelCounters
+    ) {
+        let packet = UnsafeRawBufferPointer(rebasing: slot[payload])
+        if (try? tun.write(packet)) == true {
+            counters.packetsReceived &+= 1
+            counters.octetsReceived &+= UInt64(payload.count)
+        } else {
+            counters.drop(.tunWriteFailed)
+        }
+    }
+
+    /// Sends slots `0 ..< count` of `batch`, grouping runs by address family onto the matching socket.
+    static func flush(
+        _ batch: DatagramBatch, count: Int, families isIPv6: UnsafeMutableBufferPointer<Bool>,
+        ipv4: UDPSocket?, ipv6: UDPSocket?, counters: inout TunnelCounters
+    ) {
+        var start = 0
+        while start < count {
+            var end = start + 1
+            while end < count && isIPv6[end] == isIPv6[start] { end += 1 }
+            var refused = 0
+            if let socket = isIPv6[start] ? ipv6 : ipv4 {
+                let sent = batch.send(start..<end, on: socket, refused: &refused)
+                for _ in sent..<(end - start) { counters.drop(.sendFailed) }
+            } else {
+                for _ in start..<end { counters.drop(.sendFailed) }
+            }
+            start = end
+        }
+    }
+}
