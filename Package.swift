@@ -24,6 +24,13 @@ let package = Package(
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernDataChannel", targets: ["TernDataChannel"]),
         .library(name: "TernOS", targets: ["TernOS"]),
+        .executable(name: "tern", targets: ["tern"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -46,17 +53,39 @@ let package = Package(
             dependencies: ["TernProtocol", "TernCrypto"],
             swiftSettings: strict
         ),
+        // The daemons' configuration: YAML (Yams' Node API) into validated values; every error names
+        // file:line:column and the field. Key files are permission-checked before they are read.
+        .target(
+            name: "TernConfig",
+            dependencies: ["TernProtocol", "TernDataChannel", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+        // The `tern` command: `tern ha`, `tern mn`. Reads config, opens TUN and sockets, runs the data plane.
+        .executableTarget(
+            name: "tern",
+            dependencies: [
+                "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         // Helpers shared by the test targets (hex, a seeded PRNG); never linked into the daemons.
         .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TernProtocolTests", dependencies: ["TernProtocol", "TernTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TernCryptoTests", dependencies: ["TernCrypto", "TernTestSupport"], swiftSettings: strict),
+        // Whole-system tests in network namespaces: they run the `tern` binary built beside them.
+        .testTarget(
+            name: "TernIntegrationTests", dependencies: ["TernProtocol"], swiftSettings: strict),
         .testTarget(name: "TernOSTests", dependencies: ["TernOS", "TernProtocol"], swiftSettings: strict),
         .testTarget(
             name: "TernDataChannelTests",
             dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto", "TernTestSupport"],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel"],
+            swiftSettings: strict),
     ]
 )

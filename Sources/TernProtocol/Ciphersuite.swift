@@ -119,6 +119,16 @@ public enum Ciphersuite: UInt16, Sendable, CaseIterable, CustomStringConvertible
         return remainder == 0 ? 0 : alignment - remainder
     }
 
+    /// The largest payload whose sealed datagram (header, IV, payload, minimal padding, trailer, ICV) is
+    /// at most `datagramLength` octets: how big an inner packet may be for an outer path.
+    public func largestPayload(forDatagramLength datagramLength: Int) -> Int {
+        var payload = datagramLength - headroom - ESPTrailer.fixedLength - icvLength
+        while payload > 0 && headroom + payload + paddingLength(forPayloadLength: payload) + 2 + icvLength > datagramLength {
+            payload -= 1
+        }
+        return max(payload, 0)
+    }
+
     /// The RFC's code, `{00,2F}`, uppercase hex as RFC 6618 §5.6.5 writes it.
     public var description: String {
         let digits: [Character] = Array("0123456789ABCDEF")

@@ -158,6 +158,19 @@ struct CiphersuiteTests {
         #expect(throws: CiphersuiteParseError.self) { try Ciphersuite.parseList("") }
     }
 
+    @Test("the largest payload for a datagram length fits, and one more octet does not")
+    func largestPayload() {
+        for suite in Ciphersuite.allCases {
+            for datagram in [100, 1280, 1452, 1472] {
+                let payload = suite.largestPayload(forDatagramLength: datagram)
+                func size(_ p: Int) -> Int { suite.headroom + p + suite.paddingLength(forPayloadLength: p) + 2 + suite.icvLength }
+                #expect(size(payload) <= datagram)
+                #expect(size(payload + 1) > datagram, "size grows with the payload, so nothing larger fits")
+            }
+        }
+        #expect(Ciphersuite.aes128GCMSHA256.largestPayload(forDatagramLength: 1452) == 1426)
+    }
+
     @Test("padding gives the fewest octets that align payload + 2")
     func padding() {
         for suite in Ciphersuite.allCases {

@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# Tern vs plain veth vs wireguard-go vs OpenVPN 2.6, measured in one run between two network namespaces
+# with iperf3 and ping. See README.md beside this file for what is measured and the choices made.
+#
+# Environment (all optional):
+#   SYSTEMS        systems to run, in order          (default: "veth wireguard-go openvpn tern")
+#   SUBJECT        system whose ratios are printed   (default: tern)
+#   DURATION       iperf3 -t seconds per measurement (default: 5; plus 1 s omitted warm-up for TCP)
+#   PINGS          ping count                        (default: 20, at -i 0.05)
+#   TERN_BIN       tern binary                       (default: <repo>/.build/release/tern)
+#   TERN_BUILD_TIMEOUT  seconds for `swift build` when TERN_BIN is missing (default: 900)
+#   SKIP_APT=1     do not apt-get install (the tools must already be there)
+#   PIN=1          pin client-side processes to CPU 0 and server-side ones to CPU 1 (default: off)
+#   RESULTS_FILE   also append the final report to this file
+#   KEEP_WORK=1    keep the run's temp dir (raw iperf3 JSON, daemon logs; it also holds the run's keys)
+#
+# Must run as root (namespaces, TUN devices). Traffic stays between the two namespaces it creates.
+set -uo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+
+SYSTEMS=${SYSTEMS:-"veth wireguard-go openvpn tern"}
+SUBJECT=${SUBJECT:-tern}
+DURATION=${DURATION:-5}
+PINGS=${PINGS:-20}
+TERN_BIN=${TERN_BIN:-$REPO_ROOT/.build/release/tern}
+TERN_BUILD_TIMEOUT=${TERN_BUILD_TIMEOUT:-900}
+IPERF_PORT=5201
+IPERF_TIMEOUT=$((DURATION + 25))
+
+# Underlay (benchmarking range 198.18.0.0/15), one veth pair, MTU 1500.
+UL_SRV=198.18.0.1
+UL_CLI=198.18.0.2
+# Tunnel-inside addresses (documentation ranges), one set per system.
+WG_SRV=198.51.100.1;  WG_CLI=198.51.100.2          # 198.51.100.0/28
+OVPN_SRV=198.51.100.17; OVPN_CLI=198.51.100.18     # 198.51.100.16/28
+TERN_SRV=192.0.2.1;   TERN_CLI=192.0.2.2           # 192.0.2.0/24 (HA TUN / MN home address)
+TUN_MTU=1420
+# PIN=1: client-namespace processes (iperf3 client, VPN client/MN) on CPU 0, server-namespace ones
+# (iperf3 server, VPN server/HA) on CPU 1, via taskset (which execs, so PIDs stay the processes' own).
+# Kernel work (softirq, veth) is not pinned.
+if [ "${PIN:-0}" = 1 ]; then PIN_C=(taskset -c 0); PIN_S=(taskset -c 1); else PIN_C=(); PIN_S=(); fi
+
+RUN_ID=$$
+NS_C="tcmp${RUN_ID}-client"
+NS_S="tcmp${RUN_ID}-server"
+VETH_C="tcv${RUN_ID}c"
+VETH_S="tcv${RUN_ID}s"
+WG_IF_S="wgs${RUN_ID}"      # wireguard-go's UAPI socket (/var/run/wireguard/NAME.sock) is not per
+WG_IF_C="wgc${RUN_ID}"      # namespace, so both names are unique per run and per side.
+OVPN_IF_S="ovs${RUN_ID}"
+OVPN_IF_C="ovc${RUN_ID}"
+
+START_EPOCH=$(date +%s)
+WORK=$(mktemp -d /tmp/tern-compare.XXXXXX)
+chmod 700 "$WORK"
+PIDS=()          # every background process this script started, stopped by PID
+declare -A RES   # RES[system,metric]
+declare -A NOTE  # NOTE[system] = why a row is empty
+
+log()  { printf '[compare %s] %s\n' "$(date +%T)" "$*" >&2; }
+loud() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! %s\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' "$*" >&2; }
+die()  { log "FATAL: $*"; exit 1; }
+
+# ---------------------------------------------------------------- process / namespace hygiene
+
+stop_pid() {  # SIGTERM, wait up to 5 s, then SIGKILL; always by PID
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "PID $pid ignored SIGTERM for 5 s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+stop_all_pids() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    PIDS=()
+}
+
+teardown_topology() {
+    stop_all_pids
+    local ns
+    for ns in "$NS_C" "$NS_S"; do
+        if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns"; then
+            ip netns del "$ns" 2>/dev/null || log "could not delete namespace $ns"
+        fi
+    done
+    rm -f "/var/run/wireguard/$WG_IF_S.sock" "/var/run/wireguard/$WG_IF_C.sock"
+}
+
+CLEANED=0
+cleanup() {
+    [ "$CLEANED" = 1 ] && return
+    CLEANED=1
+    teardown_topology
+    if [ "${KEEP_WORK:-0}" = 1 ]; then log "kept $WORK (raw iperf3 JSON, daemon logs, keys)"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+setup_topology() {
+    teardown_topology
+    ip netns add "$NS_C" || return 1
+    ip netns add "$NS_S" || return 1
+    ip link add "$VETH_C" netns "$NS_C" mtu 1500 type veth peer name "$VETH_S" netns "$NS_S" mtu 1500 || return 1
+    ip -n "$NS_C" link set lo up && ip -n "$NS_S" link set lo up || return 1
+    ip -n "$NS_C" addr add "$UL_CLI/24" dev "$VETH_C" || return 1
+    ip -n "$NS_S" addr add "$UL_SRV/24" dev "$VETH_S" || return 1
+    ip -n "$NS_C" link set "$VETH_C" up && ip -n "$NS_S" link set "$VETH_S" up || return 1
+    wait_ping "$UL_CLI" "$UL_SRV" 10 || return 1
+}
+
+# Foreground only: a backgrounded function would make $! a subshell, not the process itself.
+in_c() { ip netns exec "$NS_C" "$@"; }
+in_s() { ip netns exec "$NS_S" "$@"; }
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+wait_ping() {  # wait_ping SRC DST TRIES  (one try per second at most)
+    local src=$1 dst=$2 tries=$3 i
+    for ((i = 0; i < tries; i++)); do
+        timeout 3 ip netns exec "$NS_C" ping -n -c 1 -W 1 -I "$src" "$dst" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+wait_link() {  # wait_link NS IFNAME TRIES PID
+    local ns=$1 ifn=$2 tries=$3 pid=$4 i
+    for ((i = 0; i < tries; i++)); do
+        ip -n "$ns" link show "$ifn" >/dev/null 2>&1 && return 0
+        alive "$pid" || return 1
+        sleep 0.2
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- measurements
+
+fmt() { awk -v v="$1" -v p="$2" 'BEGIN { if (v == "" || v == "-") print "-"; else printf("%." p "f", v) }'; }
+
+measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
+    local sys=$1 srv=$2 cli=$3 out="$WORK/$1" spid i v
+    mkdir -p "$out"
+    ip netns exec "$NS_S" "${PIN_S[@]}" iperf3 -s -J -B "$srv" -p "$IPERF_PORT" >"$out/iperf3-server.json" 2>"$out/iperf3-server.err" &
+    spid=$!
+    PIDS+=("$spid")
+    for ((i = 0; i < 50; i++)); do
+        in_s ss -Hltn "sport = :$IPERF_PORT" 2>/dev/null | grep -q . && break
+        alive "$spid" || break
+        sleep 0.1
+    done
+    if ! alive "$spid"; then
+        NOTE[$sys]="iperf3 server did not start: $(tail -n1 "$out/iperf3-server.err")"
+        return 1
+    fi
+
+    log "$sys: TCP 1 stream (${DURATION} s)"
+    if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
+            -t "$DURATION" -O 1 -J >"$out/tcp1.json" 2>"$out/tcp1.err"; then
+        RES[$sys,tcp1]=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$out/tcp1.json")
+    else
+        log "$sys: TCP 1 stream failed: $(jq -r '.error? // empty' "$out/tcp1.json" 2>/dev/null) $(tail -n1 "$out/tcp1.err")"
+    fi
+
+    log "$sys: TCP 4 streams (${DURATION} s)"
+    if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
+            -t "$DURATION" -O 1 -P 4 -J >"$out/tcp4.json" 2>"$out/tcp4.err"; then
+        RES[$sys,tcp4]=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$out/tcp4.json")
+    else
+        log "$sys: TCP 4 streams failed: $(jq -r '.error? // empty' "$out/tcp4.json" 2>/dev/null) $(tail -n1 "$out/tcp4.err")"
+    fi
+
+    # UDP: 64-octet payloads, unlimited send rate. The figure is what the *server* received:
+    # (datagrams - lost) / seconds from the server's own end-of-test report (--get-server-output).
+    log "$sys: UDP 64-octet packet rate (${DURATION} s)"
+    if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
+            -t "$DURATION" -u -l 64 -b 0 --get-server-output -J >"$out/udp64.json" 2>"$out/udp64.err"; then
+        v=$(jq -r '(.server_output_json.end.sum // .end.sum) as $s
+                   | [($s.packets - $s.lost_packets) / $s.seconds, $s.lost_percent,
+                      (.end.sum.packets / .end.sum.seconds)] | @tsv' "$out/udp64.json")
+        RES[$sys,udp_rx_pps]=$(cut -f1 <<<"$v")
+        RES[$sys,udp_loss]=$(cut -f2 <<<"$v")
+        RES[$sys,udp_tx_pps]=$(cut -f3 <<<"$v")
+    else
+        log "$sys: UDP failed: $(jq -r '.error? // empty' "$out/udp64.json" 2>/dev/null) $(tail -n1 "$out/udp64.err")"
+    fi
+
+    log "$sys: ping x$PINGS"
+    if timeout $((PINGS + 15)) ip netns exec "$NS_C" ping -n -q -c "$PINGS" -i 0.05 -W 2 -I "$cli" "$srv" \
+            >"$out/ping.txt" 2>&1; then
+        RES[$sys,rtt]=$(awk -F'/' '/^(rtt|round-trip)/ { print $5 }' "$out/ping.txt")
+    else
+        log "$sys: ping failed: $(tail -n2 "$out/ping.txt" | tr '\n' ' ')"
+    fi
+
+    stop_pid "$spid"
+    return 0
+}
+
+# ---------------------------------------------------------------- systems
+
+leg_veth() {
+    measure veth "$UL_SRV" "$UL_CLI"
+}
+
+leg_wireguard_go() {
+    local d="$WORK/wg" pid_s pid_c
+    mkdir -p "$d" && chmod 700 "$d"
+    (umask 077
+     wg genkey >"$d/s.key" && wg pubkey <"$d/s.key" >"$d/s.pub" &&
+     wg genkey >"$d/c.key" && wg pubkey <"$d/c.key" >"$d/c.pub") || return 1
+
+    ip netns exec "$NS_S" "${PIN_S[@]}" env WG_PROCESS_FOREGROUND=1 wireguard-go "$WG_IF_S" >"$d/server.log" 2>&1 &
+    pid_s=$!; PIDS+=("$pid_s")
+    ip netns exec "$NS_C" "${PIN_C[@]}" env WG_PROCESS_FOREGROUND=1 wireguard-go "$WG_IF_C" >"$d/client.log" 2>&1 &
+    pid_c=$!; PIDS+=("$pid_c")
+    wait_link "$NS_S" "$WG_IF_S" 50 "$pid_s" || { NOTE[wireguard-go]="server: $(tail -n1 "$d/server.log")"; return 1; }
+    wait_link "$NS_C" "$WG_IF_C" 50 "$pid_c" || { NOTE[wireguard-go]="client: $(tail -n1 "$d/client.log")"; return 1; }
+    # The UAPI socket appears right after the link; wg fails if it is not there yet.
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ -S "/var/run/wireguard/$WG_IF_S.sock" ] && [ -S "/var/run/wireguard/$WG_IF_C.sock" ] && break
+        sleep 0.1
+    done
+
+    in_s wg set "$WG_IF_S" listen-port 51820 private-key "$d/s.key" \
+        peer "$(cat "$d/c.pub")" allowed-ips "$WG_CLI/32" || return 1
+    in_c wg set "$WG_IF_C" private-key "$d/c.key" \
+        peer "$(cat "$d/s.pub")" allowed-ips "$WG_SRV/32" endpoint "$UL_SRV:51820" || return 1
+    in_s ip addr add "$WG_SRV/28" dev "$WG_IF_S" && in_s ip link set "$WG_IF_S" mtu "$TUN_MTU" up || return 1
+    in_c ip addr add "$WG_CLI/28" dev "$WG_IF_C" && in_c ip link set "$WG_IF_C" mtu "$TUN_MTU" up || return 1
+    wait_ping "$WG_CLI" "$WG_SRV" 20 || { NOTE[wireguard-go]="tunnel did not pass a ping"; return 1; }
+    measure wireguard-go "$WG_SRV" "$WG_CLI"
+}
+
+make_pki() {  # self-signed CA + server/client certificates (ECDSA P-256), in $1
+    local d=$1
+    (
+        set -e
+        cd "$d"
+        umask 077
+        openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+        openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=tern-compare CA $RUN_ID" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -out ca.crt 2>/dev/null
+        for who in server client; do
+            openssl ecparam -name prime256v1 -genkey -noout -out "$who.key" 2>/dev/null
+            openssl req -new -key "$who.key" -subj "/CN=tern-compare $who" -out "$who.csr" 2>/dev/null
+            printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=%s\n' \
+                "$([ "$who" = server ] && echo serverAuth || echo clientAuth)" >"$who.ext"
+            openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+                -extfile "$who.ext" -out "$who.crt" 2>/dev/null
+        done
+    )
+}
+
+leg_openvpn() {
+    local d="$WORK/ovpn" pid_s pid_c
+    mkdir -p "$d" && chmod 700 "$d"
+    make_pki "$d" || { NOTE[openvpn]="openssl PKI generation failed"; return 1; }
+    # Userspace data channel (--disable-dco), like wireguard-go and Tern; TLS control channel with the
+    # generated PKI, data channel AES-128-GCM only, UDP, tun, tun-mtu 1420 like the other tunnels.
+    local common=(--dev-type tun --proto udp --tun-mtu "$TUN_MTU" --disable-dco
+                  --data-ciphers AES-128-GCM --cipher AES-128-GCM --ca "$d/ca.crt"
+                  --topology p2p --verb 3 --script-security 1)
+    ip netns exec "$NS_S" "${PIN_S[@]}" openvpn "${common[@]}" --dev "$OVPN_IF_S" --local "$UL_SRV" --lport 1194 --tls-server --dh none \
+        --cert "$d/server.crt" --key "$d/server.key" --remote-cert-tls client \
+        --ifconfig "$OVPN_SRV" "$OVPN_CLI" >"$d/server.log" 2>&1 &
+    pid_s=$!; PIDS+=("$pid_s")
+    ip netns exec "$NS_C" "${PIN_C[@]}" openvpn "${common[@]}" --dev "$OVPN_IF_C" --remote "$UL_SRV" 1194 --nobind --tls-client \
+        --cert "$d/client.crt" --key "$d/client.key" --remote-cert-tls server \
+        --ifconfig "$OVPN_CLI" "$OVPN_SRV" >"$d/client.log" 2>&1 &
+    pid_c=$!; PIDS+=("$pid_c")
+    local i up=0
+    for ((i = 0; i < 100; i++)); do   # at most ~20 s for the TLS handshake
+        if grep -q 'Initialization Sequence Completed' "$d/client.log" 2>/dev/null &&
+           grep -q 'Initialization Sequence Completed' "$d/server.log" 2>/dev/null; then up=1; break; fi
+        alive "$pid_s" && alive "$pid_c" || break
+        sleep 0.2
+    done
+    if [ "$up" != 1 ]; then
+        NOTE[openvpn]="no 'Initialization Sequence Completed' (see logs below)"
+        log "openvpn server log tail:"; tail -n 8 "$d/server.log" >&2
+        log "openvpn client log tail:"; tail -n 8 "$d/client.log" >&2
+        return 1
+    fi
+    OVPN_CIPHER_LINE=$(grep -m1 -o "Data Channel: cipher '[^']*'" "$d/client.log" || true)
+    wait_ping "$OVPN_CLI" "$OVPN_SRV" 20 || { NOTE[openvpn]="tunnel did not pass a ping"; return 1; }
+    measure openvpn "$OVPN_SRV" "$OVPN_CLI"
+}
+
+tern_available() {
+    [ -x "$TERN_BIN" ] && return 0
+    log "tern binary not found at $TERN_BIN"
+    if [ "$TERN_BIN" != "$REPO_ROOT/.build/release/tern" ]; then
+        TERN_WHY="TERN_BIN=$TERN_BIN is not an executable"; return 1
+    fi
+    if ! grep -Eq 'name: *"tern"' "$REPO_ROOT/Package.swift" 2>/dev/null; then
+        TERN_WHY="Package.swift has no product named \"tern\" yet"; return 1
+    fi
+    if ! command -v swift >/dev/null; then TERN_WHY="swift is not on PATH"; return 1; fi
+    log "building: swift build -c release --product tern (at most ${TERN_BUILD_TIMEOUT} s)"
+    if ! (cd "$REPO_ROOT" && timeout "$TERN_BUILD_TIMEOUT" swift build -c release --product tern) \
+            >"$WORK/tern-build.log" 2>&1; then
+        TERN_WHY="swift build failed or timed out: $(grep -m1 -E 'error:|Killed|Terminated' "$WORK/tern-build.log" | tr '\n' ' ')"
+        tail -n 20 "$WORK/tern-build.log" >&2
+        return 1
+    fi
+    [ -x "$TERN_BIN" ] || { TERN_WHY="build succeeded but $TERN_BIN is missing"; return 1; }
+}
+
+leg_tern() {
+    local d="$WORK/tern" pid_s pid_c
+    mkdir -p "$d" && chmod 700 "$d"
+    (umask 077
+     printf 'mn-to-ha-ekey: %s\nha-to-mn-ekey: %s\n' "$(openssl rand -hex 20)" "$(openssl rand -hex 20)" >"$d/keys.yaml")
+    chown root:root "$d/keys.yaml" && chmod 600 "$d/keys.yaml"
+    cat >"$d/ha.yaml" <<EOF
+listen:
+  port: 7872
+tunnel:
+  name: tern0
+  mtu: $TUN_MTU
+  addresses: ["$TERN_SRV/24"]
+mobile-nodes:
+  - name: bench
+    spi: 4660
+    suite: "{13,01}"
+    scope: 1
+    keys: $d/keys.yaml
+    home-addresses: ["$TERN_CLI"]
+EOF
+    cat >"$d/mn.yaml" <<EOF
+home-agent:
+  address: $UL_SRV
+  port: 7872
+tunnel:
+  name: tern0
+  mtu: $TUN_MTU
+  home-addresses: ["$TERN_CLI"]
+  routes: ["192.0.2.0/24"]
+security-association:
+  spi: 4660
+  suite: "{13,01}"
+  scope: 1
+  keys: $d/keys.yaml
+EOF
+    ip netns exec "$NS_S" "${PIN_S[@]}" "$TERN_BIN" ha --config "$d/ha.yaml" >"$d/ha.log" 2>&1 &
+    pid_s=$!; PIDS+=("$pid_s")
+    if ! wait_link "$NS_S" tern0 100 "$pid_s"; then
+        NOTE[tern]="HA did not bring up tern0"; log "tern ha log tail:"; tail -n 10 "$d/ha.log" >&2; return 1
+    fi
+    ip netns exec "$NS_C" "${PIN_C[@]}" "$TERN_BIN" mn --config "$d/mn.yaml" >"$d/mn.log" 2>&1 &
+    pid_c=$!; PIDS+=("$pid_c")
+    if ! wait_link "$NS_C" tern0 100 "$pid_c" || ! wait_ping "$TERN_CLI" "$TERN_SRV" 30; then
+        NOTE[tern]="MN tunnel did not pass a ping"
+        log "tern ha log tail:"; tail -n 10 "$d/ha.log" >&2
+        log "tern mn log tail:"; tail -n 10 "$d/mn.log" >&2
+        return 1
+    fi
+    measure tern "$TERN_SRV" "$TERN_CLI"
+}
+
+# ---------------------------------------------------------------- report
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-";
+                                          else if (a / b < 0.1) printf("%.3fx", a / b); else printf("%.2fx", a / b) }'; }
+
+row() { printf '%-22s %12s %12s %14s %10s %10s\n' "$@"; }
+
+report() {
+    local s
+    echo
+    echo "== Tern comparison: $(date -u +%Y-%m-%dT%H:%M:%SZ), iperf3 -t $DURATION, $(nproc) CPUs, pinning $([ "${PIN:-0}" = 1 ] && echo "client CPU0/server CPU1" || echo off) =="
+    row system "TCP1 Gbit/s" "TCP4 Gbit/s" "UDP64 rx kpps" "UDP loss%" "RTT ms"
+    row ---------------------- ------------ ------------ -------------- ---------- ----------
+    for s in $SYSTEMS; do
+        if [ -n "${NOTE[$s]:-}" ] && [ -z "${RES[$s,tcp1]:-}${RES[$s,rtt]:-}" ]; then
+            printf '%-22s %s\n' "$s" "${NOTE[$s]}"
+            continue
+        fi
+        local kpps=""
+        [ -n "${RES[$s,udp_rx_pps]:-}" ] && kpps=$(awk -v v="${RES[$s,udp_rx_pps]}" 'BEGIN{print v/1000}')
+        row "$s" "$(fmt "${RES[$s,tcp1]:-}" 2)" "$(fmt "${RES[$s,tcp4]:-}" 2)" "$(fmt "$kpps" 1)" \
+            "$(fmt "${RES[$s,udp_loss]:-}" 1)" "$(fmt "${RES[$s,rtt]:-}" 3)"
+    done
+    if [ -n "${RES[$SUBJECT,tcp1]:-}${RES[$SUBJECT,udp_rx_pps]:-}${RES[$SUBJECT,rtt]:-}" ]; then
+        for s in $SYSTEMS; do
+            [ "$s" = "$SUBJECT" ] && continue
+            row "$SUBJECT / $s" "$(ratio "${RES[$SUBJECT,tcp1]:-}" "${RES[$s,tcp1]:-}")" \
+                "$(ratio "${RES[$SUBJECT,tcp4]:-}" "${RES[$s,tcp4]:-}")" \
+                "$(ratio "${RES[$SUBJECT,udp_rx_pps]:-}" "${RES[$s,udp_rx_pps]:-}")" "" \
+                "$(ratio "${RES[$SUBJECT,rtt]:-}" "${RES[$s,rtt]:-}")"
+        done
+        echo "(ratios: throughput/packet rate >1 = $SUBJECT faster; RTT >1 = $SUBJECT slower)"
+    else
+        echo "(no $SUBJECT results: no ratio rows)"
+    fi
+    echo "UDP64 rx kpps = datagrams the iperf3 server received per second (sender sent, kpps:$(
+        for s in $SYSTEMS; do [ -n "${RES[$s,udp_tx_pps]:-}" ] && printf ' %s %s' "$s" "$(fmt "$(awk -v v="${RES[$s,udp_tx_pps]}" 'BEGIN{print v/1000}')" 0)"; done))"
+    echo "tunnel MTU $TUN_MTU for every tunnel; underlay veth MTU 1500"
+    [ -n "${OVPN_CIPHER_LINE:-}" ] && echo "openvpn: $OVPN_CIPHER_LINE, TLS (ECDSA P-256 PKI made for this run), DCO disabled"
+    echo "loadavg at start:    $LOAD_START"
+    echo "loadavg before legs: $LOAD_BEFORE"
+    echo "loadavg after:       $(cat /proc/loadavg)"
+    echo "kernel: $(uname -srm); $(openssl version)"
+    echo "packages: $(dpkg-query -W -f='${Package} ${Version}; ' iperf3 wireguard-go wireguard-tools openvpn iproute2 iputils-ping 2>/dev/null)"
+    [ -x "$TERN_BIN" ] && echo "tern: $TERN_BIN ($(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)), $(swift --version 2>/dev/null | head -n1)"
+    echo "run took $(( $(date +%s) - START_EPOCH )) s"
+}
+
+# ---------------------------------------------------------------- main
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+LOAD_START=$(cat /proc/loadavg)
+
+if [ "${SKIP_APT:-0}" != 1 ]; then
+    log "apt-get update + install (no recommends: wireguard-tools would otherwise pull a kernel image)"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 300 apt-get update -q >"$WORK/apt.log" 2>&1 || die "apt-get update failed: $(tail -n3 "$WORK/apt.log")"
+    timeout 600 apt-get install -y -q --no-install-recommends iperf3 wireguard-go wireguard-tools openvpn \
+        iproute2 iputils-ping openssl jq gawk >>"$WORK/apt.log" 2>&1 ||
+        die "apt-get install failed: $(tail -n3 "$WORK/apt.log")"
+fi
+for t in ip iperf3 ping jq openssl timeout; do command -v "$t" >/dev/null || die "$t missing"; done
+[ -c /dev/net/tun ] || die "/dev/net/tun missing"
+
+# Find (or build) tern before any measurement, so that a build never runs between two legs.
+TERN_WHY=""
+case " $SYSTEMS " in
+    *" tern "*) if ! tern_available; then loud "TERN LEG SKIPPED: $TERN_WHY"; NOTE[tern]="SKIPPED: $TERN_WHY"; fi ;;
+esac
+LOAD_BEFORE=$(cat /proc/loadavg)
+
+for sys in $SYSTEMS; do
+    case $sys in
+        veth)         fn=leg_veth ;;
+        wireguard-go) fn=leg_wireguard_go; command -v wireguard-go >/dev/null || { NOTE[$sys]="SKIPPED: wireguard-go missing"; continue; } ;;
+        openvpn)      fn=leg_openvpn; command -v openvpn >/dev/null || { NOTE[$sys]="SKIPPED: openvpn missing"; continue; } ;;
+        tern)         fn=leg_tern; [ -n "$TERN_WHY" ] && continue ;;
+        *)            die "unknown system '$sys' (known: veth wireguard-go openvpn tern)" ;;
+    esac
+    log "==== $sys ===="
+    if ! setup_topology; then
+        NOTE[$sys]="FAILED: namespace/veth setup failed"
+    elif ! "$fn"; then
+        NOTE[$sys]="FAILED: ${NOTE[$sys]:-setup failed}"
+        log "$sys: ${NOTE[$sys]}"
+    fi
+    teardown_topology
+done
+
+report | tee -a "${RESULTS_FILE:-/dev/null}"
+[ -n "$TERN_WHY" ] && loud "TERN LEG SKIPPED: $TERN_WHY"
+exit 0

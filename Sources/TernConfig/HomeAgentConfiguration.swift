@@ -1,0 +1,158 @@
+public import TernDataChannel
+public import TernProtocol
+
+/// What `tern ha` runs with (YAML; see Configs/ha.yaml).
+public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
+    /// `listen.port`, default 7872.
+    public var listenPort: UInt16
+    /// `listen.addresses`, default `0.0.0.0` and `::`; at most one of each family.
+    public var listenAddresses: [IPAddress]
+    /// `tunnel`: name, MTU and the Home Agent's own addresses on it (at least one).
+    public var tunnel: TunnelSettings
+    /// `mobile-nodes`: at least one; names, SPIs and Home Addresses unique across them.
+    public var mobileNodes: [MobileNodeEntry]
+    /// `status-file`: where the daemon writes its counters, if anywhere.
+    public var statusFile: String?
+
+    public init(
+        listenPort: UInt16 = ConfigurationDefaults.servicePort, listenAddresses: [IPAddress] = ConfigurationDefaults.listenAddresses,
+        tunnel: TunnelSettings, mobileNodes: [MobileNodeEntry], statusFile: String? = nil
+    ) {
+        self.listenPort = listenPort
+        self.listenAddresses = listenAddresses
+        self.tunnel = tunnel
+        self.mobileNodes = mobileNodes
+        self.statusFile = statusFile
+    }
+
+    public var description: String {
+        "HomeAgentConfiguration(listen \(listenAddresses.map(\.description).joined(separator: ", ")) port \(listenPort), "
+            + "tunnel \(tunnel.name) mtu \(tunnel.mtu.map(String.init) ?? "auto") addresses "
+            + "\(tunnel.addresses.map(\.description).joined(separator: ", ")), "
+            + "mobile nodes [\(mobileNodes.map(\.description).joined(separator: "; "))], "
+            + "status file \(statusFile ?? "none"))"
+    }
+}
+
+/// One Mobile Node a Home Agent serves.
+public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflectable {
+    /// `name`: 1–64 of `A-Z a-z 0-9 . _ -`, for logs and the status file.
+    public var name: String
+    /// Built from `spi`, `suite` (default `{13,01}`), `scope` (default 1) and the key file `keys`.
+    public var securityAssociation: SecurityAssociation
+    /// `home-addresses`: at least one.
+    public var homeAddresses: [IPAddress]
+
+    public init(name: String, securityAssociation: SecurityAssociation, homeAddresses: [IPAddress]) {
+        self.name = name
+        self.securityAssociation = securityAssociation
+        self.homeAddresses = homeAddresses
+    }
+
+    public var description: String {
+        "\(name): \(summary(securityAssociation)), home addresses \(homeAddresses.map(\.description).joined(separator: ", "))"
+    }
+
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: ["name": name, "securityAssociation": summary(securityAssociation), "homeAddresses": homeAddresses])
+    }
+}
+
+extension HomeAgentConfiguration {
+    static let fields = ["listen", "tunnel", "mobile-nodes", "status-file"]
+    static let listenFields = ["port", "addresses"]
+    static let tunnelFields = ["name", "mtu", "addresses"]
+    static let mobileNodeFields = ["name", "spi", "suite", "scope", "keys", "home-addresses"]
+
+    /// Reads the file at `path` and parses it, loading key files with `KeyFile.load`.
+    public static func load(path: String) throws(ConfigurationError) -> HomeAgentConfiguration {
+        try parse(try ConfigFile.read(path: path), path: path, keyLoader: KeyFile.load)
+    }
+
+    /// Parses the text of a Home Agent config; `path` names it in errors and anchors relative key-file
+    /// paths. Pure apart from what `keyLoader` does.
+    public static func parse(
+        _ text: String, path: String, keyLoader: KeyLoader
+    ) throws(ConfigurationError) -> HomeAgentConfiguration {
+        let root = try composeDocument(text, path: path).mapping(allowed: fields)
+
+        var listenPort = ConfigurationDefaults.servicePort
+        var listenAddresses = ConfigurationDefaults.listenAddresses
+        if let listenField = root.optional("listen") {
+            let listen = try listenField.mapping(allowed: listenFields)
+            if let port = listen.optional("port") { listenPort = try port.port() }
+            if let addressesField = listen.optional("addresses") {
+                let entries = try addressesField.sequence("addresses", limit: ConfigurationLimits.maximumListLength)
+                listenAddresses = try addressesField.list(of: "addresses") { entry throws(ConfigurationError) in
+                    try entry.address()
+                }
+                // The data plane keeps one socket per family.
+                for (index, address) in listenAddresses.enumerated() {
+                    if let other = listenAddresses[..<index].firstIndex(where: { $0.isIPv4 == address.isIPv4 }) {
+                        throw entries[index].valueError(
+                            "only one \(address.isIPv4 ? "IPv4" : "IPv6") listen address is supported; entry [\(other)] is one already")
+                    }
+                }
+            }
+        }
+
+        let tunnelMapping = try root.section("tunnel", allowed: tunnelFields)
+        let tunnelName = try tunnelMapping.tunnelName()
+        let tunnelAddressesField = try tunnelMapping.required("addresses")
+        let tunnelAddresses = try tunnelAddressesField.list(of: "prefixes") { entry throws(ConfigurationError) in
+            try entry.prefix()
+        }
+
+        let nodesField = try root.required("mobile-nodes")
+        let nodeFields = try nodesField.sequence("mobile nodes", limit: ConfigurationLimits.maximumMobileNodes)
+        if nodeFields.isEmpty { throw nodesField.valueError("at least one mobile node is required") }
+        var nodes: [MobileNodeEntry] = []
+        var owners: [IPAddress: Int] = [:]
+        for (index, nodeField) in nodeFields.enumerated() {
+            let node = try nodeField.mapping(allowed: mobileNodeFields)
+            let nameField = try node.required("name")
+            let name = try nameField.scalar("a name")
+            guard (1...ConfigurationLimits.maximumNameLength).contains(name.count), name.allSatisfy(isNameCharacter) else {
+                throw nameField.valueError(
+                    "\(shown(name)) is not a valid name (1–\(ConfigurationLimits.maximumNameLength) of A–Z, a–z, 0–9, '.', '_', '-')")
+            }
+            if let other = nodes.firstIndex(where: { $0.name == name }) {
+                throw nameField.valueError("\(name) is already the name of mobile-nodes[\(other)]")
+            }
+            let spiField = try node.required("spi")
+            let spi = try spiField.securityParameterIndex()
+            if let other = nodes.firstIndex(where: { $0.securityAssociation.securityParameterIndex == spi }) {
+                throw spiField.valueError("SPI \(spi.rawValue) is already used by mobile-nodes[\(other)] (\(nodes[other].name))")
+            }
+            let homeAddressesField = try node.required("home-addresses")
+            let homeAddressFields = try homeAddressesField.sequence("addresses", limit: ConfigurationLimits.maximumListLength)
+            let homeAddresses = try homeAddressesField.list(of: "addresses") { entry throws(ConfigurationError) in
+                try entry.address()
+            }
+            for (addressIndex, address) in homeAddresses.enumerated() {
+                let entry = homeAddressFields[addressIndex]
+                if address.isUnspecified { throw entry.valueError("\(address) cannot be a home address") }
+                if let other = owners[address] {
+                    throw entry.valueError(
+                        "\(address) is already a home address of mobile-nodes[\(other)] (\(nodes[other].name))")
+                }
+                if let own = tunnelAddresses.firstIndex(where: { $0.address == address }) {
+                    throw entry.valueError("\(address) is the home agent's own address (tunnel.addresses[\(own)])")
+                }
+            }
+            let association = try node.securityAssociation(keyLoader: keyLoader)
+            for address in homeAddresses { owners[address] = index }
+            nodes.append(MobileNodeEntry(name: name, securityAssociation: association, homeAddresses: homeAddresses))
+        }
+
+        let carriesIPv6 = tunnelAddresses.contains { !$0.address.isIPv4 } || owners.keys.contains { !$0.isIPv4 }
+        let mtu = try tunnelMapping.optional("mtu")?.mtu(carriesIPv6: carriesIPv6)
+        let statusFile = try root.optional("status-file")?.filePath()
+        return HomeAgentConfiguration(
+            listenPort: listenPort, listenAddresses: listenAddresses,
+            tunnel: TunnelSettings(name: tunnelName, mtu: mtu, addresses: tunnelAddresses), mobileNodes: nodes,
+            statusFile: statusFile)
+    }
+}

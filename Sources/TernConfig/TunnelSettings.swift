@@ -1,0 +1,73 @@
+import TernDataChannel
+public import TernProtocol
+
+/// The TUN device a daemon opens.
+public struct TunnelSettings: Hashable, Sendable {
+    /// `tunnel.name`, default `tern0`.
+    public var name: String
+    /// `tunnel.mtu`; nil lets the daemon pick one that fits every suite in use.
+    public var mtu: Int?
+    /// The Home Agent's own addresses on its TUN device (`tunnel.addresses`); empty on a Mobile Node, whose
+    /// TUN device carries its Home Addresses instead.
+    public var addresses: [IPPrefix]
+
+    public init(name: String = ConfigurationDefaults.tunnelName, mtu: Int? = nil, addresses: [IPPrefix] = []) {
+        self.name = name
+        self.mtu = mtu
+        self.addresses = addresses
+    }
+}
+
+/// Loads an SA's keys: given the key file's path (already resolved against the config file's directory),
+/// returns its keys. The daemons pass `KeyFile.load`; tests pass a closure over fixed text.
+public typealias KeyLoader = (_ path: String) throws -> KeyMaterial
+
+/// The values of optional fields that are left out.
+public enum ConfigurationDefaults {
+    /// The UDP port of the Tern service, for both `listen.port` and `home-agent.port`.
+    public static let servicePort: UInt16 = 7872
+    /// `tunnel.name`.
+    public static let tunnelName = "tern0"
+    /// `listen.addresses`: every IPv4 and every IPv6 address.
+    public static let listenAddresses: [IPAddress] = [.v4(.any), .v6(.any)]
+    /// `suite`: AES-128-GCM, `{13,01}`.
+    public static let suite = Ciphersuite.default
+    /// `scope`: 1, all traffic protected.
+    public static let scope = SecurityAssociationScope.allTraffic
+    /// `keepalive`, in seconds.
+    public static let keepaliveInterval = 25
+}
+
+/// A redacted one-line summary of an SA for descriptions and logs: never the keys.
+func summary(_ association: SecurityAssociation) -> String {
+    "SPI \(association.securityParameterIndex.rawValue), suite \(association.suite) (\(association.suite.name)), "
+        + "scope \(association.scope.rawValue), keys redacted"
+}
+
+extension YAMLMapping {
+    /// `spi`, `suite` (default `{13,01}`), `scope` (default 1) and `keys` (a key file, loaded through
+    /// `keyLoader`), checked in that order. Key-file errors that have a line point into the key file;
+    /// those that do not (it cannot be opened, or its permissions are wrong) are reported at `keys`.
+    func securityAssociation(keyLoader: KeyLoader) throws(ConfigurationError) -> SecurityAssociation {
+        let spi = try required("spi").securityParameterIndex()
+        let suite = try optional("suite")?.suite() ?? ConfigurationDefaults.suite
+        let scope = try optional("scope")?.scope() ?? ConfigurationDefaults.scope
+        let keysField = try required("keys")
+        let keyPath = try keysField.filePath()
+        let material: KeyMaterial
+        do {
+            material = try keyLoader(keyPath)
+        } catch let error as ConfigurationError {
+            guard error.line == nil else { throw error }
+            throw keysField.valueError(error.description)
+        } catch {
+            throw keysField.valueError("\(keyPath): cannot load the key file: \(error)")
+        }
+        return try material.securityAssociation(securityParameterIndex: spi, suite: suite, scope: scope)
+    }
+
+    /// `name` (default `tern0`) and `mtu` of a `tunnel` mapping.
+    func tunnelName() throws(ConfigurationError) -> String {
+        try optional("name")?.interfaceName() ?? ConfigurationDefaults.tunnelName
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import TernProtocol
+import TernTunnel
+
+/// What a daemon reports about itself: in the status file and in the final log line.
+struct StatusReport: Codable, Sendable {
+    struct Binding: Codable, Sendable {
+        var mobileNode: String
+        var endpoint: String?
+    }
+
+    var role: String
+    var packetsSent: UInt64
+    var octetsSent: UInt64
+    var packetsReceived: UInt64
+    var octetsReceived: UInt64
+    var keepalivesSent: UInt64
+    var keepalivesReceived: UInt64
+    var bindingMoves: UInt64
+    var drops: [String: UInt64]
+    var bindings: [Binding]
+
+    init(role: String, counters: TunnelCounters, bindings: [Binding]) {
+        self.role = role
+        packetsSent = counters.packetsSent
+        octetsSent = counters.octetsSent
+        packetsReceived = counters.packetsReceived
+        octetsReceived = counters.octetsReceived
+        keepalivesSent = counters.keepalivesSent
+        keepalivesReceived = counters.keepalivesReceived
+        bindingMoves = counters.bindingMoves
+        drops = counters.dropsByLabel
+        self.bindings = bindings
+    }
+
+    /// One line for the log: counters and the drops that happened.
+    var summary: String {
+        let dropText = drops.isEmpty ? "none" : drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            .joined(separator: " ")
+        return "sent \(packetsSent) packets (\(octetsSent) octets), received \(packetsReceived) packets "
+            + "(\(octetsReceived) octets), keepalives sent \(keepalivesSent) received \(keepalivesReceived), "
+            + "binding moves \(bindingMoves), drops: \(dropText)"
+    }
+}
+
+/// Keeps a started data plane running under swift-service-lifecycle: writes the status file every
+/// second, and on SIGINT/SIGTERM stops the data-plane threads, writes the status once more and logs the
+/// final counters.
+struct DataPlaneService: Service {
+    let logger: Logger
+    let statusFile: String?
+    let report: @Sendable () -> StatusReport
+    let stop: @Sendable () -> Void
+
+    /// How often the status file is rewritten.
+    static let statusInterval: Duration = .seconds(1)
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: Self.statusInterval)
+                writeStatus()
+            }
+        }
+        stop()
+        writeStatus()
+        logger.info("stopped: \(report().summary)")
+    }
+
+    private func writeStatus() {
+        guard let statusFile else { return }
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let data = try encoder.encode(report())
+            // Write beside, then rename: a reader never sees half a file.
+            let temporary = statusFile + ".tmp"
+            try data.write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, statusFile) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: statusFile])
+            }
+        } catch {
+            logger.warning("cannot write status file \(statusFile): \(error)")
+        }
+    }
+}
+
+/// Runs `service` until SIGINT or SIGTERM.
+func runUntilSignalled(_ service: DataPlaneService, logger: Logger) async throws {
+    let group = ServiceGroup(
+        configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+}
+
+/// Stops the command with `message` on standard error and exit status 1 (78, EX_CONFIG, for bad
+/// configuration).
+func fail(_ message: String, configuration: Bool = false) -> ExitCode {
+    FileHandle.standardError.write(Data(("tern: " + message + "\n").utf8))
+    return ExitCode(configuration ? 78 : 1)
+}
+
+/// The default MTU of a TUN device: the largest inner packet that every suite in use can seal into a
+/// datagram that fits a 1500-octet path with IPv6 and UDP headers around it.
+func defaultMTU(for suites: [Ciphersuite]) -> Int {
+    let outerOverhead = 40 + 8
+    return suites.map { $0.largestPayload(forDatagramLength: 1500 - outerOverhead) }.min() ?? 1400
+}

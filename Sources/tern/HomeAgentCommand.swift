@@ -1,0 +1,99 @@
+import ArgumentParser
+import Logging
+import TernConfig
+import TernOS
+import TernProtocol
+import TernTunnel
+
+struct HomeAgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ha",
+        abstract: "Run the Home Agent: own the Home Addresses and forward each Mobile Node's traffic.",
+        discussion: """
+            Opens the TUN device and the UDP service port (7872 by default, IPv4 and IPv6), routes every
+            Mobile Node's Home Addresses into the TUN device, and sends each Mobile Node's packets to the
+            outer address of its newest authenticated packet. IP forwarding is the operator's to enable
+            (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding).
+            """)
+
+    @OptionGroup var options: DaemonOptions
+
+    func run() async throws {
+        let logger = options.makeLogger(label: "tern.ha")
+        let configuration: HomeAgentConfiguration
+        do {
+            configuration = try HomeAgentConfiguration.load(path: options.config)
+        } catch {
+            throw fail("\(error)", configuration: true)
+        }
+        let suites = configuration.mobileNodes.map(\.securityAssociation.suite)
+        let mtu = configuration.tunnel.mtu ?? defaultMTU(for: suites)
+
+        let tun: TunDevice
+        do {
+            tun = try TunDevice(name: configuration.tunnel.name)
+            let netlink = try RouteNetlink()
+            try netlink.setLink(index: tun.index, up: true, mtu: mtu)
+            for prefix in configuration.tunnel.addresses {
+                try netlink.addAddress(prefix, interfaceIndex: tun.index)
+            }
+            for node in configuration.mobileNodes {
+                for address in node.homeAddresses {
+                    guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
+                    try netlink.addRoute(host, interfaceIndex: tun.index)
+                }
+            }
+        } catch {
+            throw fail("cannot set up TUN device \(configuration.tunnel.name): \(error)")
+        }
+
+        var ipv4: UDPSocket?
+        var ipv6: UDPSocket?
+        for address in configuration.listenAddresses {
+            let endpoint = SocketAddress(address, port: configuration.listenPort)
+            do {
+                let socket = try UDPSocket(ipv6: !address.isIPv4, receivePacketInfo: true)
+                try socket.bind(endpoint)
+                if address.isIPv4 { ipv4 = socket } else { ipv6 = socket }
+            } catch {
+                throw fail("cannot listen on \(endpoint): \(error)")
+            }
+        }
+
+        let plane: HomeAgentDataPlane
+        do {
+            plane = try HomeAgentDataPlane(
+                tun: tun, ipv4: ipv4, ipv6: ipv6, mtu: mtu,
+                mobileNodes: configuration.mobileNodes.map {
+                    .init(name: $0.name, association: $0.securityAssociation, homeAddresses: $0.homeAddresses)
+                },
+                events: { [logger] event in log(event, logger) })
+            try plane.start()
+        } catch {
+            throw fail("cannot start the data plane: \(error)")
+        }
+        let listening = configuration.listenAddresses.map { SocketAddress($0, port: configuration.listenPort).description }
+        logger.info(
+            "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"
+        )
+        let service = DataPlaneService(
+            logger: logger, statusFile: configuration.statusFile,
+            report: {
+                StatusReport(
+                    role: "home-agent", counters: plane.statistics(),
+                    bindings: plane.bindings().map { .init(mobileNode: $0.name, endpoint: $0.endpoint?.description) })
+            },
+            stop: { plane.stop() })
+        try await runUntilSignalled(service, logger: logger)
+    }
+}
+
+/// Logs a data-plane event.
+func log(_ event: TunnelEvent, _ logger: Logger) {
+    switch event {
+    case .bindingMoved(let node, let from, let to):
+        logger.info("binding of \(node) moved: \(from?.description ?? "none") -> \(to)")
+    case .threadFailed(let thread, let error):
+        logger.critical("data-plane thread \(thread) stopped: \(error)")
+    }
+}

@@ -1,0 +1,40 @@
+public import ArgumentParser
+public import Logging
+
+/// `tern`: the Home Agent and Mobile Node daemons of the Tern mobility VPN.
+@main
+struct Tern: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tern",
+        abstract: "A mobility VPN: RFC 6618 (Mobile IPv6 security over TLS) with one UDP port.",
+        discussion: """
+            A Mobile Node keeps its Home Addresses while it roams; the Home Agent owns them and forwards
+            its traffic. Both run in the foreground and stop cleanly on SIGINT or SIGTERM.
+
+            Examples:
+              tern ha --config /etc/tern/ha.yaml
+              tern mn --config /etc/tern/mn.yaml
+            """,
+        subcommands: [HomeAgentCommand.self, MobileNodeCommand.self]
+    )
+}
+
+/// Options both daemons take.
+struct DaemonOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: ArgumentHelp("The configuration file (YAML).", valueName: "file"))
+    var config: String
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    func makeLogger(label: String) -> Logger {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label)
+        logger.logLevel = logLevel
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,176 @@
+import TernConfig
+import TernDataChannel
+import TernProtocol
+import Testing
+
+@Suite("Valid configs")
+struct ValidConfigTests {
+    static let keys = FakeKeyFiles(files: [
+        "/etc/tern/mn0.keys": FakeKeyFiles.gcm128AndSHA1,
+        "/keys/mn1.keys": """
+            # {00,2F}: 16-octet AES key, 20-octet HMAC-SHA1 key.
+            mn-to-ha-ekey: "000102030405060708090a0b0c0d0e0f"
+            ha-to-mn-ekey: 101112131415161718191a1b1c1d1e1f
+            mn-to-ha-ikey: 404142434445464748494a4b4c4d4e4f50515253
+            ha-to-mn-ikey: 606162636465666768696a6b6c6d6e6f70717273
+            """,
+        "/etc/tern/null.keys": """
+            mn-to-ha-ikey: 000102030405060708090a0b0c0d0e0f
+            ha-to-mn-ikey: 101112131415161718191a1b1c1d1e1f
+            """,
+    ])
+
+    @Test("A full Home Agent config: every field, hex and decimal SPIs, relative and absolute key paths")
+    func homeAgent() throws {
+        let text = """
+            listen:
+              port: 0x1ec0
+              addresses: ["198.18.0.1", "2001:db8:ffff::1"]
+            tunnel:
+              name: tern-ha.0
+              mtu: 1400
+              addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
+            status-file: status/ha.json
+            mobile-nodes:
+              - name: mn0
+                spi: 4660
+                keys: mn0.keys
+                home-addresses: ["192.0.2.10", "2001:db8:1::10"]
+              - name: MN_1
+                spi: 0x2000
+                suite: "{00,2f}"
+                scope: 0
+                keys: /keys/mn1.keys
+                home-addresses:
+                  - 192.0.2.11
+              - name: null-suite
+                spi: 268435455
+                suite: NULL_SHA256
+                keys: "null.keys"
+                home-addresses: ["[2001:db8:1::12]"]
+            """
+        let config = try HomeAgentConfiguration.parse(text, path: "/etc/tern/ha.yaml", keyLoader: Self.keys.load)
+        #expect(config.listenPort == 7872)
+        #expect(config.listenAddresses == [IPAddress("198.18.0.1")!, IPAddress("2001:db8:ffff::1")!])
+        #expect(config.tunnel.name == "tern-ha.0")
+        #expect(config.tunnel.mtu == 1400)
+        #expect(config.tunnel.addresses == [IPPrefix("192.0.2.1/24")!, IPPrefix("2001:db8:1::1/64")!])
+        #expect(config.statusFile == "/etc/tern/status/ha.json")
+        #expect(config.mobileNodes.map(\.name) == ["mn0", "MN_1", "null-suite"])
+
+        let mn0 = config.mobileNodes[0].securityAssociation
+        #expect(mn0.securityParameterIndex.rawValue == 4660)
+        #expect(mn0.suite == .default)
+        #expect(mn0.scope == .allTraffic)
+        #expect(mn0.mobileNodeToHomeAgent.encryptionKey == Array(0...19))
+        #expect(mn0.homeAgentToMobileNode.encryptionKey == Array(0x20...0x33))
+        #expect(mn0.mobileNodeToHomeAgent.integrityKey.isEmpty, "AEAD: the ikey is ignored")
+
+        let mn1 = config.mobileNodes[1]
+        #expect(mn1.homeAddresses == [IPAddress("192.0.2.11")!])
+        #expect(mn1.securityAssociation.securityParameterIndex.rawValue == 0x2000)
+        #expect(mn1.securityAssociation.suite == .aes128CBCSHA)
+        #expect(mn1.securityAssociation.scope == .signalingOnly)
+        #expect(mn1.securityAssociation.mobileNodeToHomeAgent.encryptionKey == Array(0...15))
+        #expect(mn1.securityAssociation.homeAgentToMobileNode.integrityKey == Array(0x60...0x73))
+
+        let null = config.mobileNodes[2]
+        #expect(null.homeAddresses == [IPAddress("2001:db8:1::12")!])
+        #expect(null.securityAssociation.securityParameterIndex == SecurityParameterIndex(rawValue: 0x0FFF_FFFF))
+        #expect(null.securityAssociation.suite == .nullSHA256)
+        #expect(null.securityAssociation.mobileNodeToHomeAgent.encryptionKey.isEmpty)
+        #expect(null.securityAssociation.mobileNodeToHomeAgent.integrityKey == Array(0...15))
+    }
+
+    @Test("Home Agent defaults: listen on 0.0.0.0 and :: port 7872, tern0, no MTU, no status file")
+    func homeAgentDefaults() throws {
+        let text = """
+            tunnel:
+              addresses: [192.0.2.1/24]
+            mobile-nodes:
+              - {name: a, spi: 1, keys: /etc/tern/mn0.keys, home-addresses: [192.0.2.10]}
+            """
+        let config = try HomeAgentConfiguration.parse(text, path: "ha.yaml", keyLoader: Self.keys.load)
+        #expect(config.listenPort == 7872)
+        #expect(config.listenAddresses == [.v4(.any), .v6(.any)])
+        #expect(config.tunnel == TunnelSettings(name: "tern0", mtu: nil, addresses: [IPPrefix("192.0.2.1/24")!]))
+        #expect(config.statusFile == nil)
+    }
+
+    @Test("A full Mobile Node config")
+    func mobileNode() throws {
+        let text = """
+            home-agent:
+              address: "[2001:db8:ffff::1]"
+              port: 8000
+            tunnel:
+              name: wlan-tern
+              mtu: 1280
+              home-addresses: [192.0.2.10, "2001:db8:1::10"]
+              routes: [198.51.100.0/24, "2001:db8:2::/64", 0.0.0.0/0]
+            security-association:
+              spi: 0X0ABCDEF
+              suite: "{ 13 , 03 }"
+              scope: 1
+              keys: ../keys/mn.keys
+            keepalive: 0
+            status-file: /run/tern/mn.json
+            """
+        var keys = FakeKeyFiles(files: [:])
+        keys.files["/etc/tern/../keys/mn.keys"] = """
+            mn-to-ha-ekey: \(String(repeating: "ab", count: 36))
+            ha-to-mn-ekey: \(String(repeating: "CD", count: 36))
+            """
+        let config = try MobileNodeConfiguration.parse(text, path: "/etc/tern/mn.yaml", keyLoader: keys.load)
+        #expect(config.homeAgentAddress == IPAddress("2001:db8:ffff::1"))
+        #expect(config.homeAgentPort == 8000)
+        #expect(config.tunnel == TunnelSettings(name: "wlan-tern", mtu: 1280, addresses: []))
+        #expect(config.homeAddresses == [IPAddress("192.0.2.10")!, IPAddress("2001:db8:1::10")!])
+        #expect(config.routes == [IPPrefix("198.51.100.0/24")!, IPPrefix("2001:db8:2::/64")!, IPPrefix("0.0.0.0/0")!])
+        #expect(config.securityAssociation.securityParameterIndex.rawValue == 0x0ABCDEF)
+        #expect(config.securityAssociation.suite == .chacha20Poly1305SHA256)
+        #expect(config.securityAssociation.homeAgentToMobileNode.encryptionKey == [UInt8](repeating: 0xCD, count: 36))
+        #expect(config.keepaliveInterval == 0)
+        #expect(config.statusFile == "/run/tern/mn.json")
+    }
+
+    @Test("Mobile Node defaults: port 7872, tern0, no routes, suite {13,01}, scope 1, keepalive 25")
+    func mobileNodeDefaults() throws {
+        let text = """
+            home-agent: {address: 198.18.0.1}
+            tunnel:
+              home-addresses: [192.0.2.10]
+            security-association:
+              spi: 7
+              keys: /etc/tern/mn0.keys
+            """
+        let config = try MobileNodeConfiguration.parse(text, path: "mn.yaml", keyLoader: Self.keys.load)
+        #expect(config.homeAgentPort == 7872)
+        #expect(config.tunnel == TunnelSettings())
+        #expect(config.routes.isEmpty)
+        #expect(config.securityAssociation.suite == .aes128GCMSHA256)
+        #expect(config.securityAssociation.scope == .allTraffic)
+        #expect(config.keepaliveInterval == 25)
+        #expect(config.statusFile == nil)
+    }
+
+    @Test("Descriptions and dumps name the SA but never show a key")
+    func redaction() throws {
+        let text = """
+            home-agent: {address: 198.18.0.1}
+            tunnel: {home-addresses: [192.0.2.10]}
+            security-association: {spi: 7, keys: /etc/tern/mn0.keys}
+            """
+        let config = try MobileNodeConfiguration.parse(text, path: "mn.yaml", keyLoader: Self.keys.load)
+        let material = try Self.keys.load("/etc/tern/mn0.keys")
+        var dumped = ""
+        dump(config, to: &dumped)
+        var dumpedKeys = ""
+        dump(material, to: &dumpedKeys)
+        for text in [config.description, String(reflecting: config), dumped, material.description, dumpedKeys] {
+            #expect(!text.lowercased().contains("0405060708"), "\(text)")
+            #expect(!text.contains("4, 5, 6, 7"), "\(text)")
+        }
+        #expect(config.description.contains("SPI 7, suite {13,01} (AES_128_GCM_SHA256), scope 1, keys redacted"))
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import TernProtocol
+
+/// The test network:
+///
+///     mn0 ─┐                                 ┌─ cn   (198.51.100.2, 2001:db8:2::2)
+///     mn1 ─┼── ul (bridge) ── ha ──(veth)────┘
+///     atk ─┘   198.18.0.0/24, fd00:198:18::/64   198.51.100.0/24, 2001:db8:2::/64
+///
+/// Underlay addresses come from 198.18.0.0/15 and a ULA prefix; tunnel-inside addresses are documentation
+/// ranges: Home Addresses 192.0.2.(10+i) and 2001:db8:1::(10+i), the HA's tunnel side 192.0.2.1/24 and
+/// 2001:db8:1::1/64. The HA forwards between its TUN device and the correspondent.
+struct Topology {
+    let lab: NetworkLab
+    let underlay: String
+    let homeAgent: String
+    let correspondent: String
+    let mobileNodes: [String]
+    let attacker: String?
+
+    static let haUnderlay4 = "198.18.0.1"
+    static let haUnderlay6 = "fd00:198:18::1"
+    static let cn4 = "198.51.100.2"
+    static let cn6 = "2001:db8:2::2"
+    static func mnUnderlay4(_ i: Int) -> String { "198.18.0.\(10 + i)" }
+    static func mnUnderlay6(_ i: Int) -> String { "fd00:198:18::\(10 + i)" }
+    static func homeAddress4(_ i: Int) -> String { "192.0.2.\(10 + i)" }
+    static func homeAddress6(_ i: Int) -> String { "2001:db8:1::\(10 + i)" }
+    static let attacker4 = "198.18.0.99"
+    static let attacker6 = "fd00:198:18::99"
+    static let bridge = "br0"
+
+    init(lab: NetworkLab, mobileNodes count: Int = 1, attacker withAttacker: Bool = false) throws {
+        self.lab = lab
+        underlay = try lab.namespace("ul")
+        homeAgent = try lab.namespace("ha")
+        correspondent = try lab.namespace("cn")
+        mobileNodes = try (0..<count).map { try lab.namespace("mn\($0)") }
+        attacker = withAttacker ? try lab.namespace("atk") : nil
+        // No duplicate address detection on any interface made from now on (veths, TUN): link-local
+        // addresses would otherwise stay tentative for a second and hold up neighbour discovery.
+        for namespace in [underlay, homeAgent, correspondent] + mobileNodes + (attacker.map { [$0] } ?? []) {
+            try lab.run(["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"], in: namespace)
+            try lab.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0"], in: namespace)
+        }
+
+        try lab.run(["ip", "-n", underlay, "link", "add", Self.bridge, "type", "bridge"])
+        try lab.run(["ip", "-n", underlay, "link", "set", Self.bridge, "up"])
+        try attach(homeAgent, tag: "h", v4: Self.haUnderlay4, v6: Self.haUnderlay6)
+        for (index, node) in mobileNodes.enumerated() {
+            try attach(node, tag: "m\(index)", v4: Self.mnUnderlay4(index), v6: Self.mnUnderlay6(index))
+        }
+        if let attacker { try attach(attacker, tag: "a", v4: Self.attacker4, v6: Self.attacker6) }
+
+        // HA ↔ correspondent.
+        let haSide = "\(lab.id)hc"
+        let cnSide = "\(lab.id)ch"
+        try lab.run(["ip", "link", "add", haSide, "netns", homeAgent, "type", "veth", "peer", "name", cnSide, "netns", correspondent])
+        try configure(homeAgent, interface: haSide, v4: "198.51.100.1/24", v6: "2001:db8:2::1/64")
+        try configure(correspondent, interface: cnSide, v4: "198.51.100.2/24", v6: "2001:db8:2::2/64")
+        try lab.run(["ip", "-n", correspondent, "route", "add", "default", "via", "198.51.100.1"])
+        try lab.run(["ip", "-n", correspondent, "-6", "route", "add", "default", "via", "2001:db8:2::1"])
+        try lab.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], in: homeAgent)
+        try lab.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"], in: homeAgent)
+    }
+
+    /// Joins `namespace` to the underlay bridge with a veth pair and gives it its addresses.
+    private func attach(_ namespace: String, tag: String, v4: String, v6: String) throws {
+        let inside = "\(lab.id)\(tag)"
+        let outside = "\(lab.id)\(tag)u"
+        try lab.run(["ip", "link", "add", inside, "netns", namespace, "type", "veth", "peer", "name", outside, "netns", underlay])
+        try lab.run(["ip", "-n", underlay, "link", "set", outside, "master", Self.bridge, "up"])
+        try configure(namespace, interface: inside, v4: "\(v4)/24", v6: "\(v6)/64")
+    }
+
+    private func configure(_ namespace: String, interface: String, v4: String, v6: String) throws {
+        try lab.run(["ip", "-n", namespace, "addr", "add", v4, "dev", interface])
+        try lab.run(["ip", "-n", namespace, "-6", "addr", "add", v6, "dev", interface, "nodad"])
+        try lab.run(["ip", "-n", namespace, "link", "set", interface, "up"])
+    }
+
+    /// The bridge port facing the HA (in the underlay namespace), where a sniffer sees every frame
+    /// to the HA; the bridge device itself only sees frames addressed to it.
+    var bridgeInterface: String { "\(lab.id)hu" }
+}
+
+/// One Mobile Node's keys and SA parameters as the tests configure them.
+struct TestSecurityAssociation {
+    var spi: UInt32
+    var suite: Ciphersuite = .default
+    var scope: Int = 1
+
+    /// Writes a root-only key file with fresh random keys of the suite's lengths; returns its path.
+    func writeKeys(_ lab: NetworkLab, name: String) throws -> String {
+        func key(_ length: Int) -> String {
+            var generator = SystemRandomNumberGenerator()
+            return (0..<length).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        }
+        var lines: [String] = []
+        if suite.encryptionKeyLength > 0 {
+            lines.append("mn-to-ha-ekey: \(key(suite.encryptionKeyLength))")
+            lines.append("ha-to-mn-ekey: \(key(suite.encryptionKeyLength))")
+        }
+        if suite.integrityKeyLength > 0 {
+            lines.append("mn-to-ha-ikey: \(key(suite.integrityKeyLength))")
+            lines.append("ha-to-mn-ikey: \(key(suite.integrityKeyLength))")
+        }
+        return try lab.write("\(name).keys.yaml", lines.joined(separator: "\n") + "\n")
+    }
+}
+
+/// Starts the daemons of a topology with the given SAs and waits until each is up.
+struct TernDeployment {
+    let topology: Topology
+    let associations: [TestSecurityAssociation]
+    let outerIPv6: Bool
+    let haStatus: String
+    private(set) var homeAgentProcess: Process?
+    private(set) var mobileNodeProcesses: [Process] = []
+
+    init(topology: Topology, associations: [TestSecurityAssociation], outerIPv6: Bool = false) throws {
+        self.topology = topology
+        self.associations = associations
+        self.outerIPv6 = outerIPv6
+        haStatus = topology.lab.directory.appendingPathComponent("ha-status.json").path
+        let lab = topology.lab
+        let binary = try ternBinary()
+        var keyFiles: [String] = []
+        var nodes = ""
+        for (index, sa) in associations.enumerated() {
+            let keys = try sa.writeKeys(lab, name: "mn\(index)")
+            keyFiles.append(keys)
+            nodes += """
+                  - name: mn\(index)
+                    spi: \(sa.spi)
+                    suite: "\(sa.suite)"
+                    scope: \(sa.scope)
+                    keys: \(keys)
+                    home-addresses: ["\(Topology.homeAddress4(index))", "\(Topology.homeAddress6(index))"]
+
+                """
+        }
+        let haConfig = try lab.write(
+            "ha.yaml",
+            """
+            listen:
+              port: 7872
+            tunnel:
+              name: tern0
+              addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
+            status-file: \(haStatus)
+            mobile-nodes:
+            \(nodes)
+            """)
+        homeAgentProcess = try lab.start("ha", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
+        try lab.wait("the home agent to come up (log: \(lab.logFile("ha").path))", timeout: 15) {
+            if let process = homeAgentProcess, !process.isRunning {
+                throw LabError("tern ha exited: \(lab.log("ha"))")
+            }
+            return lab.log("ha").contains("home agent up")
+        }
+        for (index, sa) in associations.enumerated() {
+            let mnConfig = try lab.write(
+                "mn\(index).yaml",
+                """
+                home-agent:
+                  address: \(outerIPv6 ? Topology.haUnderlay6 : Topology.haUnderlay4)
+                  port: 7872
+                tunnel:
+                  name: tern0
+                  home-addresses: ["\(Topology.homeAddress4(index))", "\(Topology.homeAddress6(index))"]
+                  routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+                security-association:
+                  spi: \(sa.spi)
+                  suite: "\(sa.suite)"
+                  scope: \(sa.scope)
+                  keys: \(keyFiles[index])
+                status-file: \(lab.directory.appendingPathComponent("mn\(index)-status.json").path)
+                """)
+            let process = try lab.start("mn\(index)", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[index])
+            mobileNodeProcesses.append(process)
+            try lab.wait("mobile node \(index) to come up", timeout: 15) {
+                if !process.isRunning { throw LabError("tern mn exited: \(lab.log("mn\(index)"))") }
+                return lab.log("mn\(index)").contains("mobile node up")
+            }
+            // The HA learns where the MN is from its first keepalive.
+            try lab.wait("the home agent to bind mobile node \(index)", timeout: 10) {
+                lab.log("ha").contains("binding of mn\(index) moved")
+            }
+        }
+    }
+
+    /// The HA's status file, parsed.
+    func homeAgentStatus() throws -> [String: Any] {
+        try topology.lab.wait("the home agent's status file", timeout: 5) { FileManager.default.fileExists(atPath: haStatus) }
+        let data = try Data(contentsOf: URL(fileURLWithPath: haStatus))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw LabError("status file is not a JSON object")
+        }
+        return object
+    }
+
+    /// Pings `target` from mobile node `index` (count packets, bounded) and returns ping's output.
+    @discardableResult
+    func ping(_ target: String, from index: Int = 0, count: Int = 3) throws -> String {
+        try topology.lab.run(
+            ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", "-w", "\(count + 5)", target],
+            in: topology.mobileNodes[index], timeout: Double(count + 10))
+    }
+
+    /// A checksummed TCP stream of `bytes` octets from mobile node `index` to the correspondent and back.
+    func transfer(_ bytes: Int, to target: String, from index: Int = 0) throws -> String {
+        try topology.lab.run(
+            ["python3", repositoryRoot.appendingPathComponent("scripts/testing/stream_check.py").path, "send", target, "5001", "\(bytes)"],
+            in: topology.mobileNodes[index], timeout: 60)
+    }
+
+    /// Starts the correspondent's echo server on both families.
+    func startEchoServers() throws {
+        let lab = topology.lab
+        let script = repositoryRoot.appendingPathComponent("scripts/testing/stream_check.py").path
+        for (name, address) in [("echo4", Topology.cn4), ("echo6", Topology.cn6)] {
+            try lab.start(name, ["python3", script, "serve", address, "5001"], in: topology.correspondent)
+            try lab.wait("the \(name) server", timeout: 10) { lab.log(name).contains("listening") }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import TernProtocol
+import Testing
+
+/// End-to-end tests of the tunnel in network namespaces: real TUN devices, real veths, the real `tern`
+/// binary. They need root; they run serially because each builds a whole network.
+@Suite("Tunnel in network namespaces", .serialized)
+struct TunnelTests {
+    /// Sets up a lab, runs `body`, and always tears the lab down.
+    private func withLab(
+        mobileNodes: Int = 1, attacker: Bool = false, _ body: (Topology) throws -> Void
+    ) throws {
+        guard requireRoot() else { return }
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        do {
+            try body(try Topology(lab: lab, mobileNodes: mobileNodes, attacker: attacker))
+        } catch {
+            // Show what the daemons said: the error alone rarely explains a tunnel that does not pass.
+            for name in ["ha", "mn0", "mn1"] where !lab.log(name).isEmpty {
+                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
+            }
+            throw error
+        }
+    }
+
+    @Test(
+        "ping and a checksummed TCP stream, IPv4 and IPv6 inside, over IPv4 and IPv6 outside",
+        arguments: [false, true])
+    func families(outerIPv6: Bool) throws {
+        try withLab { topology in
+            let deployment = try TernDeployment(
+                topology: topology, associations: [TestSecurityAssociation(spi: 4660)], outerIPv6: outerIPv6)
+            try deployment.startEchoServers()
+            for target in [Topology.cn4, Topology.cn6] {
+                let ping = try deployment.ping(target)
+                #expect(ping.contains(" 0% packet loss"), "ping \(target): \(ping)")
+                let stream = try deployment.transfer(2_000_000, to: target)
+                #expect(stream.hasPrefix("OK 2000000"), "stream to \(target): \(stream)")
+            }
+            // The status file is rewritten every second: wait (bounded) for it to catch up.
+            try topology.lab.wait("the HA to count the streams", timeout: 5) {
+                let status = try deployment.homeAgentStatus()
+                return (status["packetsReceived"] as? Int ?? 0) > 1000 && (status["packetsSent"] as? Int ?? 0) > 1000
+            }
+        }
+    }
+
+    @Test("every ciphersuite carries ping and a TCP stream", arguments: Ciphersuite.allCases)
+    func everySuite(suite: Ciphersuite) throws {
+        try withLab { topology in
+            let deployment = try TernDeployment(
+                topology: topology, associations: [TestSecurityAssociation(spi: 0x0ABCDEF, suite: suite)])
+            try deployment.startEchoServers()
+            let ping = try deployment.ping(Topology.cn6)
+            #expect(ping.contains(" 0% packet loss"), "\(suite.name): \(ping)")
+            let stream = try deployment.transfer(suite == .tripleDESEDECBCSHA ? 200_000 : 1_000_000, to: Topology.cn4)
+            #expect(stream.hasPrefix("OK"), "\(suite.name): \(stream)")
+        }
+    }
+
+    @Test("SA scope 0: user data crosses as PType 0 in the clear, and still arrives")
+    func scopeZero() throws {
+        try withLab(attacker: true) { topology in
+            let lab = topology.lab
+            let deployment = try TernDeployment(
+                topology: topology, associations: [TestSecurityAssociation(spi: 77, scope: 0)])
+            guard let attacker = topology.attacker else { return }
+            // Watch the underlay from the bridge while the MN pings.
+            let capture = lab.directory.appendingPathComponent("scope0.hex").path
+            let sniffer = try lab.start(
+                "sniff", ["python3", attackScript, "sniff", topology.bridgeInterface, "7872", "4", capture],
+                in: topology.underlay)
+            usleep(300_000)
+            let ping = try deployment.ping(Topology.cn4, count: 4)
+            #expect(ping.contains(" 0% packet loss"), "\(ping)")
+            try lab.wait("the capture", timeout: 20) { !sniffer.isRunning }
+            let payloads = try String(contentsOfFile: capture, encoding: .utf8).split(separator: "\n")
+            #expect(!payloads.isEmpty)
+            // PType 0: the first octet is 0 and the next seven too (SPI 0, Sequence Number 0).
+            #expect(payloads.allSatisfy { $0.hasPrefix("0000000000000000") }, "\(payloads.map { $0.prefix(16) })")
+            _ = attacker
+        }
+    }
+
+    @Test("two Mobile Nodes on one Home Agent at once")
+    func twoMobileNodes() throws {
+        try withLab(mobileNodes: 2) { topology in
+            let deployment = try TernDeployment(
+                topology: topology,
+                associations: [TestSecurityAssociation(spi: 100), TestSecurityAssociation(spi: 200, suite: .chacha20Poly1305SHA256)])
+            try deployment.startEchoServers()
+            for index in 0..<2 {
+                let ping = try deployment.ping(Topology.cn4, from: index)
+                #expect(ping.contains(" 0% packet loss"), "mn\(index): \(ping)")
+                let stream = try deployment.transfer(500_000, to: Topology.cn6, from: index)
+                #expect(stream.hasPrefix("OK"), "mn\(index): \(stream)")
+            }
+            let status = try deployment.homeAgentStatus()
+            let bindings = status["bindings"] as? [[String: Any]] ?? []
+            #expect(bindings.count == 2)
+            #expect(Set(bindings.compactMap { $0["endpoint"] as? String }) == ["198.18.0.10:\(try sourcePort(topology, 0))", "198.18.0.11:\(try sourcePort(topology, 1))"])
+        }
+    }
+
+    @Test("forged, replayed and garbage datagrams from a third namespace are dropped and move no binding")
+    func hostileUnderlay() throws {
+        try withLab(attacker: true) { topology in
+            let lab = topology.lab
+            guard let attacker = topology.attacker else { return }
+            let deployment = try TernDeployment(topology: topology, associations: [TestSecurityAssociation(spi: 4660)])
+            // Capture some of the MN's genuine datagrams on the underlay, for replay.
+            let capture = lab.directory.appendingPathComponent("genuine.hex").path
+            let sniffer = try lab.start(
+                "sniff", ["python3", attackScript, "sniff", topology.bridgeInterface, "7872", "5", capture],
+                in: topology.underlay)
+            usleep(300_000)
+            try deployment.ping(Topology.cn4, count: 5)
+            try lab.wait("the capture", timeout: 20) { !sniffer.isRunning }
+            let bindingBefore = try endpoint(deployment)
+
+            try lab.run(["python3", attackScript, "replay", Topology.haUnderlay4, "7872", capture], in: attacker)
+            try lab.run(["python3", attackScript, "forge", Topology.haUnderlay4, "7872", "200", "4660"], in: attacker)
+            try lab.run(["python3", attackScript, "garbage", Topology.haUnderlay4, "7872", "20000", "4660"], in: attacker, timeout: 60)
+            try lab.run(["python3", attackScript, "garbage", Topology.haUnderlay6, "7872", "5000", "4660"], in: attacker, timeout: 60)
+
+            // Still serving, still sending to the MN, and counting what it dropped.
+            let ping = try deployment.ping(Topology.cn4, count: 3)
+            #expect(ping.contains(" 0% packet loss"), "after the attack: \(ping)")
+            try lab.wait("the status file to show the drops", timeout: 5) {
+                let drops = try deployment.homeAgentStatus()["drops"] as? [String: Int] ?? [:]
+                return (drops["replayed"] ?? 0) >= 1 && (drops["authentication_failed"] ?? 0) >= 200
+            }
+            let status = try deployment.homeAgentStatus()
+            let drops = status["drops"] as? [String: Int] ?? [:]
+            #expect((drops["replayed"] ?? 0) >= 1, "\(drops)")
+            #expect((drops["authentication_failed"] ?? 0) >= 200, "\(drops)")
+            #expect(drops.values.reduce(0, +) >= 20_000, "\(drops)")
+            #expect(try endpoint(deployment) == bindingBefore, "the binding moved")
+            #expect(!lab.log("ha").contains(Topology.attacker4), "the attacker's address appears in the HA log")
+            #expect(status["bindingMoves"] as? Int == 1)
+        }
+    }
+
+    private var attackScript: String { repositoryRoot.appendingPathComponent("scripts/testing/udp_attack.py").path }
+
+    private func endpoint(_ deployment: TernDeployment) throws -> String? {
+        let bindings = try deployment.homeAgentStatus()["bindings"] as? [[String: Any]] ?? []
+        return bindings.first?["endpoint"] as? String
+    }
+
+    /// The UDP port mobile node `index` sends from (its connected socket's ephemeral port).
+    private func sourcePort(_ topology: Topology, _ index: Int) throws -> String {
+        let output = try topology.lab.run(["ss", "-uanH"], in: topology.mobileNodes[index])
+        for line in output.split(separator: "\n") where line.contains(":7872") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 4, let port = fields[3].split(separator: ":").last { return String(port) }
+        }
+        throw LabError("no UDP socket to port 7872 in mn\(index): \(output)")
+    }
+}

@@ -1,0 +1,278 @@
+import Foundation
+import Testing
+import TernOS
+import TernProtocol
+
+/// What a failed helper command or check said.
+private struct NetlinkTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `arguments` (through /usr/bin/env), waiting at most `timeout` seconds; returns the exit status
+/// and everything it printed.
+private func execute(_ arguments: [String], timeout: Double = 10) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    // A file, not a pipe: a chatty command can never block on a full pipe while we wait for it.
+    let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("tern-nl-\(UUID().uuidString).out")
+    _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: outputFile) }
+    let handle = try FileHandle(forWritingTo: outputFile)
+    defer { try? handle.close() }
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(5_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw NetlinkTestError("\(arguments.joined(separator: " ")) timed out after \(timeout) s")
+    }
+    process.waitUntilExit()
+    return (process.terminationStatus, (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "")
+}
+
+/// Like `execute`, but a non-zero exit is an error carrying the output.
+@discardableResult
+private func run(_ arguments: [String], timeout: Double = 10) throws -> String {
+    let result = try execute(arguments, timeout: timeout)
+    guard result.status == 0 else {
+        throw NetlinkTestError("\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)")
+    }
+    return result.output
+}
+
+/// `ip -j ...` output as an array of objects.
+private func ipJSON(_ arguments: [String]) throws -> [[String: Any]] {
+    let output = try run(["ip", "-j"] + arguments)
+    let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
+    if trimmed.isEmpty { return [] }
+    guard let objects = try JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [[String: Any]] else {
+        throw NetlinkTestError("ip -j \(arguments.joined(separator: " ")) printed no JSON array: \(output)")
+    }
+    return objects
+}
+
+/// These tests change interfaces, so they need root. On CI a missing privilege is a failure; elsewhere
+/// the test says loudly that it did not run and is reported as cancelled, never as passed.
+private func requireRootForNetlink() throws -> Bool {
+    if getuid() == 0 { return true }
+    let message = "NOT RUN: rtnetlink tests need root (uid 0) to create network namespaces and interfaces"
+    if ProcessInfo.processInfo.environment["CI"] != nil {
+        Issue.record("\(message); on CI this is a failure")
+        return false
+    }
+    print("⚠️⚠️⚠️  \(message)")
+    try Test.cancel(Comment(rawValue: message))
+}
+
+/// The interface the kernel tests configure inside their namespace.
+private let device = "tern0"
+
+/// A throwaway network namespace with interface `device` (a dummy, or a persistent TUN device where the
+/// kernel has no dummy driver), and a RouteNetlink socket inside it. `body` runs between creation and
+/// deletion; the namespace is deleted even when it throws.
+private func withNamespace(_ body: (_ namespace: String, _ netlink: RouteNetlink) throws -> Void) throws {
+    let name = "tern-nl-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    try run(["ip", "netns", "add", name])
+    defer {
+        if let result = try? execute(["ip", "netns", "del", name]), result.status != 0 {
+            Issue.record("could not delete network namespace \(name): \(result.output)")
+        }
+    }
+    let dummy = try execute(["ip", "netns", "exec", name, "ip", "link", "add", device, "type", "dummy"])
+    if dummy.status != 0 {
+        print("note: no dummy interfaces here (\(dummy.output.trimmingCharacters(in: .whitespacesAndNewlines))); using a TUN device")
+        try run(["ip", "netns", "exec", name, "ip", "tuntap", "add", "dev", device, "mode", "tun"])
+    }
+    let netlink = try RouteNetlink(networkNamespace: "/var/run/netns/\(name)")
+    try body(name, netlink)
+}
+
+/// The calling thread's network namespace, as the kernel names it (`net:[inode]`).
+private func currentThreadNetworkNamespace() throws -> String {
+    try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self/ns/net")
+}
+
+private func prefix(_ text: String) throws -> IPPrefix {
+    try #require(IPPrefix(text), "\(text) is a prefix")
+}
+
+/// The addresses `ip` lists on `device`, as "address/length" texts, with their `addr_info` entries.
+private func addresses(in namespace: String, device: String) throws -> [String: [String: Any]] {
+    var found: [String: [String: Any]] = [:]
+    for link in try ipJSON(["-n", namespace, "addr", "show", "dev", device]) {
+        for info in link["addr_info"] as? [[String: Any]] ?? [] {
+            if let local = info["local"] as? String, let length = info["prefixlen"] as? Int {
+                found["\(local)/\(length)"] = info
+            }
+        }
+    }
+    return found
+}
+
+/// The routes `ip` lists for `family` ("-4" or "-6") in `table`, keyed by destination.
+private func routes(in namespace: String, family: String, table: String = "main") throws -> [String: [String: Any]] {
+    var found: [String: [String: Any]] = [:]
+    for route in try ipJSON([family, "-n", namespace, "route", "show", "table", table]) {
+        if let destination = route["dst"] as? String { found[destination] = route }
+    }
+    return found
+}
+
+@Suite("RouteNetlink against the kernel (root, throwaway network namespaces)", .serialized)
+struct NetlinkTests {
+    @Test("link, addresses and routes are configured and removed through rtnetlink only")
+    func configureAndRemove() throws {
+        guard try requireRootForNetlink() else { return }
+        let threadNamespace = try currentThreadNetworkNamespace()
+        try withNamespace { namespace, netlink in
+            // The socket is in the namespace; this thread is not.
+            #expect(try currentThreadNetworkNamespace() == threadNamespace)
+            let index = try netlink.linkIndex(named: device)
+            let link = try #require(try ipJSON(["-n", namespace, "link", "show", "dev", device]).first)
+            #expect(link["ifindex"] as? Int == Int(index))
+
+            try netlink.setLink(index: index, up: true, mtu: 1400)
+            let upLink = try #require(try ipJSON(["-n", namespace, "link", "show", "dev", device]).first)
+            #expect(upLink["mtu"] as? Int == 1400)
+            #expect((upLink["flags"] as? [String] ?? []).contains("UP"))
+
+            let v4 = try prefix("192.0.2.1/24")
+            let v6 = try prefix("2001:db8:1::1/64")
+            try netlink.addAddress(v4, interfaceIndex: index)
+            try netlink.addAddress(v6, interfaceIndex: index)
+            try netlink.addAddress(v4, interfaceIndex: index)  // NLM_F_REPLACE: adding again is fine
+            var present = try addresses(in: namespace, device: device)
+            #expect(present["192.0.2.1/24"]?["family"] as? String == "inet")
+            let v6Info = try #require(present["2001:db8:1::1/64"], "IPv6 address present: \(present.keys.sorted())")
+            #expect(v6Info["tentative"] == nil, "IFA_F_NODAD: usable at once, not tentative")
+
+            let v4Route = try prefix("198.51.100.0/24")
+            let v6Route = try prefix("2001:db8:2::/64")
+            let tableRoute = try prefix("203.0.113.0/24")
+            try netlink.addRoute(v4Route, interfaceIndex: index)
+            try netlink.addRoute(v6Route, interfaceIndex: index)
+            try netlink.addRoute(tableRoute, interfaceIndex: index, table: 100, metric: 20)
+            let v4Routes = try routes(in: namespace, family: "-4")
+            let v4Entry = try #require(v4Routes["198.51.100.0/24"], "IPv4 route present: \(v4Routes.keys.sorted())")
+            #expect(v4Entry["dev"] as? String == device)
+            #expect(v4Entry["protocol"] as? String == "static")
+            #expect(v4Entry["scope"] as? String == "link")
+            let v6Routes = try routes(in: namespace, family: "-6")
+            let v6Entry = try #require(v6Routes["2001:db8:2::/64"], "IPv6 route present: \(v6Routes.keys.sorted())")
+            #expect(v6Entry["dev"] as? String == device)
+            #expect(v6Entry["protocol"] as? String == "static")
+            let tableEntry = try #require(try routes(in: namespace, family: "-4", table: "100")["203.0.113.0/24"])
+            #expect(tableEntry["metric"] as? Int == 20)
+            #expect(try routes(in: namespace, family: "-4")["203.0.113.0/24"] == nil, "not in the main table")
+
+            try netlink.deleteRoute(v4Route, interfaceIndex: index)
+            try netlink.deleteRoute(v6Route, interfaceIndex: index)
+            try netlink.deleteRoute(tableRoute, interfaceIndex: index, table: 100, metric: 20)
+            #expect(try routes(in: namespace, family: "-4")["198.51.100.0/24"] == nil)
+            #expect(try routes(in: namespace, family: "-6")["2001:db8:2::/64"] == nil)
+            #expect(try routes(in: namespace, family: "-4", table: "100").isEmpty)
+
+            try netlink.deleteAddress(v4, interfaceIndex: index)
+            try netlink.deleteAddress(v6, interfaceIndex: index)
+            present = try addresses(in: namespace, device: device)
+            #expect(present["192.0.2.1/24"] == nil)
+            #expect(present["2001:db8:1::1/64"] == nil)
+
+            // Cleanup twice: absent things are reported as not found, distinctly.
+            for attempt: () throws -> Void in [
+                { try netlink.deleteRoute(v4Route, interfaceIndex: index) },
+                { try netlink.deleteRoute(v6Route, interfaceIndex: index) },
+                { try netlink.deleteAddress(v4, interfaceIndex: index) },
+                { try netlink.deleteAddress(v6, interfaceIndex: index) },
+            ] {
+                do {
+                    try attempt()
+                    Issue.record("deleting an absent address or route succeeded")
+                } catch let error as NetlinkError {
+                    #expect(error.isNotFound, "\(error)")
+                }
+            }
+
+            try netlink.setLink(index: index, up: false, mtu: nil)
+            let downLink = try #require(try ipJSON(["-n", namespace, "link", "show", "dev", device]).first)
+            #expect(!(downLink["flags"] as? [String] ?? []).contains("UP"))
+            #expect(downLink["mtu"] as? Int == 1400, "MTU untouched")
+        }
+    }
+
+    @Test("kernel refusals name the operation and the errno")
+    func refusals() throws {
+        guard try requireRootForNetlink() else { return }
+        try withNamespace { _, netlink in
+            let missingIndex: UInt32 = 999_999
+            do {
+                try netlink.addAddress(try prefix("192.0.2.9/24"), interfaceIndex: missingIndex)
+                Issue.record("adding an address to interface index \(missingIndex) succeeded")
+            } catch let error as NetlinkError {
+                guard case .kernelRefused(let operation, let code, _) = error else {
+                    Issue.record("expected a kernel refusal, got \(error)")
+                    return
+                }
+                #expect(operation == "add address 192.0.2.9/24 to interface index 999999")
+                #expect(code == ENODEV)
+                #expect(error.description.contains("add address 192.0.2.9/24 to interface index 999999"))
+                #expect(error.description.contains(String(cString: strerror(ENODEV))), "\(error)")
+            }
+
+            do throws(NetlinkError) {
+                _ = try netlink.linkIndex(named: "nope0")
+                Issue.record("an absent interface had an index")
+            } catch {
+                #expect(error.isNotFound, "\(error)")
+                #expect(error.description.contains("look up interface 'nope0'"), "\(error)")
+            }
+
+            #expect(throws: NetlinkError.self) { try netlink.setLink(index: 1, up: true, mtu: -5) }
+            #expect(throws: NetlinkError.self) { _ = try netlink.linkIndex(named: "much-too-long-a-name") }
+
+            // A bad MTU is refused by the kernel, and the socket keeps working afterwards.
+            let index = try netlink.linkIndex(named: device)
+            do {
+                try netlink.setLink(index: index, up: true, mtu: 10)
+                Issue.record("an MTU of 10 was accepted")
+            } catch let error as NetlinkError {
+                print("kernel refusal, as reported: \(error)")
+                guard case .kernelRefused(_, let code, let message) = error else {
+                    Issue.record("expected a kernel refusal, got \(error)")
+                    return
+                }
+                #expect(code == EINVAL)
+                // NETLINK_EXT_ACK: the kernel says why (since Linux 4.12).
+                #expect(message != nil, "\(error)")
+            }
+            try netlink.setLink(index: index, up: true, mtu: 1500)
+        }
+    }
+
+    @Test("a missing namespace path is a system-call error naming it")
+    func missingNamespace() {
+        do {
+            _ = try RouteNetlink(networkNamespace: "/var/run/netns/tern-nl-does-not-exist-\(getpid())")
+            Issue.record("opened a namespace that does not exist")
+        } catch {
+            guard case .systemCall(let failure) = error else {
+                Issue.record("expected a system-call error, got \(error)")
+                return
+            }
+            #expect(failure.errno == ENOENT)
+            #expect(error.description.contains("tern-nl-does-not-exist"), "\(error)")
+        }
+    }
+
+    @Test("interfaceIndex(named:) looks up the caller's namespace")
+    func interfaceIndexOfLoopback() throws {
+        #expect(try RouteNetlink.interfaceIndex(named: "lo") == 1)
+        #expect(throws: NetlinkError.self) { try RouteNetlink.interfaceIndex(named: "tern-absent-0") }
+        #expect(throws: NetlinkError.self) { try RouteNetlink.interfaceIndex(named: "") }
+    }
+}
