@@ -7,6 +7,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -41,6 +42,10 @@ int tern_tun_open(const char *name, int extra_flags, char *actual_name) {
     actual_name[IFNAMSIZ - 1] = 0;
     return fd;
 }
+
+int tern_udp_socket(int family) { return socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
+
+int tern_setns(int fd, int nstype) { return setns(fd, nstype); }
 
 int tern_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 

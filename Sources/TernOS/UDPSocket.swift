@@ -1,3 +1,4 @@
+internal import CTernOS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +17,7 @@ public final class UDPSocket: @unchecked Sendable {
     public init(ipv6: Bool, receivePacketInfo: Bool) throws(SystemCallError) {
         let family = ipv6 ? AF_INET6 : AF_INET
         let fd = try SystemCall.call("socket(\(ipv6 ? "AF_INET6" : "AF_INET"), SOCK_DGRAM)") {
-            socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            tern_udp_socket(family)
         }
         descriptor = FileDescriptor(taking: fd)
         isIPv6 = ipv6

@@ -26,6 +26,12 @@ int tern_sendmmsg(int fd, struct tern_mmsghdr *messages, unsigned int count, int
 /// `actual_name` (IFNAMSIZ octets). Returns the descriptor, or -1 with errno.
 int tern_tun_open(const char *name, int extra_flags, char *actual_name);
 
+/// A non-blocking, close-on-exec UDP socket of `family` (AF_INET or AF_INET6): -1 with errno on failure.
+int tern_udp_socket(int family);
+
+/// setns(2) (a GNU extension the Swift module does not export).
+int tern_setns(int fd, int nstype);
+
 /// eventfd(2), non-blocking and close-on-exec (Glibc's Swift module does not export it).
 int tern_eventfd(void);
 

@@ -352,17 +352,10 @@ public final class RouteNetlink: Sendable {
         }
     }
 
-    /// Moves the calling thread into the network namespace open as `namespace` (setns(2)).
-    ///
-    /// Glibc's Swift module does not export setns (it needs _GNU_SOURCE), so it is looked up by name;
-    /// a `tern_setns` in CTernOS would replace this.
+    /// Moves the calling thread into the network namespace open as `namespace` (setns(2), through
+    /// CTernOS because Glibc's Swift module does not export it).
     private static func enterNetworkNamespace(_ namespace: FileDescriptor, path: String) throws(SystemCallError) {
-        typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(nil, "setns") else {
-            throw SystemCallError("setns \(path): not found in the C library", errno: ENOSYS)
-        }
-        let setns = unsafeBitCast(symbol, to: SetNamespace.self)
-        _ = try SystemCall.call("setns \(path) CLONE_NEWNET") { setns(namespace.rawValue, CLONE_NEWNET) }
+        _ = try SystemCall.call("setns \(path) CLONE_NEWNET") { tern_setns(namespace.rawValue, CLONE_NEWNET) }
     }
 }
 
