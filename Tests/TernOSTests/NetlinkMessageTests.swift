@@ -187,6 +187,23 @@ struct NetlinkRequestEncodingTests {
         #expect(request.operation == "delete route 198.51.100.0/24 via interface index 7, table 100")
     }
 
+    @Test("RTM_GETROUTE for one IPv4 and one IPv6 host, as `ip route get` asks")
+    func getRoute() throws {
+        let v4 = RouteNetlinkMessage.getRoute(to: try #require(IPAddress("198.18.4.2")), sequence: 3)
+        #expect(
+            hex(v4.bytes)
+                == "24000000" + "1a00" + "0500" + "03000000" + "00000000"
+                + "02" + "20" + "00" + "00" + "00" + "00" + "00" + "00" + "00000000"
+                + "0800" + "0100" + "c6120402")
+        #expect(v4.operation == "look up the route to 198.18.4.2")
+        let v6 = RouteNetlinkMessage.getRoute(to: try #require(IPAddress("fd00::7")), sequence: 4)
+        #expect(
+            hex(v6.bytes)
+                == "30000000" + "1a00" + "0500" + "04000000" + "00000000"
+                + "0a" + "80" + "00" + "00" + "00" + "00" + "00" + "00" + "00000000"
+                + "1400" + "0100" + "fd000000000000000000000000000007")
+    }
+
     @Test("RTM_GETLINK by IFLA_IFNAME, padded to 4 octets")
     func getLink() throws {
         let request = try #require(RouteNetlinkMessage.getLink(named: "dummy0", sequence: 9))
@@ -306,6 +323,51 @@ struct NetlinkReplyParsingTests {
         reply.header(length: 16, type: 0x7777, sequence: 1)
         #expect(try RouteNetlinkMessage.parse(reply.bytes).first?.content == .other)
         #expect(try RouteNetlinkMessage.parse(reply.bytes).first?.type == 0x7777)
+    }
+
+    @Test("RTM_NEWROUTE: interface, source and gateway are read; unknown attributes skipped")
+    func routeAnswer() throws {
+        func attribute(_ type: UInt16, _ payload: [UInt8], into reply: inout ReplyBuilder) {
+            reply.integer(UInt16(4 + payload.count))
+            reply.integer(type)
+            reply.bytes += payload
+            reply.pad()
+        }
+        var reply = ReplyBuilder()
+        reply.header(length: 16 + 12 + 8 + 8 + 8 + 8 + 8 + 8, type: RouteNetlinkMessage.RTM_NEWROUTE, sequence: 6)
+        reply.bytes += [2, 32, 0, 0, 254, 0, 0, 1]  // AF_INET, /32, main table, unicast
+        reply.integer(UInt32(0))
+        attribute(RouteNetlinkMessage.RTA_TABLE, [254, 0, 0, 0], into: &reply)
+        attribute(RouteNetlinkMessage.RTA_DST, [198, 18, 4, 2], into: &reply)
+        attribute(RouteNetlinkMessage.RTA_OIF, [7, 0, 0, 0], into: &reply)
+        attribute(RouteNetlinkMessage.RTA_PREFSRC, [198, 18, 1, 2], into: &reply)
+        attribute(RouteNetlinkMessage.RTA_GATEWAY, [198, 18, 1, 1], into: &reply)
+        attribute(99, [1, 2, 3, 4], into: &reply)
+        let parsed = try RouteNetlinkMessage.parse(reply.bytes)
+        #expect(
+            parsed.first?.content
+                == .route(
+                    RouteAnswer(
+                        type: 1, destination: IPAddress("198.18.4.2"), outputInterface: 7,
+                        preferredSource: IPAddress("198.18.1.2"), gateway: IPAddress("198.18.1.1"))))
+
+        // A source of the wrong length for its family is no address, and an attribute that overruns
+        // the message is malformed.
+        var wrong = reply
+        wrong.bytes[16 + 12 + 8 + 8 + 8] = 7  // RTA_PREFSRC claims 3 octets of payload
+        guard case .route(let answer) = try RouteNetlinkMessage.parse(wrong.bytes).first?.content else {
+            Issue.record("no route in the answer")
+            return
+        }
+        #expect(answer.preferredSource == nil)
+        #expect(answer.gateway == IPAddress("198.18.1.1"))
+        var overrun = reply
+        overrun.bytes[16 + 12 + 8 * 5] = 200  // the last attribute claims 200 octets
+        #expect(throws: MalformedReply.self) { try RouteNetlinkMessage.parse(overrun.bytes) }
+        var short = ReplyBuilder()
+        short.header(length: 24, type: RouteNetlinkMessage.RTM_NEWROUTE, sequence: 6)
+        short.bytes += [2, 32, 0, 0, 254, 0, 0, 1]
+        #expect(throws: MalformedReply.self) { try RouteNetlinkMessage.parse(short.bytes) }
     }
 
     @Test("lengths that lie are malformed, not traps")

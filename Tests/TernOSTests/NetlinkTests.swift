@@ -275,4 +275,52 @@ struct NetlinkTests {
         #expect(throws: NetlinkError.self) { try RouteNetlink.interfaceIndex(named: "tern-absent-0") }
         #expect(throws: NetlinkError.self) { try RouteNetlink.interfaceIndex(named: "") }
     }
+
+    @Test("lookupRoute answers as `ip route get` does: interface, gateway and source, or unreachable")
+    func routeLookup() throws {
+        guard try requireRootForNetlink() else { return }
+        try withNamespace { namespace, netlink in
+            try run(["ip", "-n", namespace, "link", "set", device, "up"])
+            let index = try netlink.linkIndex(named: device)
+            let unreachable = #expect(throws: NetlinkError.self) { try netlink.lookupRoute(to: #require(IPAddress("198.18.9.1"))) }
+            #expect(unreachable?.errno == ENETUNREACH, "\(String(describing: unreachable))")
+
+            try netlink.addAddress(try prefix("198.18.7.2/24"), interfaceIndex: index)
+            try netlink.addAddress(try prefix("fd00:7::2/64"), interfaceIndex: index)
+            try run(["ip", "-n", namespace, "route", "add", "default", "via", "198.18.7.1"])
+            try run(["ip", "-n", namespace, "-6", "route", "add", "default", "via", "fd00:7::1"])
+            let v4 = try netlink.lookupRoute(to: try #require(IPAddress("198.18.9.1")))
+            #expect(v4.outputInterface == index)
+            #expect(v4.preferredSource == IPAddress("198.18.7.2"))
+            #expect(v4.gateway == IPAddress("198.18.7.1"))
+            #expect(v4.type == RouteNetlinkMessage.RTN_UNICAST)
+            let v6 = try netlink.lookupRoute(to: try #require(IPAddress("fd00:9::1")))
+            #expect(v6.outputInterface == index)
+            #expect(v6.preferredSource == IPAddress("fd00:7::2"))
+            #expect(v6.gateway == IPAddress("fd00:7::1"))
+            let onLink = try netlink.lookupRoute(to: try #require(IPAddress("198.18.7.5")))
+            #expect(onLink.gateway == nil)
+            #expect(onLink.preferredSource == IPAddress("198.18.7.2"))
+        }
+    }
+
+    @Test("the route monitor hears address and route changes, and nothing when nothing changes")
+    func monitor() throws {
+        guard try requireRootForNetlink() else { return }
+        try withNamespace { namespace, netlink in
+            let monitor = try RouteMonitor(networkNamespace: "/var/run/netns/\(namespace)")
+            #expect(try monitor.drainChanges() == 0)
+            let index = try netlink.linkIndex(named: device)
+            try run(["ip", "-n", namespace, "link", "set", device, "up"])
+            try netlink.addAddress(try prefix("198.18.8.2/24"), interfaceIndex: index)
+            // The announcements are queued by the time the requests were acknowledged.
+            #expect(try monitor.drainChanges() >= 2)
+            #expect(try monitor.drainChanges() == 0)
+            try run(["ip", "-n", namespace, "route", "add", "default", "via", "198.18.8.1"])
+            #expect(try monitor.drainChanges() >= 1)
+            try netlink.deleteAddress(try prefix("198.18.8.2/24"), interfaceIndex: index)
+            #expect(try monitor.drainChanges() >= 1)
+        }
+    }
+
 }

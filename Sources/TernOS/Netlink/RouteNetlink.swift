@@ -92,6 +92,13 @@ public final class RouteNetlink: Sendable {
     public convenience init(
         networkNamespace path: String, timeoutMilliseconds: Int32 = RouteNetlink.defaultTimeoutMilliseconds
     ) throws(NetlinkError) {
+        try self.init(descriptor: try Self.openSocket(networkNamespace: path), timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// An rtnetlink socket inside the network namespace at `path`, opened without moving the calling
+    /// thread: a short-lived thread enters the namespace (setns), creates the socket and exits; the
+    /// socket stays in that namespace.
+    static func openSocket(networkNamespace path: String) throws(NetlinkError) -> FileDescriptor {
         let box = NamespaceSocketBox()
         let thread: PlatformThread
         do {
@@ -109,8 +116,7 @@ public final class RouteNetlink: Sendable {
             throw .systemCall(error)
         }
         thread.join()  // orders the thread's write of `box.result` before this read
-        let descriptor = try box.result.get()
-        try self.init(descriptor: descriptor, timeoutMilliseconds: timeoutMilliseconds)
+        return try box.result.get()
     }
 
     private init(descriptor: FileDescriptor, timeoutMilliseconds: Int32) throws(NetlinkError) {
@@ -193,6 +199,18 @@ public final class RouteNetlink: Sendable {
         throw .malformedReply(operation: "look up interface '\(name)'", reason: "acknowledged without an RTM_NEWLINK")
     }
 
+    /// Where a packet to `destination` would go now (RTM_GETROUTE, as `ip route get`): the output
+    /// interface, the gateway and the source address the kernel would choose. No route fails with
+    /// ``NetlinkError/kernelRefused(operation:errno:message:)`` (ENETUNREACH, EHOSTUNREACH …).
+    public func lookupRoute(to destination: IPAddress) throws(NetlinkError) -> RouteAnswer {
+        let replies = try perform { RouteNetlinkMessage.getRoute(to: destination, sequence: $0) }
+        for reply in replies {
+            if case .route(let answer) = reply.content { return answer }
+        }
+        throw .malformedReply(
+            operation: "look up the route to \(destination)", reason: "acknowledged without an RTM_NEWROUTE")
+    }
+
     /// The index of interface `name` in the calling thread's network namespace (if_nametoindex).
     public static func interfaceIndex(named name: String) throws(NetlinkError) -> UInt32 {
         guard !name.isEmpty, name.utf8.count <= RouteNetlinkMessage.maximumInterfaceNameLength else {
@@ -270,7 +288,7 @@ public final class RouteNetlink: Sendable {
                     throw .malformedReply(operation: request.operation, reason: "NLMSG_OVERRUN: the kernel lost data")
                 case .noop:
                     continue
-                case .link, .other:
+                case .link, .route, .other:
                     answers.append(reply)
                 }
             }
@@ -320,7 +338,7 @@ public final class RouteNetlink: Sendable {
 
     // MARK: Socket
 
-    private static func openSocket() throws(SystemCallError) -> FileDescriptor {
+    static func openSocket() throws(SystemCallError) -> FileDescriptor {
         let fd = try SystemCall.call("socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)") {
             socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), RouteNetlinkMessage.NETLINK_ROUTE)
         }

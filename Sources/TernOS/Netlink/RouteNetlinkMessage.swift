@@ -67,8 +67,19 @@ public enum RouteNetlinkMessage {
 
     public static let RTA_DST: UInt16 = 1
     public static let RTA_OIF: UInt16 = 4
+    public static let RTA_GATEWAY: UInt16 = 5
     public static let RTA_PRIORITY: UInt16 = 6
+    public static let RTA_PREFSRC: UInt16 = 7
     public static let RTA_TABLE: UInt16 = 15
+    public static let RTM_GETROUTE: UInt16 = 26
+
+    // MARK: Multicast groups (linux/rtnetlink.h RTMGRP_*): what a route monitor listens to
+
+    public static let RTMGRP_LINK: UInt32 = 0x1
+    public static let RTMGRP_IPV4_IFADDR: UInt32 = 0x10
+    public static let RTMGRP_IPV4_ROUTE: UInt32 = 0x40
+    public static let RTMGRP_IPV6_IFADDR: UInt32 = 0x100
+    public static let RTMGRP_IPV6_ROUTE: UInt32 = 0x400
 
     public static let RT_TABLE_UNSPEC: UInt8 = 0
     public static let RT_TABLE_MAIN: UInt8 = 254
@@ -230,6 +241,25 @@ public enum RouteNetlinkMessage {
         return writer.finish(operation: operation)
     }
 
+    /// RTM_GETROUTE for one destination address (as `ip route get`): the kernel answers with one
+    /// RTM_NEWROUTE naming the output interface, the gateway if any, and the source address it would
+    /// choose (RTA_PREFSRC), or refuses with ENETUNREACH / EHOSTUNREACH when there is no route.
+    public static func getRoute(to destination: IPAddress, sequence: UInt32) -> RouteNetlinkRequest {
+        var writer = Writer(type: RTM_GETROUTE, flags: NLM_F_REQUEST | NLM_F_ACK, sequence: sequence)
+        // struct rtmsg
+        writer.append(family(of: destination))  // rtm_family
+        writer.append(UInt8(destination.bitWidth))  // rtm_dst_len: a host
+        writer.append(UInt8(0))  // rtm_src_len
+        writer.append(UInt8(0))  // rtm_tos
+        writer.append(RT_TABLE_UNSPEC)  // rtm_table
+        writer.append(RTPROT_UNSPEC)  // rtm_protocol
+        writer.append(RT_SCOPE_UNIVERSE)  // rtm_scope
+        writer.append(UInt8(0))  // rtm_type
+        writer.append(UInt32(0))  // rtm_flags
+        writer.appendAttribute(RTA_DST, octets(of: destination))
+        return writer.finish(operation: "look up the route to \(destination)")
+    }
+
     /// The prefix's address with every bit past its length cleared.
     public static func networkAddress(of prefix: IPPrefix) -> IPAddress {
         switch prefix.address {
@@ -244,8 +274,10 @@ public enum RouteNetlinkMessage {
         }
     }
 
-    private static func networkOctets(of prefix: IPPrefix) -> [UInt8] {
-        switch networkAddress(of: prefix) {
+    private static func networkOctets(of prefix: IPPrefix) -> [UInt8] { octets(of: networkAddress(of: prefix)) }
+
+    private static func octets(of address: IPAddress) -> [UInt8] {
+        switch address {
         case .v4(let address): address.octets
         case .v6(let address): address.octets
         }
@@ -361,8 +393,55 @@ public enum RouteNetlinkMessage {
             let index = load(Int32.self, payload, at: payload.startIndex + 4)
             let linkFlags = load(UInt32.self, payload, at: payload.startIndex + 8)
             return .link(index: UInt32(bitPattern: index), flags: linkFlags)
+        case RTM_NEWROUTE:
+            return .route(try parseRoute(payload, offset: offset))
         default:
             return .other
+        }
+    }
+
+    /// An RTM_NEWROUTE's rtmsg and the attributes a route lookup needs; other attributes are skipped.
+    private static func parseRoute(_ payload: ArraySlice<UInt8>, offset: Int) throws(MalformedReply) -> RouteAnswer {
+        guard payload.count >= routeMessageLength else {
+            throw MalformedReply("RTM_NEWROUTE at offset \(offset) has \(payload.count) octets, fewer than an rtmsg")
+        }
+        let family = payload[payload.startIndex]
+        var answer = RouteAnswer(type: payload[payload.startIndex + 7])
+        var position = payload.startIndex + routeMessageLength
+        while position <= payload.endIndex - attributeHeaderLength {
+            let length = Int(load(UInt16.self, payload, at: position))
+            let type = load(UInt16.self, payload, at: position + 2)
+            guard length >= attributeHeaderLength, length <= payload.endIndex - position else {
+                throw MalformedReply("RTM_NEWROUTE at offset \(offset): attribute \(type) claims \(length) octets")
+            }
+            let value = payload[(position + attributeHeaderLength)..<(position + length)]
+            switch type {
+            case RTA_OIF where value.count == 4:
+                answer.outputInterface = load(UInt32.self, value, at: value.startIndex)
+            case RTA_PREFSRC:
+                answer.preferredSource = address(family: family, value)
+            case RTA_GATEWAY:
+                answer.gateway = address(family: family, value)
+            case RTA_DST:
+                answer.destination = address(family: family, value)
+            default:
+                break
+            }
+            position += aligned(length)
+        }
+        return answer
+    }
+
+    /// An address attribute of `family`; nil when its length does not match the family.
+    private static func address(family: UInt8, _ value: ArraySlice<UInt8>) -> IPAddress? {
+        switch (family, value.count) {
+        case (AF_INET, 4):
+            let octets = Array(value)
+            return .v4(IPv4Address(octets[0], octets[1], octets[2], octets[3]))
+        case (AF_INET6, 16):
+            return IPv6Address(octets: value).map { .v6($0) }
+        default:
+            return nil
         }
     }
 
@@ -426,6 +505,8 @@ public struct RouteNetlinkReply: Sendable, Hashable {
         case overrun
         /// RTM_NEWLINK: a link's index and `ifi_flags`.
         case link(index: UInt32, flags: UInt32)
+        /// RTM_NEWROUTE: a route, as the answer to a lookup.
+        case route(RouteAnswer)
         /// Another message type, kept as `type` only.
         case other
     }
@@ -442,4 +523,29 @@ public struct MalformedReply: Error, Sendable, Hashable, CustomStringConvertible
     public let reason: String
     public init(_ reason: String) { self.reason = reason }
     public var description: String { "malformed netlink reply: \(reason)" }
+}
+
+/// What the kernel said about a route (RTM_NEWROUTE): for a lookup, where a packet to the destination
+/// would leave and from which source address.
+public struct RouteAnswer: Sendable, Hashable {
+    /// `rtm_type`: RTN_UNICAST (1) for a usable route; RTN_UNREACHABLE, RTN_BLACKHOLE … otherwise.
+    public var type: UInt8
+    public var destination: IPAddress?
+    /// RTA_OIF.
+    public var outputInterface: UInt32?
+    /// RTA_PREFSRC: the source address the kernel would choose.
+    public var preferredSource: IPAddress?
+    /// RTA_GATEWAY: the next hop, when not on-link.
+    public var gateway: IPAddress?
+
+    public init(
+        type: UInt8, destination: IPAddress? = nil, outputInterface: UInt32? = nil, preferredSource: IPAddress? = nil,
+        gateway: IPAddress? = nil
+    ) {
+        self.type = type
+        self.destination = destination
+        self.outputInterface = outputInterface
+        self.preferredSource = preferredSource
+        self.gateway = gateway
+    }
 }
