@@ -1,5 +1,5 @@
-import Testing
 import TernProtocol
+import Testing
 
 /// Nanoseconds: time is a value here, driven by the tests.
 private let second: UInt64 = 1_000_000_000
@@ -84,7 +84,7 @@ struct BindingUpdateListTests {
         #expect(updates(zero.careOfAddressChanged(to: wifi, at: 0)).first?.lifetimeUnits == 1)
     }
 
-    @Test("first registration retransmits after 1.5 s, doubling to 32 s, forever, each with a new Sequence # (§11.8, §13)")
+    @Test("first registration: retransmit after 1.5 s, doubling to 32 s, forever, new Sequence # each (§11.8, §13)")
     func firstRegistrationBackoff() {
         var list = BindingUpdateList(configuration: .init(), initialSequenceNumber: 0xFFFD)
         var now: UInt64 = 0
@@ -141,7 +141,8 @@ struct BindingUpdateListTests {
             .natDetection(udpEncapsulationRequired: false, refreshTimeSeconds: 0),
             .ipv4AddressAcknowledgement(status: .success, address: homeV4, prefixLength: 32),
         ]
-        let actions = list.received(accepted(retransmission, lifetimeUnits: 75, options: options), at: 1700 * millisecond)
+        let actions = list.received(
+            accepted(retransmission, lifetimeUnits: 75, options: options), at: 1700 * millisecond)
         #expect(actions == [.registered(grantedLifetimeSeconds: 300, natKeepaliveSeconds: 25, ipv4HomeAddress: homeV4)])
         #expect(list.state == .registered(expiresAt: 1500 * millisecond + 300 * second))
         #expect(list.grantedLifetimeSeconds == 300)
@@ -155,9 +156,13 @@ struct BindingUpdateListTests {
 
     @Test("NAT Detection refresh time: all-ones means no keepalives, an explicit value is kept (DESIGN.md)")
     func natKeepalive() {
-        let (none, _) = registeredList(options: [.natDetection(udpEncapsulationRequired: false, refreshTimeSeconds: .max)])
+        let (none, _) = registeredList(options: [
+            .natDetection(udpEncapsulationRequired: false, refreshTimeSeconds: .max)
+        ])
         #expect(none.natKeepaliveSeconds == 0)
-        let (explicit, _) = registeredList(options: [.natDetection(udpEncapsulationRequired: true, refreshTimeSeconds: 40)])
+        let (explicit, _) = registeredList(options: [
+            .natDetection(udpEncapsulationRequired: true, refreshTimeSeconds: 40)
+        ])
         #expect(explicit.natKeepaliveSeconds == 40)
         let (noNAT, _) = registeredList()
         #expect(noNAT.natKeepaliveSeconds == nil)
@@ -182,7 +187,8 @@ struct BindingUpdateListTests {
             configuration: .init(ipv4HomeAddress: .any),
             options: [.ipv4AddressAcknowledgement(status: .success, address: assigned, prefixLength: 32)])
         let refresh = updates(list.poll(at: 480 * second))
-        #expect(refresh.first?.options.last == .ipv4HomeAddress(address: assigned, prefixLength: 32, requestPrefix: false))
+        #expect(
+            refresh.first?.options.last == .ipv4HomeAddress(address: assigned, prefixLength: 32, requestPrefix: false))
     }
 
     @Test("status 135: resynchronise to the HA's last accepted Sequence # + 1 and send at once (RFC 6275 §11.7.3)")
@@ -284,7 +290,8 @@ struct BindingUpdateListTests {
         for _ in 0..<5 {
             now += 10 * millisecond
             let actions = list.received(accepted(sent[0], lifetimeUnits: 0), at: now)
-            #expect(actions.first == .registered(grantedLifetimeSeconds: 0, natKeepaliveSeconds: nil, ipv4HomeAddress: nil))
+            #expect(
+                actions.first == .registered(grantedLifetimeSeconds: 0, natKeepaliveSeconds: nil, ipv4HomeAddress: nil))
             sent = updates(actions)
             if sent.isEmpty {
                 now = list.nextDeadline!

@@ -158,7 +158,8 @@ public struct BindingCache: Sendable {
             boundIPv4 = bound
         }
         if behindNAT {
-            options.append(.natDetection(udpEncapsulationRequired: false, refreshTimeSeconds: policy.natKeepaliveSeconds))
+            options.append(
+                .natDetection(udpEncapsulationRequired: false, refreshTimeSeconds: policy.natKeepaliveSeconds))
         }
 
         let entry = BindingCacheEntry(
@@ -244,10 +245,15 @@ public struct BindingCache: Sendable {
         requested: IPv4Address, requestPrefix: Bool, assigned: IPv4Address?
     ) -> (MobilityOption, IPv4Address?) {
         if requestPrefix {
-            return (.ipv4AddressAcknowledgement(status: .prefixAllocationUnauthorized, address: requested, prefixLength: 0), nil)
+            return (
+                .ipv4AddressAcknowledgement(status: .prefixAllocationUnauthorized, address: requested, prefixLength: 0),
+                nil
+            )
         }
         guard let assigned else {
-            return (.ipv4AddressAcknowledgement(status: .dynamicAssignmentNotAvailable, address: .any, prefixLength: 0), nil)
+            return (
+                .ipv4AddressAcknowledgement(status: .dynamicAssignmentNotAvailable, address: .any, prefixLength: 0), nil
+            )
         }
         if requested == .any || requested == assigned {
             return (.ipv4AddressAcknowledgement(status: .success, address: assigned, prefixLength: 32), assigned)

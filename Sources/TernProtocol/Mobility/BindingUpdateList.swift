@@ -254,7 +254,9 @@ public struct BindingUpdateList: Sendable {
     /// Ignored unless it answers the last Binding Update sent (RFC 6275 §11.7.3), except for status 135,
     /// which carries the HA's last accepted Sequence # instead (§9.5.1) and is taken when that number is
     /// not older than ours.
-    public mutating func received(_ acknowledgement: BindingAcknowledgement, at now: UInt64) -> [BindingUpdateListAction] {
+    public mutating func received(_ acknowledgement: BindingAcknowledgement, at now: UInt64)
+        -> [BindingUpdateListAction]
+    {
         guard phase != .deregistered, awaitingAcknowledgement, let lastSent = lastSentSequenceNumber else { return [] }
         if acknowledgement.status == .sequenceNumberOutOfWindow {
             guard !MobilitySequenceNumber.isGreater(lastSent, than: acknowledgement.sequenceNumber) else { return [] }
@@ -398,7 +400,8 @@ public struct BindingUpdateList: Sendable {
         return flush(at: now)
     }
 
-    private mutating func accept(_ acknowledgement: BindingAcknowledgement, at now: UInt64) -> [BindingUpdateListAction] {
+    private mutating func accept(_ acknowledgement: BindingAcknowledgement, at now: UInt64) -> [BindingUpdateListAction]
+    {
         lastRefusal = nil
         resynchronisedSinceLastAcceptance = false
         attempt = 0
