@@ -23,4 +23,11 @@ public enum ConfigurationLimits {
     public static let minimumIPv6MTU = 1280
     /// Keepalive interval in seconds; 0 turns keepalives off.
     public static let keepaliveRange = 0...3600
+    /// Binding lifetimes in seconds: at least one 4-second unit, at most what the 16-bit Lifetime field
+    /// of a Binding Update carries (RFC 6275 §6.1.7: 65 535 units of 4 s).
+    public static let bindingLifetimeRange = 4...(65_535 * 4)
+    /// The NAT keepalive the HA asks for (NAT Detection's refresh time, RFC 5555 §3.2.2), in seconds.
+    public static let natKeepaliveRange = 1...3600
+    /// The Home Agent's service addresses a Mobile Node may know: one per family.
+    public static let maximumHomeAgentAddresses = 2
 }

@@ -13,16 +13,25 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
     public var mobileNodes: [MobileNodeEntry]
     /// `status-file`: where the daemon writes its counters, if anywhere.
     public var statusFile: String?
+    /// `binding.maximum-lifetime`: the longest binding lifetime granted, in seconds (default 600).
+    public var maximumBindingLifetime: Int
+    /// `binding.nat-keepalive`: the keepalive interval a Mobile Node behind a NAT is told to keep, in
+    /// seconds (default 25, DESIGN.md).
+    public var natKeepalive: Int
 
     public init(
         listenPort: UInt16 = ConfigurationDefaults.servicePort, listenAddresses: [IPAddress] = ConfigurationDefaults.listenAddresses,
-        tunnel: TunnelSettings, mobileNodes: [MobileNodeEntry], statusFile: String? = nil
+        tunnel: TunnelSettings, mobileNodes: [MobileNodeEntry], statusFile: String? = nil,
+        maximumBindingLifetime: Int = ConfigurationDefaults.bindingLifetime,
+        natKeepalive: Int = ConfigurationDefaults.natKeepalive
     ) {
         self.listenPort = listenPort
         self.listenAddresses = listenAddresses
         self.tunnel = tunnel
         self.mobileNodes = mobileNodes
         self.statusFile = statusFile
+        self.maximumBindingLifetime = maximumBindingLifetime
+        self.natKeepalive = natKeepalive
     }
 
     public var description: String {
@@ -30,7 +39,8 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
             + "tunnel \(tunnel.name) mtu \(tunnel.mtu.map(String.init) ?? "auto") addresses "
             + "\(tunnel.addresses.map(\.description).joined(separator: ", ")), "
             + "mobile nodes [\(mobileNodes.map(\.description).joined(separator: "; "))], "
-            + "status file \(statusFile ?? "none"))"
+            + "status file \(statusFile ?? "none"), binding lifetime ≤ \(maximumBindingLifetime) s, "
+            + "NAT keepalive \(natKeepalive) s)"
     }
 }
 
@@ -61,7 +71,8 @@ public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflecta
 }
 
 extension HomeAgentConfiguration {
-    static let fields = ["listen", "tunnel", "mobile-nodes", "status-file"]
+    static let fields = ["listen", "tunnel", "mobile-nodes", "binding", "status-file"]
+    static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
     static let listenFields = ["port", "addresses"]
     static let tunnelFields = ["name", "mtu", "addresses"]
     static let mobileNodeFields = ["name", "spi", "suite", "scope", "keys", "home-addresses"]
@@ -150,9 +161,21 @@ extension HomeAgentConfiguration {
         let carriesIPv6 = tunnelAddresses.contains { !$0.address.isIPv4 } || owners.keys.contains { !$0.isIPv4 }
         let mtu = try tunnelMapping.optional("mtu")?.mtu(carriesIPv6: carriesIPv6)
         let statusFile = try root.optional("status-file")?.filePath()
+        var maximumLifetime = ConfigurationDefaults.bindingLifetime
+        var natKeepalive = ConfigurationDefaults.natKeepalive
+        if let bindingField = root.optional("binding") {
+            let binding = try bindingField.mapping(allowed: bindingFields)
+            maximumLifetime =
+                try binding.optional("maximum-lifetime")?.integer(
+                    "maximum binding lifetime", in: ConfigurationLimits.bindingLifetimeRange, unit: " seconds")
+                ?? maximumLifetime
+            natKeepalive =
+                try binding.optional("nat-keepalive")?.integer(
+                    "NAT keepalive", in: ConfigurationLimits.natKeepaliveRange, unit: " seconds") ?? natKeepalive
+        }
         return HomeAgentConfiguration(
             listenPort: listenPort, listenAddresses: listenAddresses,
             tunnel: TunnelSettings(name: tunnelName, mtu: mtu, addresses: tunnelAddresses), mobileNodes: nodes,
-            statusFile: statusFile)
+            statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive)
     }
 }

@@ -3,8 +3,12 @@ public import TernProtocol
 
 /// What `tern mn` runs with (YAML; see Configs/mn.yaml).
 public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, CustomReflectable {
-    /// `home-agent.address`: the Home Agent's outer (underlay) address.
-    public var homeAgentAddress: IPAddress
+    /// `home-agent.address` or `home-agent.addresses`: the Home Agent's outer (underlay) addresses, most
+    /// preferred first, at most one per family. The Mobile Node uses the first one it has a route to, so
+    /// an HA with both lets the care-of address move between IPv4 and IPv6.
+    public var homeAgentAddresses: [IPAddress]
+    /// The most preferred Home Agent address.
+    public var homeAgentAddress: IPAddress { homeAgentAddresses[0] }
     /// `home-agent.port`, default 7872.
     public var homeAgentPort: UInt16
     /// `tunnel`: name (default `tern0`) and MTU; `addresses` stays empty.
@@ -19,13 +23,19 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var keepaliveInterval: Int
     /// `status-file`: where the daemon writes its counters, if anywhere.
     public var statusFile: String?
+    /// `binding.lifetime`: the binding lifetime the Binding Updates ask for, in seconds (default 600).
+    public var bindingLifetime: Int
 
+    /// - Parameter homeAgentAddresses: at least one (a precondition: the parser guarantees it).
     public init(
-        homeAgentAddress: IPAddress, homeAgentPort: UInt16 = ConfigurationDefaults.servicePort, tunnel: TunnelSettings = TunnelSettings(),
-        homeAddresses: [IPAddress], routes: [IPPrefix] = [], securityAssociation: SecurityAssociation,
-        keepaliveInterval: Int = ConfigurationDefaults.keepaliveInterval, statusFile: String? = nil
+        homeAgentAddresses: [IPAddress], homeAgentPort: UInt16 = ConfigurationDefaults.servicePort,
+        tunnel: TunnelSettings = TunnelSettings(), homeAddresses: [IPAddress], routes: [IPPrefix] = [],
+        securityAssociation: SecurityAssociation, keepaliveInterval: Int = ConfigurationDefaults.keepaliveInterval,
+        statusFile: String? = nil, bindingLifetime: Int = ConfigurationDefaults.bindingLifetime
     ) {
-        self.homeAgentAddress = homeAgentAddress
+        precondition(!homeAgentAddresses.isEmpty, "a Mobile Node needs a Home Agent address")
+        self.homeAgentAddresses = homeAgentAddresses
+        self.bindingLifetime = bindingLifetime
         self.homeAgentPort = homeAgentPort
         self.tunnel = tunnel
         self.homeAddresses = homeAddresses
@@ -36,26 +46,28 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     }
 
     public var description: String {
-        "MobileNodeConfiguration(home agent \(homeAgentAddress) port \(homeAgentPort), tunnel \(tunnel.name) mtu "
+        "MobileNodeConfiguration(home agent \(homeAgentAddresses.map(\.description).joined(separator: ", ")) port \(homeAgentPort), tunnel \(tunnel.name) mtu "
             + "\(tunnel.mtu.map(String.init) ?? "auto"), home addresses \(homeAddresses.map(\.description).joined(separator: ", ")), "
             + "routes [\(routes.map(\.description).joined(separator: ", "))], \(summary(securityAssociation)), "
-            + "keepalive \(keepaliveInterval) s, status file \(statusFile ?? "none"))"
+            + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"))"
     }
 
     public var customMirror: Mirror {
         Mirror(
             self,
             children: [
-                "homeAgentAddress": homeAgentAddress, "homeAgentPort": homeAgentPort, "tunnel": tunnel,
+                "homeAgentAddresses": homeAgentAddresses, "homeAgentPort": homeAgentPort, "tunnel": tunnel,
                 "homeAddresses": homeAddresses, "routes": routes, "securityAssociation": summary(securityAssociation),
-                "keepaliveInterval": keepaliveInterval, "statusFile": statusFile as Any,
+                "keepaliveInterval": keepaliveInterval, "bindingLifetime": bindingLifetime,
+                "statusFile": statusFile as Any,
             ])
     }
 }
 
 extension MobileNodeConfiguration {
-    static let fields = ["home-agent", "tunnel", "security-association", "keepalive", "status-file"]
-    static let homeAgentFields = ["address", "port"]
+    static let fields = ["home-agent", "tunnel", "security-association", "keepalive", "binding", "status-file"]
+    static let homeAgentFields = ["address", "addresses", "port"]
+    static let bindingFields = ["lifetime"]
     static let tunnelFields = ["name", "mtu", "home-addresses", "routes"]
     static let associationFields = ["spi", "suite", "scope", "keys"]
 
@@ -72,11 +84,7 @@ extension MobileNodeConfiguration {
         let root = try composeDocument(text, path: path).mapping(allowed: fields)
 
         let homeAgent = try root.section("home-agent", allowed: homeAgentFields)
-        let addressField = try homeAgent.required("address")
-        let homeAgentAddress = try addressField.address()
-        if homeAgentAddress.isUnspecified {
-            throw addressField.valueError("\(homeAgentAddress) is not a Home Agent's address")
-        }
+        let homeAgentAddresses = try parseHomeAgentAddresses(homeAgent)
         let homeAgentPort = try homeAgent.optional("port")?.port() ?? ConfigurationDefaults.servicePort
 
         let tunnel = try root.section("tunnel", allowed: tunnelFields)
@@ -108,9 +116,45 @@ extension MobileNodeConfiguration {
             try root.optional("keepalive")?.integer("keepalive interval", in: ConfigurationLimits.keepaliveRange, unit: " seconds")
             ?? ConfigurationDefaults.keepaliveInterval
         let statusFile = try root.optional("status-file")?.filePath()
+        var lifetime = ConfigurationDefaults.bindingLifetime
+        if let bindingField = root.optional("binding") {
+            let binding = try bindingField.mapping(allowed: bindingFields)
+            lifetime =
+                try binding.optional("lifetime")?.integer(
+                    "binding lifetime", in: ConfigurationLimits.bindingLifetimeRange, unit: " seconds") ?? lifetime
+        }
         return MobileNodeConfiguration(
-            homeAgentAddress: homeAgentAddress, homeAgentPort: homeAgentPort, tunnel: TunnelSettings(name: name, mtu: mtu),
-            homeAddresses: homeAddresses, routes: routes, securityAssociation: association, keepaliveInterval: keepalive,
-            statusFile: statusFile)
+            homeAgentAddresses: homeAgentAddresses, homeAgentPort: homeAgentPort,
+            tunnel: TunnelSettings(name: name, mtu: mtu), homeAddresses: homeAddresses, routes: routes,
+            securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
+            bindingLifetime: lifetime)
+    }
+
+    /// `home-agent.address` (one) or `home-agent.addresses` (a list, at most one per family), not both.
+    private static func parseHomeAgentAddresses(_ homeAgent: YAMLMapping) throws(ConfigurationError) -> [IPAddress] {
+        let single = homeAgent.optional("address")
+        let list = homeAgent.optional("addresses")
+        var fields: [YAMLField] = []
+        var addresses: [IPAddress] = []
+        switch (single, list) {
+        case (let field?, nil):
+            fields = [field]
+            addresses = [try field.address()]
+        case (nil, let field?):
+            fields = try field.sequence("addresses", limit: ConfigurationLimits.maximumHomeAgentAddresses)
+            addresses = try field.list(of: "addresses") { entry throws(ConfigurationError) in try entry.address() }
+        case (_?, let field?):
+            throw field.error("give either address or addresses, not both")
+        case (nil, nil):
+            _ = try homeAgent.required("address")
+        }
+        for (index, address) in addresses.enumerated() {
+            if address.isUnspecified { throw fields[index].valueError("\(address) is not a Home Agent's address") }
+            if addresses[..<index].contains(where: { $0.isIPv4 == address.isIPv4 }) {
+                throw fields[index].valueError(
+                    "only one \(address.isIPv4 ? "IPv4" : "IPv6") Home Agent address is supported")
+            }
+        }
+        return addresses
     }
 }

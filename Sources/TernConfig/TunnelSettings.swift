@@ -36,6 +36,10 @@ public enum ConfigurationDefaults {
     public static let scope = SecurityAssociationScope.allTraffic
     /// `keepalive`, in seconds.
     public static let keepaliveInterval = 25
+    /// `binding.lifetime` (MN: what it asks for) and `binding.maximum-lifetime` (HA: the most it grants).
+    public static let bindingLifetime = 600
+    /// `binding.nat-keepalive` (HA): DESIGN.md's 25 s, not RFC 5555's 110 s, which many NATs outlive.
+    public static let natKeepalive = 25
 }
 
 /// A redacted one-line summary of an SA for descriptions and logs: never the keys.

@@ -50,3 +50,18 @@ public func monotonicNanoseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
+
+/// Nanoseconds of CLOCK_BOOTTIME: like the monotonic clock, but it keeps counting while the machine is
+/// suspended. The gap between the two growing is how a daemon learns it was asleep.
+public func bootTimeNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_BOOTTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// Seconds since 1970 (CLOCK_REALTIME), for records people read; never for timers.
+public func wallClockSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}

@@ -10,6 +10,28 @@ public enum TunnelEvent: Sendable {
     case bindingMoved(mobileNode: String, from: Endpoint?, to: Endpoint)
     /// A data-plane thread stopped because of an error it could not get past.
     case threadFailed(thread: String, error: String)
+    /// HA: a Binding Update was answered (accepted, refreshed, deregistered or rejected).
+    case bindingUpdate(mobileNode: String, outcome: String)
+    /// HA: a binding's lifetime ran out without a refresh.
+    case bindingExpired(mobileNode: String)
+}
+
+/// A Mobility Header the receiving thread hands to the sending thread (which owns the outbound SA) to be
+/// sealed as PType 8 and sent to `endpoint`.
+struct OutgoingMobilityHeader: Sendable {
+    var session: Int
+    var endpoint: Endpoint
+    var octets: [UInt8]
+}
+
+/// One row of the Home Agent's binding table, for status output.
+public struct HomeAgentBinding: Sendable {
+    public var mobileNode: String
+    public var securityParameterIndex: SecurityParameterIndex
+    /// Where packets go: the outer address of the newest authenticated packet.
+    public var endpoint: Endpoint?
+    /// The binding cache entry, when the MN holds a live registration.
+    public var entry: BindingCacheEntry?
 }
 
 /// The Home Agent's data plane: one UDP service port (IPv4 and IPv6 sockets), one TUN device, many
@@ -40,8 +62,12 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     private let sessionsByHomeAddress: [IPAddress: Int]
     private let slotLength: Int
     private let events: @Sendable (TunnelEvent) -> Void
+    private let bindingPolicy: BindingCache.Policy
     private let stopping = Atomic<Bool>(false)
     private let wakeUp: Notifier
+    private let signalling: Mailbox<OutgoingMobilityHeader>
+    /// The binding cache's entries as the receiving thread last published them (on every change).
+    private let cacheSnapshot = Mutex<[BindingCacheEntry]>([])
     private let counters = CounterBoard(threads: 2)
     private var threads: [PlatformThread] = []
 
@@ -53,10 +79,12 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// - Parameters:
     ///   - sockets: bound UDP sockets (with packet info) for IPv4 and/or IPv6.
     ///   - mtu: the TUN device's MTU: the largest inner packet.
+    ///   - bindingPolicy: lifetimes and NAT keepalive the binding cache grants (RFC 6275 §9.5, RFC 5555).
     public init(
         tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, mtu: Int, mobileNodes: [MobileNode],
-        events: @escaping @Sendable (TunnelEvent) -> Void
+        bindingPolicy: BindingCache.Policy = BindingCache.Policy(), events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
+        self.bindingPolicy = bindingPolicy
         self.tun = tun
         self.ipv4 = ipv4
         self.ipv6 = ipv6
@@ -82,6 +110,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         self.events = events
         do {
             wakeUp = try Notifier()
+            signalling = try Mailbox()
         } catch {
             throw .system(error.description)
         }
@@ -104,9 +133,15 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// The counters of both threads, as last published.
     public func statistics() -> TunnelCounters { counters.total() }
 
-    /// Each Mobile Node's name and current endpoint.
-    public func bindings() -> [(name: String, endpoint: Endpoint?)] {
-        sessions.map { ($0.name, $0.currentEndpoint()) }
+    /// Each Mobile Node's binding: where packets go, and its registration if it holds one.
+    public func bindings() -> [HomeAgentBinding] {
+        let entries = cacheSnapshot.withLock { $0 }
+        return sessions.map { session in
+            HomeAgentBinding(
+                mobileNode: session.name, securityParameterIndex: session.securityParameterIndex,
+                endpoint: session.currentEndpoint(),
+                entry: entries.first { $0.spi == session.securityParameterIndex })
+        }
     }
 
     // MARK: UDP → open → TUN
@@ -119,6 +154,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         // PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
         // moves bindings, so only it keeps this map.
         var sessionByEndpoint: [SocketAddress: Int] = [:]
+        // The binding cache belongs to this thread alone: Binding Updates arrive here.
+        var cache = BindingCache(policy: bindingPolicy)
         var lastPublished = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
             do {
@@ -128,7 +165,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
                         for slot in 0..<count {
-                            receive(slot, of: batch, counters: &local, sessionByEndpoint: &sessionByEndpoint)
+                            receive(
+                                slot, of: batch, counters: &local, sessionByEndpoint: &sessionByEndpoint, cache: &cache)
                         }
                     }
                 }
@@ -137,6 +175,15 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 return
             }
             let now = monotonicNanoseconds()
+            if let next = cache.nextExpiry, next <= now {
+                for entry in cache.expire(at: now) {
+                    if let index = sessionsBySPI[entry.spi.rawValue] {
+                        sessions[index].bindingExpiresAt.store(0, ordering: .relaxed)
+                        events(.bindingExpired(mobileNode: sessions[index].name))
+                    }
+                }
+                cacheSnapshot.withLock { $0 = cache.entries }
+            }
             if now &- lastPublished >= 200_000_000 {
                 counters.publish(local, slot: 0)
                 lastPublished = now
@@ -148,7 +195,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     @inline(__always)
     private func receive(
         _ slot: Int, of batch: DatagramBatch, counters local: inout TunnelCounters,
-        sessionByEndpoint: inout [SocketAddress: Int]
+        sessionByEndpoint: inout [SocketAddress: Int], cache: inout BindingCache
     ) {
         guard !batch.wasTruncated(slot) else { return local.drop(.truncatedDatagram) }
         let buffer = batch.buffer(slot)
@@ -189,7 +236,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         case .keepalive:
             local.keepalivesReceived &+= 1
         case .mobilityHeader:
-            local.drop(.mobilityHeaderNotHandled)
+            local.mobilityHeadersReceived &+= 1
+            let reply = Endpoint(remote: source, local: batch.localAddress(slot))
+            handleMobilityHeader(
+                PacketPath.copyPayload(opened.payload, of: buffer), session: index, replyTo: reply, cache: &cache,
+                counters: &local)
         case .ipv4, .ipv6:
             guard let inner = InnerPacket.source(UnsafeRawBufferPointer(buffer), opened.payload), session.owns(inner) else {
                 return local.drop(.spoofedInnerSource)
@@ -198,10 +249,66 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         }
     }
 
+    // MARK: Binding management (receiving thread)
+
+    /// Answers an authenticated Mobility Header from Mobile Node `index`: a Binding Update goes through
+    /// the binding cache and its Binding Acknowledgement is queued for the sending thread, to the outer
+    /// address:port the BU came from (DESIGN.md: Replies); an unknown MH Type gets a Binding Error with
+    /// status 2 (RFC 6275 §9.2).
+    private func handleMobilityHeader(
+        _ octets: [UInt8], session index: Int, replyTo endpoint: Endpoint, cache: inout BindingCache,
+        counters local: inout TunnelCounters
+    ) {
+        let session = sessions[index]
+        let message: MobilityMessage
+        do {
+            message = try MobilityHeaderCodec.decode(octets)
+        } catch .unknownMessageType {
+            let error = BindingError(status: BindingError.unrecognizedMobilityHeaderType, homeAddress: .any, options: [])
+            queue(.bindingError(error), to: endpoint, session: index, counters: &local)
+            return local.drop(.unexpectedMobilityMessage)
+        } catch {
+            return local.drop(.malformedMobilityHeader)
+        }
+        guard case .bindingUpdate(let update) = message else { return local.drop(.unexpectedMobilityMessage) }
+        let now = monotonicNanoseconds()
+        let decision = cache.process(
+            update, spi: session.securityParameterIndex, outerSource: endpoint.remote.address,
+            assignedIPv4HomeAddress: session.ipv4HomeAddress,
+            reinitializeSecurityAssociation: session.needsNewSecurityAssociation(
+                inboundHighest: session.inbound.replayWindow.highestAccepted),
+            at: now)
+        let outcome: String
+        switch decision.outcome {
+        case .registered(let entry), .refreshed(let entry):
+            session.bindingExpiresAt.store(entry.expiresAt, ordering: .relaxed)
+            outcome = "accepted, lifetime \(entry.lifetimeSeconds) s" + (entry.behindNAT ? ", behind NAT" : "")
+        case .deregistered:
+            session.bindingExpiresAt.store(0, ordering: .relaxed)
+            outcome = "deregistered"
+        case .rejected(let status):
+            outcome = "rejected with status \(status)"
+        }
+        cacheSnapshot.withLock { $0 = cache.entries }
+        events(.bindingUpdate(mobileNode: session.name, outcome: outcome))
+        if let acknowledgement = decision.acknowledgement {
+            queue(.bindingAcknowledgement(acknowledgement), to: endpoint, session: index, counters: &local)
+        }
+    }
+
+    private func queue(
+        _ message: MobilityMessage, to endpoint: Endpoint, session: Int, counters local: inout TunnelCounters
+    ) {
+        let octets = MobilityHeaderCodec.encode(message)
+        if !signalling.post(OutgoingMobilityHeader(session: session, endpoint: endpoint, octets: octets)) {
+            local.drop(.signallingBacklog)
+        }
+    }
+
     // MARK: TUN → seal → UDP
 
     private func transmitLoop() {
-        let poller = Poller([tun.descriptor.rawValue, wakeUp.descriptor.rawValue])
+        let poller = Poller([tun.descriptor.rawValue, signalling.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue])
         let batch = DatagramBatch(slotLength: slotLength)
         let isIPv6 = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.capacity)
         isIPv6.initialize(repeating: false)
@@ -212,6 +319,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         while !stopping.load(ordering: .acquiring) {
             do {
                 try poller.wait(timeoutMilliseconds: Self.pollTimeoutMilliseconds)
+                if poller.isReadable(1) { sendSignalling(batch, counters: &local) }
                 if poller.isReadable(0) {
                     for _ in 0..<Self.batchesPerWake {
                         let (count, tunEmpty) = try fill(batch, families: isIPv6, cache: &cache, counters: &local)
@@ -240,6 +348,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
+        // One clock read per batch: a binding that expires mid-batch is honoured from the next one.
+        let now = monotonicNanoseconds()
         while count < batch.capacity {
             let slot = batch.buffer(count)
             guard let length = try tun.read(into: PacketPath.readArea(slot)) else { return (count, true) }
@@ -253,14 +363,18 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 continue
             }
             let session = sessions[index]
-            guard let endpoint = cache.endpoint(of: session, at: index) else {
+            guard session.bindingExpiresAt.load(ordering: .relaxed) > now,
+                let endpoint = cache.endpoint(of: session, at: index)
+            else {
                 local.drop(.noBinding)
                 continue
             }
+            var pastSoftLimit = false
             guard let datagram = PacketPath.seal(
                 payload: payload, in: slot, destination: destination, outbound: session.outbound, scope: session.scope,
-                counters: &local)
+                counters: &local, pastSoftLimit: &pastSoftLimit)
             else { continue }
+            if pastSoftLimit { session.outboundPastSoftLimit.store(true, ordering: .relaxed) }
             batch.prepareToSend(count, range: datagram, to: endpoint.remote, from: endpoint.local)
             isIPv6[count] = !endpoint.remote.address.isIPv4
             local.packetsSent &+= 1
@@ -268,5 +382,24 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             count += 1
         }
         return (count, false)
+    }
+
+    /// Seals and sends every queued Mobility Header (Binding Acknowledgements, Binding Errors), each to
+    /// the endpoint its request came from.
+    private func sendSignalling(_ batch: DatagramBatch, counters local: inout TunnelCounters) {
+        for message in signalling.take() {
+            let session = sessions[message.session]
+            guard let datagram = PacketPath.sealMobilityHeader(
+                message.octets, in: batch.buffer(0), outbound: session.outbound, counters: &local)
+            else { continue }
+            let remote = message.endpoint.remote
+            batch.prepareToSend(0, range: datagram, to: remote, from: message.endpoint.local)
+            var refused = 0
+            guard let socket = remote.address.isIPv4 ? ipv4 : ipv6, batch.send(0..<1, on: socket, refused: &refused) == 1
+            else {
+                local.drop(.sendFailed)
+                continue
+            }
+        }
     }
 }

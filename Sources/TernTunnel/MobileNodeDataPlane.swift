@@ -7,45 +7,82 @@ public import TernProtocol
 import Glibc
 #endif
 
-/// The Mobile Node's data plane: everything read from its TUN device goes to the Home Agent over one UDP
-/// socket connected to the HA's service port; everything from the HA goes to the TUN device.
+/// The Mobile Node's data plane: everything read from its TUN device goes to the Home Agent; everything
+/// authenticated from the HA goes to the TUN device.
 ///
-/// Two dedicated threads, batches both ways, no allocation or lock per packet. A keepalive (DESIGN.md:
-/// PType 1, Next Header 59, empty) goes out at start — so the HA learns where the MN is — and then
-/// whenever nothing else has been sent for the keepalive interval.
+/// Two dedicated threads, batches both ways, no allocation or lock per packet. The sockets are *not*
+/// connected: every batch is sent to the HA address the control plane chose, and the kernel picks the
+/// source address by the routing table at that moment, so when the MN moves its very next packet
+/// leaves from the new care-of address and the HA follows it (DESIGN.md: who may move a binding). The
+/// control plane (``MobileNodeController``) decides which of the HA's addresses to use, and hands
+/// Mobility Headers in and out through mailboxes; this type never decides anything about bindings.
+///
+/// A keepalive (DESIGN.md: PType 1, Next Header 59, empty) goes out whenever nothing else has been
+/// sent for the keepalive interval, which the control plane may shorten to what a NAT needs.
 public final class MobileNodeDataPlane: @unchecked Sendable {
     private let tun: TunDevice
-    private let socket: UDPSocket
+    private let ipv4: UDPSocket?
+    private let ipv6: UDPSocket?
+    /// The Home Agent's service addresses, in the order of preference the configuration gave.
+    public let homeAgents: [SocketAddress]
     private let outbound: OutboundSecurityAssociation
     private let inbound: InboundSecurityAssociation
     private let scope: SecurityAssociationScope
     private let homeAddresses: [IPAddress]
-    private let keepaliveIntervalSeconds: Int
     private let slotLength: Int
     private let events: @Sendable (TunnelEvent) -> Void
     private let stopping = Atomic<Bool>(false)
+    /// Stop only: never drained, so every thread sees it.
     private let wakeUp: Notifier
+    /// Wakes the transmitting thread to re-read the keepalive interval.
+    private let controlWake: Notifier
     private let counters = CounterBoard(threads: 2)
     private var threads: [PlatformThread] = []
 
-    /// - Parameter socket: a UDP socket connected to the Home Agent's service port.
+    /// Index into ``homeAgents`` of the address in use, or −1 while there is no path.
+    private let homeAgentIndex = Atomic<Int>(-1)
+    private let keepaliveSeconds: Atomic<Int>
+    /// Mobility Headers from the control plane, to be sealed as PType 8 and sent.
+    private let outgoingSignalling: Mailbox<[UInt8]>
+    /// Authenticated Mobility Headers from the HA, for the control plane.
+    public let incomingSignalling: Mailbox<[UInt8]>
+    /// Handover bookkeeping: the control plane bumps the generation when a move starts; the receiving
+    /// thread notes when the first inner packet arrives after that (read once per batch, not per packet).
+    private let handoverGeneration = Atomic<UInt64>(0)
+    private let firstDataGeneration = Atomic<UInt64>(0)
+    private let firstDataAt = Atomic<UInt64>(0)
+    /// When the last Mobility Header left (monotonic ns), for the handover record.
+    private let lastSignallingSentAt = Atomic<UInt64>(0)
+
+    /// - Parameters:
+    ///   - ipv4, ipv6: unconnected UDP sockets, one for each family the Home Agent has an address of.
+    ///   - homeAgents: the HA's service addresses, most preferred first.
     public init(
-        tun: TunDevice, socket: UDPSocket, mtu: Int, association: SecurityAssociation, homeAddresses: [IPAddress],
-        keepaliveIntervalSeconds: Int, events: @escaping @Sendable (TunnelEvent) -> Void
+        tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, homeAgents: [SocketAddress], mtu: Int,
+        association: SecurityAssociation, homeAddresses: [IPAddress], keepaliveIntervalSeconds: Int,
+        events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
         self.tun = tun
-        self.socket = socket
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.homeAgents = homeAgents
         do {
             (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
             wakeUp = try Notifier()
+            controlWake = try Notifier()
+            outgoingSignalling = try Mailbox()
+            incomingSignalling = try Mailbox()
         } catch let error as SecurityAssociationError {
             throw .securityAssociation(error)
         } catch {
             throw .system(String(describing: error))
         }
+        for homeAgent in homeAgents where (homeAgent.address.isIPv4 ? ipv4 : ipv6) == nil {
+            throw .system("no \(homeAgent.address.isIPv4 ? "IPv4" : "IPv6") socket for the Home Agent at \(homeAgent)")
+        }
         scope = association.scope
         self.homeAddresses = homeAddresses
-        self.keepaliveIntervalSeconds = keepaliveIntervalSeconds
+        keepaliveSeconds = Atomic(keepaliveIntervalSeconds)
         slotLength = PacketPath.slotLength(mtu: mtu)
         self.events = events
     }
@@ -64,29 +101,74 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
 
     public func statistics() -> TunnelCounters { counters.total() }
 
+    /// Errors a socket reports for the network's doing (an ICMP error for an earlier datagram, a path
+    /// that just went away): counted by the kernel, never a reason to stop a thread.
+    static let transientErrors: Set<Int32> = [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ENETDOWN, EADDRNOTAVAIL]
+
+    // MARK: What the control plane drives
+
+    /// Sends from now on to `homeAgents[index]`; nil: no path (packets from the TUN are dropped and
+    /// counted as `no_path_to_home_agent`).
+    public func useHomeAgent(_ index: Int?) {
+        homeAgentIndex.store(index.flatMap { homeAgents.indices.contains($0) ? $0 : nil } ?? -1, ordering: .releasing)
+    }
+
+    /// Seals `mobilityHeader` as PType 8 and sends it to the Home Agent address in use, from the
+    /// transmitting thread (which owns the outbound sequence numbers). False if the mailbox was full.
+    @discardableResult
+    public func send(mobilityHeader: [UInt8]) -> Bool { outgoingSignalling.post(mobilityHeader) }
+
+    /// The keepalive interval from now on (a NAT's refresh time can shorten it); 0 turns keepalives off.
+    public func setKeepaliveInterval(seconds: Int) {
+        keepaliveSeconds.store(max(seconds, 0), ordering: .relaxed)
+        controlWake.signal()
+    }
+
+    /// Starts a new handover generation; returns it.
+    public func beginHandover() -> UInt64 { handoverGeneration.add(1, ordering: .relaxed).newValue }
+
+    /// When (monotonic ns) the first inner packet arrived after `generation` began, if it has.
+    public func firstDataReceived(since generation: UInt64) -> UInt64? {
+        guard firstDataGeneration.load(ordering: .acquiring) == generation else { return nil }
+        let at = firstDataAt.load(ordering: .relaxed)
+        return at == 0 ? nil : at
+    }
+
+    /// When (monotonic ns) the last Mobility Header was handed to the kernel.
+    public var lastMobilityHeaderSentAt: UInt64 { lastSignallingSentAt.load(ordering: .relaxed) }
+
     // MARK: UDP → open → TUN
 
     private func receiveLoop() {
-        let poller = Poller([socket.descriptor.rawValue, wakeUp.descriptor.rawValue])
+        let sockets = [ipv4, ipv6].compactMap { $0 }
+        let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
         let batch = DatagramBatch(slotLength: slotLength)
         var local = TunnelCounters()
+        var seenGeneration: UInt64 = 0
         var lastPublished = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
             do {
                 try poller.wait(timeoutMilliseconds: HomeAgentDataPlane.pollTimeoutMilliseconds)
-                if poller.isReadable(0) {
+            } catch {
+                events(.threadFailed(thread: "tern-mn-rx", error: error.description))
+                return
+            }
+            for (position, socket) in sockets.enumerated() where poller.isReadable(position) {
+                do {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
+                        let deliveredBefore = local.packetsReceived
                         for slot in 0..<count { receive(slot, of: batch, counters: &local) }
+                        if local.packetsReceived != deliveredBefore { noteFirstData(seen: &seenGeneration) }
                     }
+                } catch {
+                    // ICMP errors (the HA not listening yet, a path that just went away) come back as
+                    // errors on the next call: the network's doing, not a reason to stop.
+                    if Self.transientErrors.contains(error.errno) { continue }
+                    events(.threadFailed(thread: "tern-mn-rx", error: error.description))
+                    return
                 }
-            } catch {
-                // A connected UDP socket reports ICMP errors (e.g. the HA not listening yet) as
-                // ECONNREFUSED on the next call: that is the network's doing, not a reason to stop.
-                if error.errno == ECONNREFUSED { continue }
-                events(.threadFailed(thread: "tern-mn-rx", error: error.description))
-                return
             }
             let now = monotonicNanoseconds()
             if now &- lastPublished >= 200_000_000 {
@@ -97,9 +179,23 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         counters.publish(local, slot: 0)
     }
 
+    /// Once per batch that delivered data: the first data after a handover began is what the handover
+    /// record waits for.
+    @inline(__always)
+    private func noteFirstData(seen: inout UInt64) {
+        let generation = handoverGeneration.load(ordering: .relaxed)
+        guard generation != seen else { return }
+        seen = generation
+        firstDataAt.store(monotonicNanoseconds(), ordering: .relaxed)
+        firstDataGeneration.store(generation, ordering: .releasing)
+    }
+
     @inline(__always)
     private func receive(_ slot: Int, of batch: DatagramBatch, counters local: inout TunnelCounters) {
         guard !batch.wasTruncated(slot) else { return local.drop(.truncatedDatagram) }
+        guard let source = batch.source(slot), homeAgents.contains(source) else {
+            return local.drop(.notFromHomeAgent)
+        }
         let buffer = batch.buffer(slot)
         guard let opened = PacketPath.open(buffer, length: batch.receivedLength(slot), inbound: inbound, counters: &local)
         else { return }
@@ -107,7 +203,10 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         case .keepalive:
             local.keepalivesReceived &+= 1
         case .mobilityHeader:
-            local.drop(.mobilityHeaderNotHandled)
+            local.mobilityHeadersReceived &+= 1
+            if !incomingSignalling.post(PacketPath.copyPayload(opened.payload, of: buffer)) {
+                local.drop(.signallingBacklog)
+            }
         case .ipv4, .ipv6:
             guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(buffer), opened.payload),
                 homeAddresses.contains(destination)
@@ -119,36 +218,52 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     // MARK: TUN → seal → UDP
 
     private func transmitLoop() {
-        let poller = Poller([tun.descriptor.rawValue, wakeUp.descriptor.rawValue])
+        let poller = Poller([
+            tun.descriptor.rawValue, outgoingSignalling.notifier.descriptor.rawValue, controlWake.descriptor.rawValue,
+            wakeUp.descriptor.rawValue,
+        ])
         let batch = DatagramBatch(slotLength: slotLength)
         let families = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.capacity)
-        families.initialize(repeating: !socket.isIPv6 ? false : true)
+        families.initialize(repeating: false)
         defer { families.deallocate() }
         var local = TunnelCounters()
-        var schedule = KeepaliveSchedule(intervalSeconds: keepaliveIntervalSeconds, now: monotonicNanoseconds())
-        sendKeepalive(batch, counters: &local, schedule: &schedule)
+        var interval = keepaliveSeconds.load(ordering: .relaxed)
+        var schedule = KeepaliveSchedule(intervalSeconds: interval, now: monotonicNanoseconds())
         var lastPublished = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
             do {
                 let timeout = schedule.millisecondsUntilDue(
                     at: monotonicNanoseconds(), cap: HomeAgentDataPlane.pollTimeoutMilliseconds)
                 try poller.wait(timeoutMilliseconds: timeout)
+                let homeAgent = currentHomeAgent()
+                if poller.isReadable(1) {
+                    sendSignalling(batch, to: homeAgent, counters: &local, schedule: &schedule)
+                }
                 if poller.isReadable(0) {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
-                        let (count, tunEmpty) = try fill(batch, counters: &local)
-                        PacketPath.flush(
-                            batch, count: count, families: families, ipv4: socket.isIPv6 ? nil : socket,
-                            ipv6: socket.isIPv6 ? socket : nil, counters: &local)
-                        if count > 0 { schedule.sent(at: monotonicNanoseconds()) }
+                        let (count, tunEmpty) = try fill(batch, to: homeAgent, counters: &local)
+                        if count > 0, let homeAgent {
+                            families.update(repeating: !homeAgent.address.isIPv4)
+                            PacketPath.flush(batch, count: count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
+                            schedule.sent(at: monotonicNanoseconds())
+                        }
                         if tunEmpty { break }
                     }
                 }
+                if poller.isReadable(2) { controlWake.drain() }
             } catch {
                 events(.threadFailed(thread: "tern-mn-tx", error: error.description))
                 return
             }
             let now = monotonicNanoseconds()
-            if schedule.isDue(at: now) { sendKeepalive(batch, counters: &local, schedule: &schedule) }
+            let wanted = keepaliveSeconds.load(ordering: .relaxed)
+            if wanted != interval {
+                interval = wanted
+                schedule = KeepaliveSchedule(intervalSeconds: interval, now: schedule.lastSent)
+            }
+            if schedule.isDue(at: now) {
+                sendKeepalive(batch, to: currentHomeAgent(), counters: &local, schedule: &schedule)
+            }
             if now &- lastPublished >= 200_000_000 {
                 counters.publish(local, slot: 1)
                 lastPublished = now
@@ -158,10 +273,22 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func fill(_ batch: DatagramBatch, counters local: inout TunnelCounters) throws(SystemCallError) -> (
-        count: Int, tunEmpty: Bool
-    ) {
+    private func currentHomeAgent() -> SocketAddress? {
+        let index = homeAgentIndex.load(ordering: .acquiring)
+        return index >= 0 ? homeAgents[index] : nil
+    }
+
+    /// Reads packets from the TUN into the batch's slots and seals each for the Home Agent. Returns how
+    /// many slots are ready to send, and whether the TUN device ran dry. With no path, packets are read
+    /// and dropped (counted), so the TUN queue does not fill with stale data.
+    @inline(__always)
+    private func fill(_ batch: DatagramBatch, to homeAgent: SocketAddress?, counters local: inout TunnelCounters)
+        throws(SystemCallError) -> (count: Int, tunEmpty: Bool)
+    {
         var count = 0
+        // The MN's SA is replaced through the HAC (issue 6); the MN learns of the soft limit from the
+        // HA's REINIT_SA_WITH_HAC, so the flag is not kept here.
+        var pastSoftLimit = false
         while count < batch.capacity {
             let slot = batch.buffer(count)
             guard let length = try tun.read(into: PacketPath.readArea(slot)) else { return (count, true) }
@@ -170,11 +297,19 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 local.drop(.malformedInnerPacket)
                 continue
             }
+            guard homeAgent != nil else {
+                local.drop(.noPathToHomeAgent)
+                continue
+            }
             guard let datagram = PacketPath.seal(
                 payload: payload, in: slot, destination: destination, outbound: outbound, scope: scope,
-                counters: &local)
+                counters: &local, pastSoftLimit: &pastSoftLimit)
             else { continue }
-            batch.prepareToSend(count, range: datagram, to: nil, from: tern_local_address())
+            if count == 0 {
+                batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
+            } else {
+                batch.prepareToSend(count, range: datagram, likeSlot: 0)
+            }
             local.packetsSent &+= 1
             local.octetsSent &+= UInt64(length)
             count += 1
@@ -182,11 +317,39 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         return (count, false)
     }
 
-    private func sendKeepalive(_ batch: DatagramBatch, counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule) {
+    /// Seals and sends every queued Mobility Header, one datagram each.
+    private func sendSignalling(
+        _ batch: DatagramBatch, to homeAgent: SocketAddress?, counters local: inout TunnelCounters,
+        schedule: inout KeepaliveSchedule
+    ) {
+        for message in outgoingSignalling.take() {
+            guard let homeAgent, let socket = homeAgent.address.isIPv4 ? ipv4 : ipv6 else {
+                local.drop(.noPathToHomeAgent)
+                continue
+            }
+            guard let datagram = PacketPath.sealMobilityHeader(message, in: batch.buffer(0), outbound: outbound, counters: &local)
+            else { continue }
+            batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
+            var refused = 0
+            if batch.send(0..<1, on: socket, refused: &refused) == 1 {
+                lastSignallingSentAt.store(monotonicNanoseconds(), ordering: .relaxed)
+                schedule.sent(at: monotonicNanoseconds())
+            } else {
+                local.drop(.sendFailed)
+            }
+        }
+    }
+
+    private func sendKeepalive(
+        _ batch: DatagramBatch, to homeAgent: SocketAddress?, counters local: inout TunnelCounters,
+        schedule: inout KeepaliveSchedule
+    ) {
+        schedule.sent(at: monotonicNanoseconds())
+        guard let homeAgent, let socket = homeAgent.address.isIPv4 ? ipv4 : ipv6 else { return }
         let slot = batch.buffer(0)
         do {
             let datagram = try outbound.sealKeepalive(in: slot, at: PacketPath.payloadOffset - outbound.suite.headroom).range
-            batch.prepareToSend(0, range: datagram, to: nil, from: tern_local_address())
+            batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
             var refused = 0
             if batch.send(0..<1, on: socket, refused: &refused) == 1 {
                 local.keepalivesSent &+= 1
@@ -196,7 +359,6 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         } catch {
             local.drop(.sealFailed)
         }
-        schedule.sent(at: monotonicNanoseconds())
     }
 }
 

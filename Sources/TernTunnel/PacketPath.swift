@@ -22,22 +22,55 @@ enum PacketPath {
     }
 
     /// Seals (or, under scope 0, frames as PType 0) the inner packet at `payload` of `slot`. Returns the
-    /// datagram's range, or nil after counting why it could not be sent.
+    /// datagram's range, or nil after counting why it could not be sent. `pastSoftLimit` is set when the
+    /// SA's sequence numbers passed the soft limit (DESIGN.md: time for a new SA).
     @inline(__always)
     static func seal(
         payload: Range<Int>, in slot: UnsafeMutableRawBufferPointer, destination: IPAddress,
-        outbound: OutboundSecurityAssociation, scope: SecurityAssociationScope, counters: inout TunnelCounters
+        outbound: OutboundSecurityAssociation, scope: SecurityAssociationScope, counters: inout TunnelCounters,
+        pastSoftLimit: inout Bool
     ) -> Range<Int>? {
         do {
             if scope == .signalingOnly {
                 return try DataChannel.encapsulatePlaintext(in: slot, payload: payload)
             }
             let nextHeader = destination.isIPv4 ? NextHeader.ipv4 : NextHeader.ipv6
-            return try outbound.seal(.userData, nextHeader: nextHeader, in: slot, payload: payload).range
+            let sealed = try outbound.seal(.userData, nextHeader: nextHeader, in: slot, payload: payload)
+            if sealed.isPastSoftLimit { pastSoftLimit = true }
+            return sealed.range
         } catch {
             counters.drop(.sealFailed)
             return nil
         }
+    }
+
+    /// Copies a Mobility Header into `slot` behind the headroom and seals it as PType 8 (Next Header
+    /// 135). Returns the datagram's range, or nil after counting why it could not be sent.
+    static func sealMobilityHeader(
+        _ octets: [UInt8], in slot: UnsafeMutableRawBufferPointer, outbound: OutboundSecurityAssociation,
+        counters: inout TunnelCounters
+    ) -> Range<Int>? {
+        let payload = payloadOffset..<(payloadOffset + octets.count)
+        guard payload.upperBound + DataChannel.maximumTailroom <= slot.count else {
+            counters.drop(.sealFailed)
+            return nil
+        }
+        octets.withUnsafeBytes { source in
+            UnsafeMutableRawBufferPointer(rebasing: slot[payload]).copyMemory(from: source)
+        }
+        do {
+            let sealed = try outbound.seal(.mobilityHeader, nextHeader: NextHeader.mobility, in: slot, payload: payload)
+            counters.mobilityHeadersSent &+= 1
+            return sealed.range
+        } catch {
+            counters.drop(.sealFailed)
+            return nil
+        }
+    }
+
+    /// Copies an opened Mobility Header out of `slot` for the control plane.
+    static func copyPayload(_ payload: Range<Int>, of slot: UnsafeMutableRawBufferPointer) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(rebasing: slot[payload]))
     }
 
     /// Opens the datagram in `slot`; nil after counting the drop.

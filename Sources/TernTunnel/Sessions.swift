@@ -15,15 +15,31 @@ final class MobileNodeSession: @unchecked Sendable {
     let homeAddresses: [IPAddress]
     let outbound: OutboundSecurityAssociation
     let inbound: InboundSecurityAssociation
+    /// The IPv4 Home Address the HA acknowledges in option 30 (RFC 5555): the first IPv4 one configured.
+    let ipv4HomeAddress: IPv4Address?
     private let endpoint = Mutex<Endpoint?>(nil)
     let endpointVersion = Atomic<UInt64>(0)
+    /// Until when (monotonic ns) the binding cache holds a live binding for this MN; 0: none. Written by
+    /// the receiving thread (which owns the binding cache), read by the sending thread once per packet
+    /// with relaxed ordering: a stale read costs at most one packet sent or dropped at the boundary.
+    let bindingExpiresAt = Atomic<UInt64>(0)
+    /// Set by the sending thread once the HA's outbound sequence numbers pass the soft limit; read by the
+    /// receiving thread when it answers a Binding Update (REINIT_SA_WITH_HAC, DESIGN.md).
+    let outboundPastSoftLimit = Atomic<Bool>(false)
 
     init(name: String, association: SecurityAssociation, homeAddresses: [IPAddress]) throws(SecurityAssociationError) {
         self.name = name
         securityParameterIndex = association.securityParameterIndex
         scope = association.scope
         self.homeAddresses = homeAddresses
+        ipv4HomeAddress = homeAddresses.lazy.compactMap { if case .v4(let address) = $0 { address } else { nil } }.first
         (outbound, inbound) = try association.makeEndpoints(for: .homeAgent)
+    }
+
+    /// True when the SA should be replaced before it is used much longer: either direction past the
+    /// sequence soft limit. (The validity end arrives with the HAC.)
+    func needsNewSecurityAssociation(inboundHighest: UInt32) -> Bool {
+        outboundPastSoftLimit.load(ordering: .relaxed) || inboundHighest >= OutboundSequenceNumber.softLimit
     }
 
     func currentEndpoint() -> Endpoint? { endpoint.withLock { $0 } }

@@ -6,7 +6,7 @@ public enum TunnelDropReason: UInt8, Sendable, CaseIterable, CustomStringConvert
     case malformedInnerPacket
     /// HA: a packet from the TUN for an address no Mobile Node owns.
     case unknownHomeAddress
-    /// HA: the Mobile Node has not been heard from (no authenticated packet yet), so it has no address.
+    /// HA: the Mobile Node has no live binding (no accepted Binding Update, or its lifetime ran out).
     case noBinding
     /// HA: a Mobile Node's packet whose inner source is not one of its Home Addresses.
     case spoofedInnerSource
@@ -22,8 +22,17 @@ public enum TunnelDropReason: UInt8, Sendable, CaseIterable, CustomStringConvert
     case sendFailed
     /// The TUN device refused a packet or its queue was full.
     case tunWriteFailed
-    /// PType 8 arrived; binding management is handled by the control plane (not yet wired).
-    case mobilityHeaderNotHandled
+    /// An authenticated PType 8 payload that is not a Mobility Header Tern can decode.
+    case malformedMobilityHeader
+    /// A Mobility Header the receiver has no use for (a Binding Acknowledgement at the HA, a Binding
+    /// Update at the MN).
+    case unexpectedMobilityMessage
+    /// The signalling mailbox between threads was full (a flood of authenticated PType 8).
+    case signallingBacklog
+    /// MN: no route to any of the Home Agent's addresses (no usable care-of address).
+    case noPathToHomeAgent
+    /// MN: a datagram from an address:port that is not the Home Agent's.
+    case notFromHomeAgent
 
     public var description: String { label }
 
@@ -40,7 +49,11 @@ public enum TunnelDropReason: UInt8, Sendable, CaseIterable, CustomStringConvert
         case .sealFailed: "seal_failed"
         case .sendFailed: "send_failed"
         case .tunWriteFailed: "tun_write_failed"
-        case .mobilityHeaderNotHandled: "mobility_header_not_handled"
+        case .malformedMobilityHeader: "malformed_mobility_header"
+        case .unexpectedMobilityMessage: "unexpected_mobility_message"
+        case .signallingBacklog: "signalling_backlog"
+        case .noPathToHomeAgent: "no_path_to_home_agent"
+        case .notFromHomeAgent: "not_from_home_agent"
         }
     }
 }
@@ -57,6 +70,9 @@ public struct TunnelCounters: Sendable {
     public var keepalivesReceived: UInt64 = 0
     /// Times a binding's outer address moved to a newer authenticated packet's source.
     public var bindingMoves: UInt64 = 0
+    /// Mobility Headers (PType 8) sealed and sent / authenticated and received.
+    public var mobilityHeadersSent: UInt64 = 0
+    public var mobilityHeadersReceived: UInt64 = 0
     public var dataChannelDrops = DataChannelDropCounters()
     public var tunnelDrops = [UInt64](repeating: 0, count: TunnelDropReason.allCases.count)
 
@@ -78,6 +94,8 @@ public struct TunnelCounters: Sendable {
         sum.keepalivesSent &+= other.keepalivesSent
         sum.keepalivesReceived &+= other.keepalivesReceived
         sum.bindingMoves &+= other.bindingMoves
+        sum.mobilityHeadersSent &+= other.mobilityHeadersSent
+        sum.mobilityHeadersReceived &+= other.mobilityHeadersReceived
         for reason in DataChannelDropReason.allCases {
             sum.dataChannelDrops.add(other.dataChannelDrops[reason], for: reason)
         }

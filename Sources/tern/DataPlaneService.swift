@@ -5,47 +5,6 @@ import ServiceLifecycle
 import TernProtocol
 import TernTunnel
 
-/// What a daemon reports about itself: in the status file and in the final log line.
-struct StatusReport: Codable, Sendable {
-    struct Binding: Codable, Sendable {
-        var mobileNode: String
-        var endpoint: String?
-    }
-
-    var role: String
-    var packetsSent: UInt64
-    var octetsSent: UInt64
-    var packetsReceived: UInt64
-    var octetsReceived: UInt64
-    var keepalivesSent: UInt64
-    var keepalivesReceived: UInt64
-    var bindingMoves: UInt64
-    var drops: [String: UInt64]
-    var bindings: [Binding]
-
-    init(role: String, counters: TunnelCounters, bindings: [Binding]) {
-        self.role = role
-        packetsSent = counters.packetsSent
-        octetsSent = counters.octetsSent
-        packetsReceived = counters.packetsReceived
-        octetsReceived = counters.octetsReceived
-        keepalivesSent = counters.keepalivesSent
-        keepalivesReceived = counters.keepalivesReceived
-        bindingMoves = counters.bindingMoves
-        drops = counters.dropsByLabel
-        self.bindings = bindings
-    }
-
-    /// One line for the log: counters and the drops that happened.
-    var summary: String {
-        let dropText = drops.isEmpty ? "none" : drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            .joined(separator: " ")
-        return "sent \(packetsSent) packets (\(octetsSent) octets), received \(packetsReceived) packets "
-            + "(\(octetsReceived) octets), keepalives sent \(keepalivesSent) received \(keepalivesReceived), "
-            + "binding moves \(bindingMoves), drops: \(dropText)"
-    }
-}
-
 /// Keeps a started data plane running under swift-service-lifecycle: writes the status file every
 /// second, and on SIGINT/SIGTERM stops the data-plane threads, writes the status once more and logs the
 /// final counters.

@@ -67,6 +67,9 @@ struct HomeAgentCommand: AsyncParsableCommand {
                 mobileNodes: configuration.mobileNodes.map {
                     .init(name: $0.name, association: $0.securityAssociation, homeAddresses: $0.homeAddresses)
                 },
+                bindingPolicy: BindingCache.Policy(
+                    maximumLifetimeSeconds: UInt32(configuration.maximumBindingLifetime),
+                    natKeepaliveSeconds: UInt32(configuration.natKeepalive)),
                 events: { [logger] event in log(event, logger) })
             try plane.start()
         } catch {
@@ -81,7 +84,7 @@ struct HomeAgentCommand: AsyncParsableCommand {
             report: {
                 StatusReport(
                     role: "home-agent", counters: plane.statistics(),
-                    bindings: plane.bindings().map { .init(mobileNode: $0.name, endpoint: $0.endpoint?.description) })
+                    bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) })
             },
             stop: { plane.stop() })
         try await runUntilSignalled(service, logger: logger)
@@ -95,5 +98,9 @@ func log(_ event: TunnelEvent, _ logger: Logger) {
         logger.info("binding of \(node) moved: \(from?.description ?? "none") -> \(to)")
     case .threadFailed(let thread, let error):
         logger.critical("data-plane thread \(thread) stopped: \(error)")
+    case .bindingUpdate(let node, let outcome):
+        logger.debug("binding update from \(node): \(outcome)")
+    case .bindingExpired(let node):
+        logger.info("binding of \(node) expired")
     }
 }

@@ -10,9 +10,13 @@ struct MobileNodeCommand: AsyncParsableCommand {
         commandName: "mn",
         abstract: "Run the Mobile Node: keep the Home Addresses and tunnel traffic to the Home Agent.",
         discussion: """
-            Opens the TUN device with the Home Addresses, routes the configured prefixes into it, and sends
-            everything read from it to the Home Agent's UDP service port. A keepalive goes out at start and
-            whenever the tunnel has been idle for the keepalive interval (25 s by default).
+            Opens the TUN device with the Home Addresses, routes the configured prefixes into it, registers
+            with the Home Agent (Binding Update / Acknowledgement over the tunnel, RFC 6275), and sends
+            everything read from the TUN device to the Home Agent's UDP service port. It watches the routing
+            table: when the way to the Home Agent changes (another network, another address, IPv4 ↔ IPv6,
+            a resume from suspend) it follows at once and registers the new care-of address. A keepalive
+            goes out whenever the tunnel has been idle for the keepalive interval (25 s by default, shorter
+            if the Home Agent reports a NAT). SIGINT/SIGTERM deregister and stop.
             """)
 
     @OptionGroup var options: DaemonOptions
@@ -25,12 +29,14 @@ struct MobileNodeCommand: AsyncParsableCommand {
         } catch {
             throw fail("\(error)", configuration: true)
         }
-        let homeAgent = SocketAddress(configuration.homeAgentAddress, port: configuration.homeAgentPort)
+        let homeAgents = configuration.homeAgentAddresses.map { SocketAddress($0, port: configuration.homeAgentPort) }
         // Until policy routing arrives, a route that covers the Home Agent would send the tunnel into itself.
-        if let looping = configuration.routes.first(where: { $0.contains(configuration.homeAgentAddress) }) {
-            throw fail(
-                "\(options.config): tunnel.routes: \(looping) contains the Home Agent's address \(configuration.homeAgentAddress); the tunnel would route into itself",
-                configuration: true)
+        for address in configuration.homeAgentAddresses {
+            if let looping = configuration.routes.first(where: { $0.contains(address) }) {
+                throw fail(
+                    "\(options.config): tunnel.routes: \(looping) contains the Home Agent's address \(address); the tunnel would route into itself",
+                    configuration: true)
+            }
         }
         let suite = configuration.securityAssociation.suite
         let mtu = configuration.tunnel.mtu ?? defaultMTU(for: [suite])
@@ -51,32 +57,88 @@ struct MobileNodeCommand: AsyncParsableCommand {
             throw fail("cannot set up TUN device \(configuration.tunnel.name): \(error)")
         }
 
-        let socket: UDPSocket
+        // Unconnected sockets, one per family the Home Agent has: the kernel picks the source address
+        // for every datagram by the routing table of the moment, which is what makes a move take effect
+        // on the very next packet.
+        var ipv4: UDPSocket?
+        var ipv6: UDPSocket?
         do {
-            socket = try UDPSocket(ipv6: !homeAgent.address.isIPv4, receivePacketInfo: false)
-            try socket.connect(homeAgent)
+            for homeAgent in homeAgents {
+                let isIPv6 = !homeAgent.address.isIPv4
+                let socket = try UDPSocket(ipv6: isIPv6, receivePacketInfo: false)
+                try socket.bind(SocketAddress(isIPv6 ? .v6(.any) : .v4(.any), port: 0))
+                if isIPv6 { ipv6 = socket } else { ipv4 = socket }
+            }
         } catch {
-            throw fail("cannot reach the Home Agent at \(homeAgent): \(error)")
+            throw fail("cannot open a UDP socket for the Home Agent: \(error)")
         }
 
         let plane: MobileNodeDataPlane
+        let controller: MobileNodeController
         do {
             plane = try MobileNodeDataPlane(
-                tun: tun, socket: socket, mtu: mtu, association: configuration.securityAssociation,
-                homeAddresses: configuration.homeAddresses, keepaliveIntervalSeconds: configuration.keepaliveInterval,
+                tun: tun, ipv4: ipv4, ipv6: ipv6, homeAgents: homeAgents, mtu: mtu,
+                association: configuration.securityAssociation, homeAddresses: configuration.homeAddresses,
+                keepaliveIntervalSeconds: configuration.keepaliveInterval,
+                events: { [logger] event in log(event, logger) })
+            let ipv4HomeAddress = configuration.homeAddresses.lazy.compactMap {
+                if case .v4(let address) = $0 { address } else { nil }
+            }.first
+            controller = try MobileNodeController(
+                dataPlane: plane, netlink: try RouteNetlink(), monitor: try RouteMonitor(),
+                binding: BindingUpdateList.Configuration(
+                    requestedLifetimeSeconds: UInt32(configuration.bindingLifetime), ipv4HomeAddress: ipv4HomeAddress),
+                initialSequenceNumber: UInt16.random(in: 0...UInt16.max),
+                keepaliveIntervalSeconds: configuration.keepaliveInterval,
                 events: { [logger] event in log(event, logger) })
             try plane.start()
+            try controller.start()
         } catch {
             throw fail("cannot start the data plane: \(error)")
         }
         let homeAddresses = configuration.homeAddresses.map(\.description).joined(separator: ", ")
         logger.info(
-            "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddresses), home agent \(homeAgent), SPI \(configuration.securityAssociation.securityParameterIndex.rawValue) suite \(suite)"
+            "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddresses), home agent \(homeAgents.map(\.description).joined(separator: " or ")), SPI \(configuration.securityAssociation.securityParameterIndex.rawValue) suite \(suite)"
         )
         let service = DataPlaneService(
             logger: logger, statusFile: configuration.statusFile,
-            report: { StatusReport(role: "mobile-node", counters: plane.statistics(), bindings: []) },
-            stop: { plane.stop() })
+            report: {
+                StatusReport(
+                    role: "mobile-node", counters: plane.statistics(), bindings: [],
+                    registration: .init(controller.registration()))
+            },
+            // The controller deregisters through the data plane, so it stops first.
+            stop: {
+                controller.stop()
+                plane.stop()
+            })
         try await runUntilSignalled(service, logger: logger)
+    }
+}
+
+/// Logs a control-plane event of the Mobile Node.
+func log(_ event: MobileNodeEvent, _ logger: Logger) {
+    switch event {
+    case .pathChanged(let trigger, let description):
+        logger.info("path to the home agent (\(trigger.rawValue)): \(description)")
+    case .registered(let lifetime, let natKeepalive, let ipv4HomeAddress):
+        var text = "registered: lifetime \(lifetime) s"
+        if let natKeepalive { text += ", behind NAT (keepalive \(natKeepalive) s)" }
+        if let ipv4HomeAddress { text += ", IPv4 home address \(ipv4HomeAddress)" }
+        logger.debug("\(text)")
+    case .rejected(let status):
+        logger.error("the home agent refused the binding update: status \(status)")
+    case .reinitializeSecurityAssociation:
+        logger.warning("the home agent asks for a new security association (REINIT_SA_WITH_HAC, 176)")
+    case .registrationExpired:
+        logger.warning("the binding's lifetime ran out before a refresh was accepted; registering again")
+    case .deregistered:
+        logger.info("deregistered from the home agent")
+    case .handover(let record):
+        logger.info("handover: \(HandoverSummary(record).text)")
+    case .ignoredSignalling(let octets):
+        logger.debug("ignored a \(octets)-octet mobility header that is not a BA or BE")
+    case .failed(let reason):
+        logger.error("\(reason)")
     }
 }

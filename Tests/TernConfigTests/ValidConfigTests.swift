@@ -152,6 +152,40 @@ struct ValidConfigTests {
         #expect(config.securityAssociation.scope == .allTraffic)
         #expect(config.keepaliveInterval == 25)
         #expect(config.statusFile == nil)
+        #expect(config.bindingLifetime == 600)
+        #expect(config.homeAgentAddresses == [IPAddress("198.18.0.1")!])
+    }
+
+    @Test("Mobile Node: a dual-stack Home Agent (addresses, in order of preference) and the binding lifetime")
+    func mobileNodeBinding() throws {
+        let text = """
+            home-agent:
+              addresses: ["fd00:198:18::1", 198.18.0.1]
+            tunnel: {home-addresses: [192.0.2.10]}
+            security-association: {spi: 7, keys: /etc/tern/mn0.keys}
+            binding:
+              lifetime: 16
+            """
+        let config = try MobileNodeConfiguration.parse(text, path: "mn.yaml", keyLoader: Self.keys.load)
+        #expect(config.homeAgentAddresses == [IPAddress("fd00:198:18::1")!, IPAddress("198.18.0.1")!])
+        #expect(config.homeAgentAddress == IPAddress("fd00:198:18::1"))
+        #expect(config.bindingLifetime == 16)
+    }
+
+    @Test("Home Agent: binding policy fields and their defaults")
+    func homeAgentBinding() throws {
+        let base = """
+            tunnel: {addresses: [192.0.2.1/24]}
+            mobile-nodes:
+              - {name: a, spi: 1, keys: /etc/tern/mn0.keys, home-addresses: [192.0.2.10]}
+            """
+        let defaults = try HomeAgentConfiguration.parse(base, path: "ha.yaml", keyLoader: Self.keys.load)
+        #expect(defaults.maximumBindingLifetime == 600)
+        #expect(defaults.natKeepalive == 25)
+        let tuned = try HomeAgentConfiguration.parse(
+            base + "\nbinding: {maximum-lifetime: 60, nat-keepalive: 10}\n", path: "ha.yaml", keyLoader: Self.keys.load)
+        #expect(tuned.maximumBindingLifetime == 60)
+        #expect(tuned.natKeepalive == 10)
     }
 
     @Test("Descriptions and dumps name the SA but never show a key")

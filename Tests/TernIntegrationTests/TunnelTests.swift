@@ -179,13 +179,16 @@ struct TunnelTests {
         return bindings.first?["endpoint"] as? String
     }
 
-    /// The UDP port mobile node `index` sends from (its connected socket's ephemeral port).
+    /// The UDP port mobile node `index` sends IPv4 from: its IPv4 socket, bound to 0.0.0.0 and an
+    /// ephemeral port (the only UDP socket in that namespace).
     private func sourcePort(_ topology: Topology, _ index: Int) throws -> String {
-        let output = try topology.lab.run(["ss", "-uanH"], in: topology.mobileNodes[index])
-        for line in output.split(separator: "\n") where line.contains(":7872") {
+        let output = try topology.lab.run(["ss", "-uanH", "-4"], in: topology.mobileNodes[index])
+        for line in output.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 4, let port = fields[3].split(separator: ":").last { return String(port) }
+            if fields.count >= 4, fields[3].hasPrefix("0.0.0.0:"), let port = fields[3].split(separator: ":").last {
+                return String(port)
+            }
         }
-        throw LabError("no UDP socket to port 7872 in mn\(index): \(output)")
+        throw LabError("no IPv4 UDP socket in mn\(index): \(output)")
     }
 }

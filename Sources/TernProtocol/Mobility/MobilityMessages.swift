@@ -153,6 +153,11 @@ public struct BindingAcknowledgement: Sendable, Hashable {
 
 /// Binding Error (RFC 6275 §6.1.9).
 public struct BindingError: Sendable, Hashable {
+    /// Status 1: unknown binding for Home Address destination option.
+    public static let unknownBindingForHomeAddress: UInt8 = 1
+    /// Status 2: unrecognized MH Type value (RFC 6275 §9.2).
+    public static let unrecognizedMobilityHeaderType: UInt8 = 2
+
     /// 1: unknown binding for Home Address destination option; 2: unrecognized MH Type value.
     public var status: UInt8
     public var homeAddress: IPv6Address

@@ -1,0 +1,325 @@
+import Synchronization
+public import TernOS
+public import TernProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One change of the Mobile Node's path and how fast the tunnel followed it (issue: measured handovers).
+/// Times after detection are in milliseconds of the monotonic clock; `detectedAt` is wall-clock seconds.
+public struct HandoverRecord: Sendable, Hashable {
+    public enum Trigger: String, Sendable, Hashable {
+        /// The daemon started and found its first path.
+        case startup
+        /// rtnetlink announced a change and the route to the Home Agent now leaves differently.
+        case pathChange = "path-change"
+        /// CLOCK_BOOTTIME ran ahead of CLOCK_MONOTONIC: the machine was suspended.
+        case resume
+        /// The registration's lifetime had run out when the daemon looked (e.g. the process was frozen).
+        case expired
+    }
+
+    public var trigger: Trigger
+    public var from: IPAddress?
+    public var to: IPAddress?
+    /// The Home Agent address the new path leads to.
+    public var homeAgent: SocketAddress?
+    public var detectedAt: Double
+    public var bindingUpdateSentAfterMilliseconds: Double?
+    public var acknowledgedAfterMilliseconds: Double?
+    public var firstDataAfterMilliseconds: Double?
+
+    let detectedMonotonic: UInt64
+    let generation: UInt64
+
+    /// Every step the record waits for has happened.
+    var isComplete: Bool {
+        (to == nil || (bindingUpdateSentAfterMilliseconds != nil && acknowledgedAfterMilliseconds != nil))
+            && firstDataAfterMilliseconds != nil
+    }
+}
+
+/// What `tern status` shows of the Mobile Node's registration.
+public struct MobileNodeRegistration: Sendable {
+    public var state: String
+    public var careOfAddress: IPAddress?
+    public var homeAgent: SocketAddress?
+    public var grantedLifetimeSeconds: UInt32?
+    public var natKeepaliveSeconds: UInt32?
+    public var ipv4HomeAddress: IPv4Address?
+    public var handovers: [HandoverRecord]
+}
+
+/// The Mobile Node's control plane: it watches the routing table (rtnetlink), keeps the Binding Update
+/// List (RFC 6275 §11), and tells the data plane where the Home Agent is. One dedicated thread; the
+/// pure ``BindingUpdateList`` makes every protocol decision, this type only feeds it events and clocks
+/// and carries out what it asks.
+///
+/// Movement detection: after any rtnetlink announcement it asks the kernel afresh for the route to each
+/// of the Home Agent's addresses (most preferred first). The first one with a route is the path; its
+/// source address is the care-of address. When that changes, the data plane switches at once and a
+/// Binding Update goes out from the new address. Suspend/resume is seen as CLOCK_BOOTTIME running
+/// ahead of CLOCK_MONOTONIC, and answered with a Binding Update too.
+public final class MobileNodeController: @unchecked Sendable {
+    /// Handover records kept for status.
+    public static let handoverHistory = 16
+    /// Longest sleep between looks at the clocks when nothing is pending.
+    static let idlePollMilliseconds: Int32 = 1_000
+    /// Sleep while a handover record still waits for its Binding Acknowledgement or first data.
+    static let handoverPollMilliseconds: Int32 = 5
+    /// How far CLOCK_BOOTTIME must run ahead of CLOCK_MONOTONIC between two looks to count as a resume.
+    static let suspendThreshold: UInt64 = 1_000_000_000
+    /// How long a clean stop waits for the deregistration's Binding Acknowledgement.
+    static let deregistrationWaitNanoseconds: UInt64 = 2_000_000_000
+
+    private let dataPlane: MobileNodeDataPlane
+    private let netlink: RouteNetlink
+    private let monitor: RouteMonitor
+    private let configuredKeepaliveSeconds: Int
+    private let events: @Sendable (MobileNodeEvent) -> Void
+    private let stopping = Atomic<Bool>(false)
+    private let wakeUp: Notifier
+    private var thread: PlatformThread?
+    private let published = Mutex<MobileNodeRegistration>(
+        MobileNodeRegistration(state: "starting", handovers: []))
+
+    // Owned by the control thread.
+    private var list: BindingUpdateList
+    private var path: (index: Int, route: RouteAnswer)?
+    private var handovers: [HandoverRecord] = []
+    private var clockOffset: UInt64
+
+    /// - Parameters:
+    ///   - binding: what the Binding Updates ask for (lifetime, IPv4 Home Address).
+    ///   - initialSequenceNumber: a random first Sequence # (DESIGN.md).
+    ///   - keepaliveIntervalSeconds: the configured idle keepalive; a NAT's refresh time may shorten it.
+    public init(
+        dataPlane: MobileNodeDataPlane, netlink: RouteNetlink, monitor: RouteMonitor,
+        binding: BindingUpdateList.Configuration, initialSequenceNumber: UInt16, keepaliveIntervalSeconds: Int,
+        events: @escaping @Sendable (MobileNodeEvent) -> Void
+    ) throws(SystemCallError) {
+        self.dataPlane = dataPlane
+        self.netlink = netlink
+        self.monitor = monitor
+        configuredKeepaliveSeconds = keepaliveIntervalSeconds
+        self.events = events
+        wakeUp = try Notifier()
+        list = BindingUpdateList(configuration: binding, initialSequenceNumber: initialSequenceNumber)
+        clockOffset = bootTimeNanoseconds() &- monotonicNanoseconds()
+    }
+
+    public func start() throws(SystemCallError) {
+        thread = try PlatformThread(name: "tern-mn-ctl") { [self] in run() }
+    }
+
+    /// Deregisters (a Binding Update with lifetime 0, waiting at most 2 s for its acknowledgement), then
+    /// stops the thread. Idempotent.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        wakeUp.signal()
+        thread?.join()
+        thread = nil
+    }
+
+    /// The registration and the last handovers, as last published by the control thread.
+    public func registration() -> MobileNodeRegistration { published.withLock { $0 } }
+
+    // MARK: The control thread
+
+    private func run() {
+        let poller = Poller([
+            monitor.descriptor.rawValue, dataPlane.incomingSignalling.notifier.descriptor.rawValue,
+            wakeUp.descriptor.rawValue,
+        ])
+        evaluatePath(trigger: .startup, at: monotonicNanoseconds())
+        while !stopping.load(ordering: .acquiring) {
+            do {
+                try poller.wait(timeoutMilliseconds: pollTimeout(at: monotonicNanoseconds()))
+            } catch {
+                events(.failed("control thread: \(error)"))
+                return
+            }
+            let now = monotonicNanoseconds()
+            detectResume(at: now)
+            if poller.isReadable(0) {
+                do {
+                    if try monitor.drainChanges() > 0 { evaluatePath(trigger: .pathChange, at: now) }
+                } catch {
+                    events(.failed("route monitor: \(error)"))
+                }
+            }
+            if poller.isReadable(1) { receiveSignalling(at: now) }
+            perform(list.poll(at: now), at: now)
+            updateHandover(at: now)
+            publish()
+        }
+        deregister()
+    }
+
+    private func pollTimeout(at now: UInt64) -> Int32 {
+        var timeout = Self.idlePollMilliseconds
+        if let last = handovers.last, !last.isComplete,
+            now &- last.detectedMonotonic < 10_000_000_000
+        {
+            timeout = Self.handoverPollMilliseconds
+        }
+        if let deadline = list.nextDeadline {
+            let wait = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
+            timeout = Int32(min(UInt64(timeout), wait))
+        }
+        return timeout
+    }
+
+    /// Asks the kernel where packets to each Home Agent address would go; acts when the answer changed.
+    private func evaluatePath(trigger: HandoverRecord.Trigger, at now: UInt64) {
+        var found: (index: Int, route: RouteAnswer)?
+        for (index, homeAgent) in dataPlane.homeAgents.enumerated() {
+            guard let route = try? netlink.lookupRoute(to: homeAgent.address),
+                route.type == RouteNetlinkMessage.RTN_UNICAST, route.preferredSource != nil
+            else { continue }
+            found = (index, route)
+            break
+        }
+        if let found, let path, found.index == path.index, found.route == path.route { return }
+        if found == nil && path == nil && trigger != .startup { return }
+        let previous = path?.route.preferredSource
+        path = found
+        dataPlane.useHomeAgent(found?.index)
+        beginHandover(trigger: trigger, from: previous, at: now)
+        perform(list.careOfAddressChanged(to: found?.route.preferredSource, at: now), at: now)
+    }
+
+    private func beginHandover(trigger: HandoverRecord.Trigger, from previous: IPAddress?, at now: UInt64) {
+        let record = HandoverRecord(
+            trigger: trigger, from: previous, to: path?.route.preferredSource,
+            homeAgent: path.map { dataPlane.homeAgents[$0.index] }, detectedAt: wallClockSeconds(),
+            detectedMonotonic: now, generation: dataPlane.beginHandover())
+        if let last = handovers.last, !last.isComplete { events(.handover(last)) }
+        handovers.append(record)
+        if handovers.count > Self.handoverHistory { handovers.removeFirst(handovers.count - Self.handoverHistory) }
+        let text = "\(previous.map(\.description) ?? "none") → \(record.to.map(\.description) ?? "none")"
+        events(.pathChanged(trigger: trigger, description: text))
+    }
+
+    /// A machine suspend shows as CLOCK_BOOTTIME running ahead of CLOCK_MONOTONIC.
+    private func detectResume(at now: UInt64) {
+        let offset = bootTimeNanoseconds() &- now
+        defer { clockOffset = offset }
+        guard offset > clockOffset, offset - clockOffset >= Self.suspendThreshold else { return }
+        beginHandover(trigger: .resume, from: path?.route.preferredSource, at: now)
+        perform(list.resumed(at: now), at: now)
+        // A resume often comes with a new network: look at once rather than wait for the announcements.
+        evaluatePath(trigger: .pathChange, at: now)
+    }
+
+    private func receiveSignalling(at now: UInt64) {
+        for octets in dataPlane.incomingSignalling.take() {
+            switch try? MobilityHeaderCodec.decode(octets) {
+            case .bindingAcknowledgement(let acknowledgement):
+                perform(list.received(acknowledgement, at: now), at: now)
+            case .bindingError(let error):
+                perform(list.received(error, at: now), at: now)
+            case .bindingUpdate, .none:
+                events(.ignoredSignalling(octets: octets.count))
+            }
+        }
+    }
+
+    private func perform(_ actions: [BindingUpdateListAction], at now: UInt64) {
+        for action in actions {
+            switch action {
+            case .send(let update):
+                if !dataPlane.send(mobilityHeader: MobilityHeaderCodec.encode(.bindingUpdate(update))) {
+                    events(.failed("signalling mailbox full: Binding Update \(update.sequenceNumber) not sent"))
+                }
+            case .registered(let lifetime, let natKeepalive, let ipv4HomeAddress):
+                var keepalive = configuredKeepaliveSeconds
+                if let natKeepalive, natKeepalive != BindingUpdateList.noNATKeepaliveRefreshTime, natKeepalive > 0 {
+                    keepalive = keepalive == 0 ? Int(natKeepalive) : min(keepalive, Int(natKeepalive))
+                }
+                dataPlane.setKeepaliveInterval(seconds: keepalive)
+                if let index = handovers.indices.last, handovers[index].acknowledgedAfterMilliseconds == nil {
+                    handovers[index].acknowledgedAfterMilliseconds = milliseconds(since: handovers[index], at: now)
+                }
+                events(
+                    .registered(
+                        lifetimeSeconds: lifetime, natKeepaliveSeconds: natKeepalive, ipv4HomeAddress: ipv4HomeAddress))
+            case .rejected(let status):
+                events(.rejected(status))
+            case .reinitializeSecurityAssociation:
+                events(.reinitializeSecurityAssociation)
+            case .registrationExpired:
+                events(.registrationExpired)
+                beginHandover(trigger: .expired, from: path?.route.preferredSource, at: now)
+            case .deregistered:
+                events(.deregistered)
+            }
+        }
+    }
+
+    private func updateHandover(at now: UInt64) {
+        guard let index = handovers.indices.last, !handovers[index].isComplete else { return }
+        var record = handovers[index]
+        let sentAt = dataPlane.lastMobilityHeaderSentAt
+        if record.bindingUpdateSentAfterMilliseconds == nil, sentAt >= record.detectedMonotonic {
+            record.bindingUpdateSentAfterMilliseconds = Double(sentAt - record.detectedMonotonic) / 1e6
+        }
+        if record.firstDataAfterMilliseconds == nil, let at = dataPlane.firstDataReceived(since: record.generation),
+            at >= record.detectedMonotonic
+        {
+            record.firstDataAfterMilliseconds = Double(at - record.detectedMonotonic) / 1e6
+        }
+        handovers[index] = record
+        if record.isComplete { events(.handover(record)) }
+    }
+
+    private func milliseconds(since record: HandoverRecord, at now: UInt64) -> Double {
+        Double(now &- record.detectedMonotonic) / 1e6
+    }
+
+    private func publish() {
+        let state: String =
+            switch list.state {
+            case .idle: "idle (no path to the home agent)"
+            case .registering(let attempt): "registering (attempt \(attempt))"
+            case .registered: "registered"
+            case .failed(let status): "refused (\(status))"
+            case .deregistering: "deregistering"
+            case .deregistered: "deregistered"
+            }
+        let registration = MobileNodeRegistration(
+            state: state, careOfAddress: list.careOfAddress, homeAgent: path.map { dataPlane.homeAgents[$0.index] },
+            grantedLifetimeSeconds: list.grantedLifetimeSeconds, natKeepaliveSeconds: list.natKeepaliveSeconds,
+            ipv4HomeAddress: list.acknowledgedIPv4HomeAddress, handovers: handovers)
+        published.withLock { $0 = registration }
+    }
+
+    /// The clean-shutdown Binding Update (lifetime 0), and a bounded wait for its acknowledgement.
+    private func deregister() {
+        guard path != nil else { return }
+        let poller = Poller([dataPlane.incomingSignalling.notifier.descriptor.rawValue])
+        var now = monotonicNanoseconds()
+        let deadline = now + Self.deregistrationWaitNanoseconds
+        perform(list.deregister(at: now), at: now)
+        while list.state != .deregistered, now < deadline {
+            _ = try? poller.wait(timeoutMilliseconds: 50)
+            now = monotonicNanoseconds()
+            receiveSignalling(at: now)
+            perform(list.poll(at: now), at: now)
+        }
+        publish()
+    }
+}
+
+/// What the Mobile Node's control plane reports for the log.
+public enum MobileNodeEvent: Sendable {
+    case pathChanged(trigger: HandoverRecord.Trigger, description: String)
+    case registered(lifetimeSeconds: UInt32, natKeepaliveSeconds: UInt32?, ipv4HomeAddress: IPv4Address?)
+    case rejected(BindingAcknowledgementStatus)
+    case reinitializeSecurityAssociation
+    case registrationExpired
+    case deregistered
+    case handover(HandoverRecord)
+    case ignoredSignalling(octets: Int)
+    case failed(String)
+}
