@@ -125,7 +125,7 @@ func log(_ event: MobileNodeEvent, _ logger: Logger) {
         var text = "registered: lifetime \(lifetime) s"
         if let natKeepalive { text += ", behind NAT (keepalive \(natKeepalive) s)" }
         if let ipv4HomeAddress { text += ", IPv4 home address \(ipv4HomeAddress)" }
-        logger.debug("\(text)")
+        logger.info("\(text)")
     case .rejected(let status):
         logger.error("the home agent refused the binding update: status \(status)")
     case .reinitializeSecurityAssociation:

@@ -183,9 +183,9 @@ struct TernDeployment {
                 if !process.isRunning { throw LabError("tern mn exited: \(lab.log("mn\(index)"))") }
                 return lab.log("mn\(index)").contains("mobile node up")
             }
-            // The HA learns where the MN is from its first keepalive.
-            try lab.wait("the home agent to bind mobile node \(index)", timeout: 10) {
-                lab.log("ha").contains("binding of mn\(index) moved")
+            // The MN registers with a Binding Update; data flows once the HA has accepted it.
+            try lab.wait("mobile node \(index) to register", timeout: 10) {
+                lab.log("mn\(index)").contains("registered: lifetime")
             }
         }
     }

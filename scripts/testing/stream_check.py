@@ -2,7 +2,10 @@
 """A checksummed TCP stream through the tunnel, both ways (standard library only).
 
   stream_check.py serve ADDRESS PORT           echo every byte back to each client, until killed
-  stream_check.py send ADDRESS PORT BYTES      send BYTES pseudo-random octets, read the echo, compare
+  stream_check.py send ADDRESS PORT BYTES [RATE]
+                                               send BYTES pseudo-random octets (at most RATE octets a
+                                               second if given, so a transfer can span a handover), read
+                                               the echo, compare
 
 `send` prints "OK <bytes> <sha256>" and exits 0 when the echo is identical, else prints why and exits 1.
 Every socket operation has a timeout, so a broken tunnel fails the check instead of hanging it.
@@ -12,8 +15,10 @@ import os
 import socket
 import sys
 import threading
+import time
 
 TIMEOUT = 30.0
+CHUNK = 16384
 
 
 def serve(address, port):
@@ -42,7 +47,7 @@ def echo(connection):
         connection.close()
 
 
-def send(address, port, total):
+def send(address, port, total, rate=None):
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     payload = os.urandom(total)
     received = bytearray()
@@ -64,7 +69,15 @@ def send(address, port, total):
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        connection.sendall(payload)
+        if rate:
+            start = time.monotonic()
+            for offset in range(0, total, CHUNK):
+                connection.sendall(payload[offset:offset + CHUNK])
+                ahead = (offset + CHUNK) / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+        else:
+            connection.sendall(payload)
         connection.shutdown(socket.SHUT_WR)
     except OSError as error:
         errors.append(f"send: {error}")
@@ -82,8 +95,9 @@ def send(address, port, total):
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "serve":
         serve(sys.argv[2], int(sys.argv[3]))
-    elif len(sys.argv) == 5 and sys.argv[1] == "send":
-        sys.exit(send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "send":
+        rate = int(sys.argv[5]) if len(sys.argv) == 6 else None
+        sys.exit(send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), rate))
     else:
         print(__doc__)
         sys.exit(2)

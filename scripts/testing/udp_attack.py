@@ -2,10 +2,14 @@
 """What an attacker on the underlay does to a Home Agent's UDP port (standard library only).
 
   udp_attack.py garbage HOST PORT COUNT SPI     COUNT random datagrams; half start with PType 1 and SPI
-  udp_attack.py forge HOST PORT COUNT SPI       COUNT well-framed PType 1 datagrams under SPI with a
-                                                 random body and ICV (no key): must fail authentication
-  udp_attack.py sniff IFACE PORT COUNT FILE     capture COUNT UDP payloads sent to PORT on IFACE (AF_PACKET)
-                                                 and write them, hex, one per line, to FILE
+  udp_attack.py forge HOST PORT COUNT SPI [PTYPE]
+                                                COUNT well-framed datagrams of PTYPE (default 1; 8 for
+                                                 a forged Binding Update) under SPI with a random body
+                                                 and ICV (no key): must fail authentication
+  udp_attack.py sniff IFACE PORT COUNT FILE [PTYPE]
+                                                capture COUNT UDP payloads sent to PORT on IFACE (AF_PACKET),
+                                                 only those of PTYPE if given, and write them, hex, one
+                                                 per line, to FILE
   udp_attack.py replay HOST PORT FILE           send every captured payload again
 
 Every loop is bounded by COUNT and every wait by a timeout.
@@ -38,15 +42,15 @@ def garbage(host, port, count, spi):
     print(f"sent {count}")
 
 
-def forge(host, port, count, spi):
+def forge(host, port, count, spi, ptype=1):
     sock = udp_socket(host)
     for sequence in range(1, count + 1):
-        body = struct.pack(">II", (1 << 28) | spi, 1_000_000 + sequence) + os.urandom(84 + 16)
+        body = struct.pack(">II", (ptype << 28) | spi, 1_000_000 + sequence) + os.urandom(84 + 16)
         sock.sendto(body, (host, port))
     print(f"forged {count}")
 
 
-def sniff(interface, port, count, path):
+def sniff(interface, port, count, path, ptype=None):
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
     raw.bind((interface, 0))
     raw.settimeout(1.0)
@@ -68,7 +72,9 @@ def sniff(interface, port, count, path):
         else:
             continue
         if len(udp) >= 8 and struct.unpack(">H", udp[2:4])[0] == port:
-            captured.append(udp[8:])
+            payload = udp[8:]
+            if ptype is None or (len(payload) >= 1 and payload[0] >> 4 == ptype):
+                captured.append(payload)
     with open(path, "w") as out:
         for payload in captured:
             out.write(payload.hex() + "\n")
@@ -89,10 +95,10 @@ def main():
     args = sys.argv[1:]
     if len(args) == 5 and args[0] == "garbage":
         garbage(args[1], int(args[2]), int(args[3]), int(args[4]))
-    elif len(args) == 5 and args[0] == "forge":
-        forge(args[1], int(args[2]), int(args[3]), int(args[4]))
-    elif len(args) == 5 and args[0] == "sniff":
-        sys.exit(sniff(args[1], int(args[2]), int(args[3]), args[4]))
+    elif len(args) in (5, 6) and args[0] == "forge":
+        forge(args[1], int(args[2]), int(args[3]), int(args[4]), int(args[5]) if len(args) == 6 else 1)
+    elif len(args) in (5, 6) and args[0] == "sniff":
+        sys.exit(sniff(args[1], int(args[2]), int(args[3]), args[4], int(args[5]) if len(args) == 6 else None))
     elif len(args) == 4 and args[0] == "replay":
         replay(args[1], int(args[2]), args[3])
     else:
