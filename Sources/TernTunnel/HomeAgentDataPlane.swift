@@ -151,11 +151,9 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
         let batch = DatagramBatch(slotLength: slotLength)
         var local = TunnelCounters()
-        // PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
-        // moves bindings, so only it keeps this map.
-        var sessionByEndpoint: [SocketAddress: Int] = [:]
-        // The binding cache belongs to this thread alone: Binding Updates arrive here.
-        var cache = BindingCache(policy: bindingPolicy)
+        var state = ReceiverState(
+            cache: BindingCache(policy: bindingPolicy),
+            bindingErrorSentAt: [UInt64](repeating: 0, count: sessions.count))
         var lastPublished = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
             do {
@@ -164,10 +162,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                     for _ in 0..<Self.batchesPerWake {
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
-                        for slot in 0..<count {
-                            receive(
-                                slot, of: batch, counters: &local, sessionByEndpoint: &sessionByEndpoint, cache: &cache)
-                        }
+                        state.now = monotonicNanoseconds()
+                        for slot in 0..<count { receive(slot, of: batch, counters: &local, state: &state) }
                     }
                 }
             } catch {
@@ -175,14 +171,14 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 return
             }
             let now = monotonicNanoseconds()
-            if let next = cache.nextExpiry, next <= now {
-                for entry in cache.expire(at: now) {
+            if let next = state.cache.nextExpiry, next <= now {
+                for entry in state.cache.expire(at: now) {
                     if let index = sessionsBySPI[entry.spi.rawValue] {
                         sessions[index].bindingExpiresAt.store(0, ordering: .relaxed)
                         events(.bindingExpired(mobileNode: sessions[index].name))
                     }
                 }
-                cacheSnapshot.withLock { $0 = cache.entries }
+                cacheSnapshot.withLock { $0 = state.cache.entries }
             }
             if now &- lastPublished >= 200_000_000 {
                 counters.publish(local, slot: 0)
@@ -192,10 +188,25 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         counters.publish(local, slot: 0)
     }
 
+    /// What only the receiving thread touches.
+    private struct ReceiverState {
+        /// PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
+        /// moves bindings, so only it keeps this map.
+        var sessionByEndpoint: [SocketAddress: Int] = [:]
+        /// The binding cache: Binding Updates arrive on this thread.
+        var cache: BindingCache
+        /// When each Mobile Node was last sent a Binding Error for having no binding (rate limit).
+        var bindingErrorSentAt: [UInt64]
+        /// The time of the batch being handled (one clock read per batch).
+        var now: UInt64 = 0
+    }
+
+    /// At most one "unknown binding" Binding Error a second to one Mobile Node.
+    static let bindingErrorInterval: UInt64 = 1_000_000_000
+
     @inline(__always)
     private func receive(
-        _ slot: Int, of batch: DatagramBatch, counters local: inout TunnelCounters,
-        sessionByEndpoint: inout [SocketAddress: Int], cache: inout BindingCache
+        _ slot: Int, of batch: DatagramBatch, counters local: inout TunnelCounters, state: inout ReceiverState
     ) {
         guard !batch.wasTruncated(slot) else { return local.drop(.truncatedDatagram) }
         let buffer = batch.buffer(slot)
@@ -209,7 +220,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         guard let source = batch.source(slot) else { return local.drop(.unknownPlaintextSource) }
         let index: Int
         if header.packetType == .plaintext {
-            guard let found = sessionByEndpoint[source] else { return local.drop(.unknownPlaintextSource) }
+            guard let found = state.sessionByEndpoint[source] else { return local.drop(.unknownPlaintextSource) }
             index = found
         } else {
             guard let found = sessionsBySPI[header.securityParameterIndexValue] else {
@@ -226,11 +237,22 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             let previous = session.currentEndpoint()
             if previous != endpoint {
                 _ = session.move(to: endpoint)
-                if let previous { sessionByEndpoint[previous.remote] = nil }
-                sessionByEndpoint[source] = index
+                if let previous { state.sessionByEndpoint[previous.remote] = nil }
+                state.sessionByEndpoint[source] = index
                 local.bindingMoves &+= 1
                 events(.bindingMoved(mobileNode: session.name, from: previous, to: endpoint))
             }
+        }
+        if opened.kind != .mobilityHeader, session.bindingExpiresAt.load(ordering: .relaxed) <= state.now,
+            state.now &- state.bindingErrorSentAt[index] >= Self.bindingErrorInterval
+        {
+            // Traffic from a Mobile Node the cache holds no binding for (the HA restarted, or the binding
+            // lapsed while the MN was frozen): RFC 6275 §9.3.3's Binding Error, status 1, makes it
+            // register again at once instead of at its next refresh.
+            state.bindingErrorSentAt[index] = state.now
+            let error = BindingError(status: BindingError.unknownBindingForHomeAddress, homeAddress: .any, options: [])
+            queue(.bindingError(error), to: Endpoint(remote: source, local: batch.localAddress(slot)), session: index,
+                counters: &local)
         }
         switch opened.kind {
         case .keepalive:
@@ -239,8 +261,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             local.mobilityHeadersReceived &+= 1
             let reply = Endpoint(remote: source, local: batch.localAddress(slot))
             handleMobilityHeader(
-                PacketPath.copyPayload(opened.payload, of: buffer), session: index, replyTo: reply, cache: &cache,
-                counters: &local)
+                PacketPath.copyPayload(opened.payload, of: buffer), session: index, replyTo: reply,
+                cache: &state.cache, counters: &local)
         case .ipv4, .ipv6:
             guard let inner = InnerPacket.source(UnsafeRawBufferPointer(buffer), opened.payload), session.owns(inner) else {
                 return local.drop(.spoofedInnerSource)

@@ -128,6 +128,29 @@ struct RoamingTests {
         }
     }
 
+    @Test("idle move: the MN registers its new address by itself, so the correspondent reaches it")
+    func idleMove() throws {
+        try withRoamingLab { topology, deployment in
+            let lab = topology.lab
+            try waitForBinding(deployment, "the binding on wifi") { self.endpoint($0).hasPrefix(RoamingTopology.wifi4 + ":") }
+            // No traffic from the MN: only its own Binding Update can tell the HA where it went.
+            try topology.useUplink(topology.lte)
+            try topology.linkDown(topology.wifi)
+            try waitForBinding(deployment, "the binding to follow the idle MN") {
+                self.endpoint($0).hasPrefix(RoamingTopology.natOutside4 + ":")
+            }
+            // Traffic toward the MN, started on the correspondent's side: every echo request has to find
+            // the MN at its new address through the NAT mapping its Binding Update opened.
+            let ping = try lab.run(
+                ["ping", "-c", "5", "-i", "0.2", "-W", "2", "-w", "10", RoamingTopology.homeAddress4],
+                in: topology.correspondent, timeout: 15)
+            #expect(ping.contains(" 0% packet loss"), "\(ping)")
+            let handover = try #require(try deployment.handovers().last)
+            #expect(handover["to"] as? String == RoamingTopology.lte4)
+            #expect(handover["acknowledgedAfterMilliseconds"] is Double, "\(handover)")
+        }
+    }
+
     @Test("suspend/resume: frozen past its binding's lifetime, the MN registers again by itself")
     func suspendResume() throws {
         try withRoamingLab(bindingLifetime: 8) { topology, deployment in
