@@ -95,7 +95,7 @@ echo "== starting the Home Agent and the Mobile Node"
 ip netns exec "$ha" "$tern" ha --config "$work/ha.yaml" >"$work/ha.log" 2>&1 & pids+=($!)
 for _ in $(seq 100); do grep -q "home agent up" "$work/ha.log" && break; sleep 0.1; done
 ip netns exec "$mn" "$tern" mn --config "$work/mn.yaml" >"$work/mn.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do grep -q "binding of laptop moved" "$work/ha.log" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "registered: lifetime" "$work/mn.log" && break; sleep 0.1; done
 cat "$work/ha.log" "$work/mn.log"
 
 echo "== ping from the Home Address 192.0.2.10 to the correspondent, IPv4 and IPv6"
