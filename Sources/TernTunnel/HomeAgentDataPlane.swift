@@ -414,14 +414,9 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             guard let datagram = PacketPath.sealMobilityHeader(
                 message.octets, in: batch.buffer(0), outbound: session.outbound, counters: &local)
             else { continue }
-            let remote = message.endpoint.remote
-            batch.prepareToSend(0, range: datagram, to: remote, from: message.endpoint.local)
-            var refused = 0
-            guard let socket = remote.address.isIPv4 ? ipv4 : ipv6, batch.send(0..<1, on: socket, refused: &refused) == 1
-            else {
-                local.drop(.sendFailed)
-                continue
-            }
+            _ = PacketPath.sendOne(
+                batch, range: datagram, to: message.endpoint.remote, from: message.endpoint.local, ipv4: ipv4, ipv6: ipv6,
+                counters: &local)
         }
     }
 }

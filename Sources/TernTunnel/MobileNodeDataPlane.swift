@@ -323,19 +323,18 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         schedule: inout KeepaliveSchedule
     ) {
         for message in outgoingSignalling.take() {
-            guard let homeAgent, let socket = homeAgent.address.isIPv4 ? ipv4 : ipv6 else {
+            guard let homeAgent else {
                 local.drop(.noPathToHomeAgent)
                 continue
             }
             guard let datagram = PacketPath.sealMobilityHeader(message, in: batch.buffer(0), outbound: outbound, counters: &local)
             else { continue }
-            batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
-            var refused = 0
-            if batch.send(0..<1, on: socket, refused: &refused) == 1 {
-                lastSignallingSentAt.store(monotonicNanoseconds(), ordering: .relaxed)
-                schedule.sent(at: monotonicNanoseconds())
-            } else {
-                local.drop(.sendFailed)
+            if PacketPath.sendOne(
+                batch, range: datagram, to: homeAgent, from: tern_local_address(), ipv4: ipv4, ipv6: ipv6, counters: &local)
+            {
+                let now = monotonicNanoseconds()
+                lastSignallingSentAt.store(now, ordering: .relaxed)
+                schedule.sent(at: now)
             }
         }
     }
@@ -345,16 +344,14 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         schedule: inout KeepaliveSchedule
     ) {
         schedule.sent(at: monotonicNanoseconds())
-        guard let homeAgent, let socket = homeAgent.address.isIPv4 ? ipv4 : ipv6 else { return }
+        guard let homeAgent else { return }
         let slot = batch.buffer(0)
         do {
             let datagram = try outbound.sealKeepalive(in: slot, at: PacketPath.payloadOffset - outbound.suite.headroom).range
-            batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
-            var refused = 0
-            if batch.send(0..<1, on: socket, refused: &refused) == 1 {
+            if PacketPath.sendOne(
+                batch, range: datagram, to: homeAgent, from: tern_local_address(), ipv4: ipv4, ipv6: ipv6, counters: &local)
+            {
                 local.keepalivesSent &+= 1
-            } else {
-                local.drop(.sendFailed)
             }
         } catch {
             local.drop(.sealFailed)

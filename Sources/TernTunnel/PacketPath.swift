@@ -101,6 +101,23 @@ enum PacketPath {
         }
     }
 
+    /// Sends one datagram, at `range` of slot 0, to `destination` from `source` on the socket of the
+    /// destination's family; counts `send_failed` and returns false when it did not go out. For the rare
+    /// single datagrams (signalling, keepalives), not the data path.
+    static func sendOne(
+        _ batch: DatagramBatch, range: Range<Int>, to destination: SocketAddress, from source: tern_local_address,
+        ipv4: UDPSocket?, ipv6: UDPSocket?, counters: inout TunnelCounters
+    ) -> Bool {
+        batch.prepareToSend(0, range: range, to: destination, from: source)
+        var refused = 0
+        guard let socket = destination.address.isIPv4 ? ipv4 : ipv6, batch.send(0..<1, on: socket, refused: &refused) == 1
+        else {
+            counters.drop(.sendFailed)
+            return false
+        }
+        return true
+    }
+
     /// Sends slots `0 ..< count` of `batch`, grouping runs by address family onto the matching socket.
     static func flush(
         _ batch: DatagramBatch, count: Int, families isIPv6: UnsafeMutableBufferPointer<Bool>,
