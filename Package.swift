@@ -8,7 +8,10 @@
 //   COpenSSL         the system OpenSSL (libssl-dev) through pkg-config, headers only.
 //   TernCrypto       thin Swift wrapper over OpenSSL EVP: cipher contexts, HMAC, AES-XCBC-MAC, RNG.
 //   TernDataChannel  pure (no descriptors): seal/open in place per RFC 6618 §6 / RFC 4303 §2 for all suites.
-// Still to come (see docs/architecture.md): TernOS (the one syscall layer), the daemons and the `tern` CLI.
+//   TernOS           the one OS layer: every syscall, TUN, UDP batches, rtnetlink, clocks.
+//   TernTunnel       the HA and MN data planes and the MN's control plane (binding management).
+//   TernStore        the Home Agent Controller's SQLite state (GRDB).
+//   TernConfig, tern the YAML configuration and the `tern` command.
 // Benchmarks live in Benchmarks/Package.swift so the ordinary build never resolves the benchmark tooling.
 import PackageDescription
 
@@ -31,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -69,6 +73,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // The Home Agent Controller's state (DESIGN.md: where state lives): identities, leases, SAs, in
+        // SQLite through GRDB (the system libsqlite3).
+        .target(
+            name: "TernStore", dependencies: ["TernProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         // Helpers shared by the test targets (hex, a seeded PRNG); never linked into the daemons.
         .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),
         .testTarget(
@@ -84,6 +93,7 @@ let package = Package(
             dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto", "TernTestSupport"],
             swiftSettings: strict
         ),
+        .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernProtocol"], swiftSettings: strict),
         .testTarget(
             name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel"],
             swiftSettings: strict),

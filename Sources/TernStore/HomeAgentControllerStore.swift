@@ -1,0 +1,438 @@
+import Foundation
+import GRDB
+public import TernProtocol
+
+/// What the Home Agent Controller remembers (DESIGN.md: where state lives): the Mobile Nodes it knows
+/// and their pre-shared keys, Home Address leases (a returning MN gets its addresses back), the SAs it
+/// issued, how far each SA's HA→MN sequence numbers are reserved (DESIGN.md: an SA restored after a
+/// restart never reuses a sequence number), and the bindings a restarted HA restores.
+///
+/// One SQLite database through GRDB, written in transactions. The file and its directory are root-only;
+/// key material lives only in the database and in the files `tern users add` writes once, never in a log
+/// or an error. Thread safety: GRDB's `DatabaseQueue` serializes every access.
+public final class HomeAgentControllerStore: Sendable {
+    private let database: DatabaseQueue
+    /// Where the database is, for messages (nil in memory).
+    public let path: String?
+
+    /// The lowest and highest SPI the controller issues (RFC 6618 §5.6.1: 1…2^28−1).
+    public static let spiRange: ClosedRange<UInt32> = 1...(1 << 28 - 1)
+    /// Tries at a fresh random SPI before giving up (the space is 2^28: a collision streak this long
+    /// means a broken random source, not bad luck).
+    static let spiAttempts = 64
+
+    /// Opens (creating and migrating if needed) the database at `path`. Its directory must exist; the file
+    /// is created mode 0600, and an existing one that group or others can read is refused.
+    public init(path: String) throws(StoreError) {
+        do {
+            try Self.checkPermissions(path)
+            var configuration = Configuration()
+            configuration.foreignKeysEnabled = true
+            let previous = umask(0o077)
+            defer { umask(previous) }
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            self.path = path
+            try Self.migrator.migrate(database)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot open the controller database \(path): \(error)")
+        }
+    }
+
+    /// A database in memory, for tests.
+    public init() throws(StoreError) {
+        do {
+            var configuration = Configuration()
+            configuration.foreignKeysEnabled = true
+            database = try DatabaseQueue(configuration: configuration)
+            path = nil
+            try Self.migrator.migrate(database)
+        } catch {
+            throw StoreError("cannot create an in-memory controller database: \(error)")
+        }
+    }
+
+    private static func checkPermissions(_ path: String) throws(StoreError) {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }  // created below, under umask 077
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw StoreError("\(path) is not a regular file")
+        }
+        guard status.st_mode & 0o077 == 0 else {
+            throw StoreError(
+                "\(path) is readable or writable by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); "
+                    + "it holds keys: chmod 600 it")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE mobile_node (
+                        identity TEXT PRIMARY KEY NOT NULL,
+                        psk BLOB NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE home_address_lease (
+                        address TEXT PRIMARY KEY NOT NULL,
+                        identity TEXT NOT NULL REFERENCES mobile_node(identity) ON DELETE CASCADE,
+                        family INTEGER NOT NULL CHECK (family IN (4, 6)),
+                        UNIQUE (identity, family)
+                    );
+                    CREATE TABLE security_association (
+                        spi INTEGER PRIMARY KEY NOT NULL,
+                        identity TEXT NOT NULL REFERENCES mobile_node(identity) ON DELETE CASCADE,
+                        suite INTEGER NOT NULL,
+                        scope INTEGER NOT NULL,
+                        mn_to_ha_ekey BLOB NOT NULL, mn_to_ha_ikey BLOB NOT NULL,
+                        ha_to_mn_ekey BLOB NOT NULL, ha_to_mn_ikey BLOB NOT NULL,
+                        issued_at REAL NOT NULL,
+                        validity_end REAL NOT NULL,
+                        retired_at REAL,
+                        ha_sequence_reserved INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX security_association_identity ON security_association(identity);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Mobile Nodes
+
+    /// Adds a Mobile Node with its pre-shared key. Fails if the identity exists.
+    public func addMobileNode(identity: String, preSharedKey: [UInt8], at time: Double) throws(StoreError) {
+        try write("add mobile node \(identity)") { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM mobile_node WHERE identity = ?", arguments: [identity]) == true {
+                throw StoreError("a mobile node named \(identity) exists already")
+            }
+            try db.execute(
+                sql: "INSERT INTO mobile_node (identity, psk, created_at) VALUES (?, ?, ?)",
+                arguments: [identity, Data(preSharedKey), time])
+        }
+    }
+
+    /// Removes a Mobile Node with its leases and SAs. False if there was none.
+    @discardableResult
+    public func removeMobileNode(identity: String) throws(StoreError) -> Bool {
+        try write("remove mobile node \(identity)") { db in
+            try db.execute(sql: "DELETE FROM mobile_node WHERE identity = ?", arguments: [identity])
+            return db.changesCount > 0
+        }
+    }
+
+    /// The pre-shared key of `identity`, or nil when it is unknown.
+    public func preSharedKey(for identity: String) throws(StoreError) -> [UInt8]? {
+        try read("look up mobile node \(identity)") { db in
+            try Data.fetchOne(db, sql: "SELECT psk FROM mobile_node WHERE identity = ?", arguments: [identity])
+                .map { [UInt8]($0) }
+        }
+    }
+
+    /// Every Mobile Node with its leases and live SAs (never a key).
+    public func mobileNodes(at now: Double) throws(StoreError) -> [MobileNodeRecord] {
+        try read("list mobile nodes") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT identity, created_at FROM mobile_node ORDER BY identity")
+            return try rows.map { row in
+                let identity: String = row["identity"]
+                let addresses = try String.fetchAll(
+                    db, sql: "SELECT address FROM home_address_lease WHERE identity = ? ORDER BY family", arguments: [identity]
+                ).compactMap(IPAddress.init)
+                let associations = try Self.associations(
+                    db, where: "identity = ? AND retired_at IS NULL AND validity_end > ?", [identity, now])
+                return MobileNodeRecord(
+                    identity: identity, createdAt: row["created_at"], homeAddresses: addresses,
+                    securityAssociations: associations.map(\.summary))
+            }
+        }
+    }
+
+    // MARK: Home Address leases
+
+    /// The Home Addresses of `identity`, leasing one per pool it does not hold yet: the first free host
+    /// address of the pool that is not in `reserved` (the HA's own addresses). A returning Mobile Node
+    /// gets the same addresses back, as long as they are still inside the pools.
+    public func leaseHomeAddresses(
+        for identity: String, pools: [IPPrefix], reserved: Set<IPAddress>
+    ) throws(StoreError) -> [IPAddress] {
+        try write("lease home addresses for \(identity)") { db in
+            var leased: [IPAddress] = []
+            for pool in pools {
+                let family = pool.address.isIPv4 ? 4 : 6
+                if let existing = try String.fetchOne(
+                    db, sql: "SELECT address FROM home_address_lease WHERE identity = ? AND family = ?",
+                    arguments: [identity, family]
+                ).flatMap(IPAddress.init) {
+                    if pool.contains(existing) {
+                        leased.append(existing)
+                        continue
+                    }
+                    // The pool was reconfigured: the old lease is outside it and goes.
+                    try db.execute(
+                        sql: "DELETE FROM home_address_lease WHERE identity = ? AND family = ?", arguments: [identity, family])
+                }
+                let taken = Set(
+                    try String.fetchAll(db, sql: "SELECT address FROM home_address_lease WHERE family = ?", arguments: [family])
+                        .compactMap(IPAddress.init))
+                guard let address = HomeAddressPool.firstFree(in: pool, excluding: taken.union(reserved)) else {
+                    throw StoreError("the home address pool \(pool) has no free address for \(identity)")
+                }
+                try db.execute(
+                    sql: "INSERT INTO home_address_lease (address, identity, family) VALUES (?, ?, ?)",
+                    arguments: [address.description, identity, family])
+                leased.append(address)
+            }
+            return leased
+        }
+    }
+
+    // MARK: Security associations
+
+    /// Issues a new SA for `identity` with a fresh SPI no other SA holds, keys of the suite's lengths
+    /// from `random`, valid until `now + validity` seconds.
+    public func issueSecurityAssociation(
+        for identity: String, suite: Ciphersuite, scope: SecurityAssociationScope, validity: Double, now: Double,
+        random: (Int) -> [UInt8]
+    ) throws(StoreError) -> IssuedSecurityAssociation {
+        try write("issue an SA for \(identity)") { db in
+            var spi: UInt32?
+            for _ in 0..<Self.spiAttempts {
+                let bytes = random(4)
+                guard bytes.count == 4 else { break }
+                let candidate = (bytes.reduce(0) { $0 << 8 | UInt32($1) }) & Self.spiRange.upperBound
+                guard Self.spiRange.contains(candidate) else { continue }
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM security_association WHERE spi = ?", arguments: [candidate])
+                    != true
+                {
+                    spi = candidate
+                    break
+                }
+            }
+            guard let spi else { throw StoreError("no free SPI after \(Self.spiAttempts) tries") }
+            let keys = SecurityAssociationKeys(
+                mobileNodeToHomeAgentEncryption: random(suite.encryptionKeyLength),
+                mobileNodeToHomeAgentIntegrity: random(suite.integrityKeyLength),
+                homeAgentToMobileNodeEncryption: random(suite.encryptionKeyLength),
+                homeAgentToMobileNodeIntegrity: random(suite.integrityKeyLength))
+            let issued = IssuedSecurityAssociation(
+                securityParameterIndex: spi, identity: identity, suite: suite, scope: scope, keys: keys, issuedAt: now,
+                validityEnd: now + validity, sequenceReservation: 0)
+            try db.execute(
+                sql: """
+                    INSERT INTO security_association (spi, identity, suite, scope, mn_to_ha_ekey, mn_to_ha_ikey,
+                        ha_to_mn_ekey, ha_to_mn_ikey, issued_at, validity_end)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    spi, identity, Int(suite.rawValue), Int(scope.rawValue), Data(keys.mobileNodeToHomeAgentEncryption),
+                    Data(keys.mobileNodeToHomeAgentIntegrity), Data(keys.homeAgentToMobileNodeEncryption),
+                    Data(keys.homeAgentToMobileNodeIntegrity), now, now + validity,
+                ])
+            return issued
+        }
+    }
+
+    /// The SAs the data plane should hold at `now`: not retired, or retired less than `grace` seconds
+    /// ago (the old SA of a make-before-break switch), and not past their validity end.
+    public func liveSecurityAssociations(at now: Double, grace: Double) throws(StoreError) -> [IssuedSecurityAssociation] {
+        try read("list live SAs") { db in
+            try Self.associations(
+                db, where: "(retired_at IS NULL OR retired_at > ?) AND validity_end > ?", [now - grace, now])
+        }
+    }
+
+    /// Marks every other live SA of `identity` retired at `now` (a newer one replaced them).
+    public func retireSecurityAssociations(of identity: String, except spi: UInt32, at now: Double) throws(StoreError) {
+        try write("retire old SAs of \(identity)") { db in
+            try db.execute(
+                sql: "UPDATE security_association SET retired_at = ? WHERE identity = ? AND spi != ? AND retired_at IS NULL",
+                arguments: [now, identity, spi])
+        }
+    }
+
+    /// Deletes SAs retired before `cutoff` or expired before it.
+    public func purgeSecurityAssociations(before cutoff: Double) throws(StoreError) {
+        try write("purge old SAs") { db in
+            try db.execute(
+                sql: "DELETE FROM security_association WHERE retired_at < ? OR validity_end < ?", arguments: [cutoff, cutoff])
+        }
+    }
+
+    /// Records that the HA may use HA→MN sequence numbers up to `reservation` on `spi` (DESIGN.md: the
+    /// reservation is persisted before the numbers are used, so a restart resumes past it). Never
+    /// lowers a reservation.
+    public func reserveSequenceNumbers(spi: UInt32, through reservation: UInt32) throws(StoreError) {
+        try write("reserve sequence numbers of SPI \(spi)") { db in
+            try db.execute(
+                sql: "UPDATE security_association SET ha_sequence_reserved = MAX(ha_sequence_reserved, ?) WHERE spi = ?",
+                arguments: [Int64(reservation), spi])
+        }
+    }
+
+    private static func associations(
+        _ db: Database, where condition: String, _ arguments: StatementArguments
+    ) throws -> [IssuedSecurityAssociation] {
+        try Row.fetchAll(
+            db, sql: "SELECT * FROM security_association WHERE \(condition) ORDER BY issued_at", arguments: arguments
+        ).compactMap { row in
+            let suiteCode: Int = row["suite"]
+            let scopeCode: Int = row["scope"]
+            guard let suite = Ciphersuite(rawValue: UInt16(truncatingIfNeeded: suiteCode)),
+                let scope = SecurityAssociationScope(rawValue: UInt8(truncatingIfNeeded: scopeCode))
+            else { return nil }
+            func bytes(_ column: String) -> [UInt8] { (row[column] as Data?).map { [UInt8]($0) } ?? [] }
+            let reserved: Int64 = row["ha_sequence_reserved"]
+            return IssuedSecurityAssociation(
+                securityParameterIndex: UInt32(truncatingIfNeeded: row["spi"] as Int64), identity: row["identity"],
+                suite: suite, scope: scope,
+                keys: SecurityAssociationKeys(
+                    mobileNodeToHomeAgentEncryption: bytes("mn_to_ha_ekey"),
+                    mobileNodeToHomeAgentIntegrity: bytes("mn_to_ha_ikey"),
+                    homeAgentToMobileNodeEncryption: bytes("ha_to_mn_ekey"),
+                    homeAgentToMobileNodeIntegrity: bytes("ha_to_mn_ikey")),
+                issuedAt: row["issued_at"], validityEnd: row["validity_end"],
+                sequenceReservation: UInt32(clamping: reserved), retiredAt: row["retired_at"])
+        }
+    }
+
+    // MARK: Access
+
+    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try database.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("\(what): \(error)")
+        }
+    }
+
+    private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try database.write(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("\(what): \(error)")
+        }
+    }
+}
+
+/// A failed store operation: what was asked and why. Never carries key material.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The four keys of an SA (RFC 6618 §5.6.2); an absent key is empty. AEAD encryption keys carry their
+/// 4-octet salt last (DESIGN.md: AEAD keys).
+public struct SecurityAssociationKeys: Sendable, Hashable {
+    public var mobileNodeToHomeAgentEncryption: [UInt8]
+    public var mobileNodeToHomeAgentIntegrity: [UInt8]
+    public var homeAgentToMobileNodeEncryption: [UInt8]
+    public var homeAgentToMobileNodeIntegrity: [UInt8]
+
+    public init(
+        mobileNodeToHomeAgentEncryption: [UInt8], mobileNodeToHomeAgentIntegrity: [UInt8],
+        homeAgentToMobileNodeEncryption: [UInt8], homeAgentToMobileNodeIntegrity: [UInt8]
+    ) {
+        self.mobileNodeToHomeAgentEncryption = mobileNodeToHomeAgentEncryption
+        self.mobileNodeToHomeAgentIntegrity = mobileNodeToHomeAgentIntegrity
+        self.homeAgentToMobileNodeEncryption = homeAgentToMobileNodeEncryption
+        self.homeAgentToMobileNodeIntegrity = homeAgentToMobileNodeIntegrity
+    }
+}
+
+/// An SA the controller issued. `description` never shows a key.
+public struct IssuedSecurityAssociation: Sendable, Hashable, CustomStringConvertible {
+    public var securityParameterIndex: UInt32
+    public var identity: String
+    public var suite: Ciphersuite
+    public var scope: SecurityAssociationScope
+    public var keys: SecurityAssociationKeys
+    /// Seconds since 1970.
+    public var issuedAt: Double
+    public var validityEnd: Double
+    /// The HA→MN sequence numbers reserved so far (persisted before use).
+    public var sequenceReservation: UInt32
+    public var retiredAt: Double?
+
+    public init(
+        securityParameterIndex: UInt32, identity: String, suite: Ciphersuite, scope: SecurityAssociationScope,
+        keys: SecurityAssociationKeys, issuedAt: Double, validityEnd: Double, sequenceReservation: UInt32,
+        retiredAt: Double? = nil
+    ) {
+        self.securityParameterIndex = securityParameterIndex
+        self.identity = identity
+        self.suite = suite
+        self.scope = scope
+        self.keys = keys
+        self.issuedAt = issuedAt
+        self.validityEnd = validityEnd
+        self.sequenceReservation = sequenceReservation
+        self.retiredAt = retiredAt
+    }
+
+    public var summary: SecurityAssociationSummary {
+        SecurityAssociationSummary(
+            securityParameterIndex: securityParameterIndex, suite: suite, scope: scope, validityEnd: validityEnd)
+    }
+
+    public var description: String {
+        "SA \(securityParameterIndex) of \(identity): suite \(suite), scope \(scope.rawValue), keys redacted"
+    }
+}
+
+/// What may be shown of an SA: never a key.
+public struct SecurityAssociationSummary: Sendable, Hashable {
+    public var securityParameterIndex: UInt32
+    public var suite: Ciphersuite
+    public var scope: SecurityAssociationScope
+    public var validityEnd: Double
+}
+
+/// A Mobile Node as `tern users list` shows it.
+public struct MobileNodeRecord: Sendable, Hashable {
+    public var identity: String
+    public var createdAt: Double
+    public var homeAddresses: [IPAddress]
+    public var securityAssociations: [SecurityAssociationSummary]
+}
+
+/// Picking addresses out of a pool prefix.
+public enum HomeAddressPool {
+    /// Host addresses looked at in a pool at most: a /8 or a /64 is not walked to its end.
+    public static let maximumScan = 1 << 16
+
+    /// The lowest address of `pool` after the network address (and, for IPv4, before the broadcast
+    /// address) that is not in `excluded`.
+    public static func firstFree(in pool: IPPrefix, excluding excluded: Set<IPAddress>) -> IPAddress? {
+        switch pool.address {
+        case .v4(let base):
+            let hostBits = 32 - pool.length
+            guard hostBits >= 2 else { return nil }
+            let network = base.rawValue & (hostBits >= 32 ? 0 : ~UInt32(0) << UInt32(hostBits))
+            let count = min(UInt64(1) << UInt64(hostBits), UInt64(maximumScan))
+            for offset in 1..<max(count - 1, 1) {
+                let candidate = IPAddress.v4(IPv4Address(rawValue: network | UInt32(offset)))
+                if !excluded.contains(candidate) { return candidate }
+            }
+            return nil
+        case .v6(let base):
+            let hostBits = 128 - pool.length
+            guard hostBits >= 1 else { return nil }
+            let count = hostBits >= 17 ? UInt64(maximumScan) : UInt64(1) << UInt64(hostBits)
+            let lowMask: UInt64 = hostBits >= 64 ? 0 : ~UInt64(0) << UInt64(hostBits)
+            let highMask: UInt64 = hostBits <= 64 ? ~0 : (hostBits >= 128 ? 0 : ~UInt64(0) << UInt64(hostBits - 64))
+            let high = base.high & highMask
+            let low = base.low & lowMask
+            for offset in 1..<count {
+                let candidate = IPAddress.v6(IPv6Address(high: high, low: low | offset))
+                if !excluded.contains(candidate) { return candidate }
+            }
+            return nil
+        }
+    }
+}
