@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig",
+                "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

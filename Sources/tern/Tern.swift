@@ -14,8 +14,9 @@ struct Tern: AsyncParsableCommand {
             Examples:
               tern ha --config /etc/tern/ha.yaml
               tern mn --config /etc/tern/mn.yaml
+              tern users add laptop@example.net --psk-file laptop.psk
             """,
-        subcommands: [HomeAgentCommand.self, MobileNodeCommand.self]
+        subcommands: [HomeAgentCommand.self, MobileNodeCommand.self, UsersCommand.self]
     )
 }
 

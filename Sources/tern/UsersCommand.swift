@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import TernCrypto
+import TernProtocol
+import TernStore
+
+/// `tern users`: the Mobile Nodes the Home Agent Controller knows, in its SQLite database.
+struct UsersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users",
+        abstract: "Add, list, show and remove the Mobile Nodes the Home Agent Controller knows.",
+        discussion: """
+            Each Mobile Node has an identity (an NAI, RFC 4282, e.g. laptop@example.net) and a pre-shared
+            key. `add` generates the key and writes it once, as hex, to a new root-only file: copy that file
+            to the Mobile Node and delete it here. The key stays in the database (mode 0600), never in a log.
+
+            Examples:
+              tern users add laptop@example.net --psk-file ./laptop.psk
+              tern users list
+              tern users show laptop@example.net
+              tern users remove laptop@example.net
+            """,
+        subcommands: [Add.self, List.self, Show.self, Remove.self])
+
+    /// Where the controller's database is.
+    struct DatabaseOption: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("The controller's SQLite database.", valueName: "file"))
+        var database = "/var/lib/tern/hac.sqlite"
+
+        func open() throws -> HomeAgentControllerStore {
+            do {
+                return try HomeAgentControllerStore(path: database)
+            } catch {
+                throw fail("\(error)")
+            }
+        }
+    }
+
+    /// Octets of a generated pre-shared key: 256 bits, the HMAC-SHA256 key size.
+    static let preSharedKeyLength = 32
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a Mobile Node and generate its pre-shared key.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The Mobile Node's identity (NAI).") var identity: String
+        @Option(name: .long, help: ArgumentHelp("New file to write the key to (hex, mode 0600).", valueName: "file"))
+        var pskFile: String
+
+        func run() throws {
+            try validateIdentity(identity)
+            let key: [UInt8]
+            do {
+                key = try SecureRandom.bytes(count: UsersCommand.preSharedKeyLength)
+            } catch {
+                throw fail("cannot generate a key: \(error)")
+            }
+            // The file first (refusing to overwrite), so a key is never stored that nobody holds.
+            let fd = open(pskFile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw fail("cannot create \(pskFile): \(String(cString: strerror(errno)))") }
+            let text = Array((key.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
+            let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard written == text.count else {
+                unlink(pskFile)
+                throw fail("cannot write \(pskFile)")
+            }
+            do {
+                try database.open().addMobileNode(identity: identity, preSharedKey: key, at: Date().timeIntervalSince1970)
+            } catch let error as StoreError {
+                unlink(pskFile)
+                throw fail("\(error)")
+            } catch {
+                unlink(pskFile)
+                throw error
+            }
+            print("added \(identity); its pre-shared key is in \(pskFile) (mode 0600): give it to the Mobile Node")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the Mobile Nodes, their Home Addresses and live SAs.")
+        @OptionGroup var database: DatabaseOption
+
+        func run() throws {
+            let nodes = try records(database.open())
+            if nodes.isEmpty { print("no mobile nodes") }
+            for node in nodes { print(describe(node)) }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one Mobile Node's Home Addresses and live SAs.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The Mobile Node's identity.") var identity: String
+
+        func run() throws {
+            guard let node = try records(database.open()).first(where: { $0.identity == identity }) else {
+                throw fail("no mobile node named \(identity)")
+            }
+            print(describe(node))
+            for sa in node.securityAssociations {
+                let end = Date(timeIntervalSince1970: sa.validityEnd)
+                print("  SA \(sa.securityParameterIndex): suite \(sa.suite) (\(sa.suite.name)), scope \(sa.scope.rawValue), valid until \(end)")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a Mobile Node with its leases and SAs.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The Mobile Node's identity.") var identity: String
+
+        func run() throws {
+            do {
+                guard try database.open().removeMobileNode(identity: identity) else {
+                    throw fail("no mobile node named \(identity)")
+                }
+            } catch let error as StoreError {
+                throw fail("\(error)")
+            }
+            print("removed \(identity)")
+        }
+    }
+}
+
+private func records(_ store: HomeAgentControllerStore) throws -> [MobileNodeRecord] {
+    do {
+        return try store.mobileNodes(at: Date().timeIntervalSince1970)
+    } catch {
+        throw fail("\(error)")
+    }
+}
+
+private func describe(_ node: MobileNodeRecord) -> String {
+    let addresses = node.homeAddresses.isEmpty ? "none yet" : node.homeAddresses.map(\.description).joined(separator: ", ")
+    return "\(node.identity): home addresses \(addresses); \(node.securityAssociations.count) live SA(s)"
+}
+
+/// Longest identity accepted (RFC 4282 §2.2: NAIs of up to 253 octets must be supported).
+private let maximumIdentityLength = 253
+
+/// An NAI (RFC 4282): `user@realm` or a bare realm-less user, printable ASCII without spaces.
+private func validateIdentity(_ identity: String) throws {
+    let octets = Array(identity.utf8)
+    guard !octets.isEmpty, octets.count <= maximumIdentityLength,
+        octets.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }),
+        octets.filter({ $0 == UInt8(ascii: "@") }).count <= 1, octets.first != UInt8(ascii: "@"),
+        octets.last != UInt8(ascii: "@")
+    else {
+        throw fail("\(identity.debugDescription) is not a network access identifier (user@realm, RFC 4282)", configuration: true)
+    }
+}
