@@ -19,7 +19,7 @@ public enum TunnelEvent: Sendable {
 /// A Mobility Header the receiving thread hands to the sending thread (which owns the outbound SA) to be
 /// sealed as PType 8 and sent to `endpoint`.
 struct OutgoingMobilityHeader: Sendable {
-    var session: Int
+    var session: MobileNodeSession
     var endpoint: Endpoint
     var octets: [UInt8]
 }
@@ -57,9 +57,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     private let tun: TunDevice
     private let ipv4: UDPSocket?
     private let ipv6: UDPSocket?
-    private let sessions: [MobileNodeSession]
-    private let sessionsBySPI: [UInt32: Int]
-    private let sessionsByHomeAddress: [IPAddress: Int]
+    private let tables: SessionTableSource
     private let slotLength: Int
     private let events: @Sendable (TunnelEvent) -> Void
     private let bindingPolicy: BindingCache.Policy
@@ -89,10 +87,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         self.ipv4 = ipv4
         self.ipv6 = ipv6
         var sessions: [MobileNodeSession] = []
-        var bySPI: [UInt32: Int] = [:]
-        var byAddress: [IPAddress: Int] = [:]
         for node in mobileNodes {
-            let index = sessions.count
             do {
                 sessions.append(
                     try MobileNodeSession(
@@ -100,12 +95,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             } catch {
                 throw .securityAssociation(error)
             }
-            bySPI[node.association.securityParameterIndex.rawValue] = index
-            for address in node.homeAddresses { byAddress[address] = index }
         }
-        self.sessions = sessions
-        sessionsBySPI = bySPI
-        sessionsByHomeAddress = byAddress
+        tables = SessionTableSource(SessionTable(sessions))
         slotLength = PacketPath.slotLength(mtu: mtu)
         self.events = events
         do {
@@ -133,10 +124,39 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// The counters of both threads, as last published.
     public func statistics() -> TunnelCounters { counters.total() }
 
+    /// Installs another Mobile Node's SA while the data plane runs (the HAC does, after an exchange).
+    /// A new SA for a Home Address that already has one takes precedence as soon as the Mobile Node
+    /// registers under it; the older one keeps working until then (make before break).
+    public func add(_ node: MobileNode) throws(DataPlaneError) {
+        let session: MobileNodeSession
+        do {
+            session = try MobileNodeSession(name: node.name, association: node.association, homeAddresses: node.homeAddresses)
+        } catch {
+            throw .securityAssociation(error)
+        }
+        try tables.update { (table) throws(DataPlaneError) in
+            guard table.bySPI[node.association.securityParameterIndex.rawValue] == nil else {
+                throw .system("SPI \(node.association.securityParameterIndex.rawValue) is in use already")
+            }
+            return SessionTable(table.sessions + [session])
+        }
+    }
+
+    /// Removes the SA with `spi` (retired by the HAC). False if there was none.
+    @discardableResult
+    public func remove(_ spi: SecurityParameterIndex) -> Bool {
+        var removed = false
+        try? tables.update { (table) throws(DataPlaneError) in
+            removed = table.bySPI[spi.rawValue] != nil
+            return SessionTable(table.sessions.filter { $0.securityParameterIndex != spi })
+        }
+        return removed
+    }
+
     /// Each Mobile Node's binding: where packets go, and its registration if it holds one.
     public func bindings() -> [HomeAgentBinding] {
         let entries = cacheSnapshot.withLock { $0 }
-        return sessions.map { session in
+        return tables.current().0.sessions.map { session in
             HomeAgentBinding(
                 mobileNode: session.name, securityParameterIndex: session.securityParameterIndex,
                 endpoint: session.currentEndpoint(),
@@ -151,9 +171,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
         let batch = DatagramBatch(slotLength: slotLength)
         var local = TunnelCounters()
-        var state = ReceiverState(
-            cache: BindingCache(policy: bindingPolicy),
-            bindingErrorSentAt: [UInt64](repeating: 0, count: sessions.count))
+        var state = ReceiverState(view: SessionTableView(tables), cache: BindingCache(policy: bindingPolicy))
         var lastPublished = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
             do {
@@ -163,6 +181,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
                         state.now = monotonicNanoseconds()
+                        if state.view.refresh(from: tables) { state.tableChanged() }
                         for slot in 0..<count { receive(slot, of: batch, counters: &local, state: &state) }
                     }
                 }
@@ -173,9 +192,9 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             let now = monotonicNanoseconds()
             if let next = state.cache.nextExpiry, next <= now {
                 for entry in state.cache.expire(at: now) {
-                    if let index = sessionsBySPI[entry.spi.rawValue] {
-                        sessions[index].bindingExpiresAt.store(0, ordering: .relaxed)
-                        events(.bindingExpired(mobileNode: sessions[index].name))
+                    if let session = state.view.table.bySPI[entry.spi.rawValue] {
+                        session.bindingExpiresAt.store(0, ordering: .relaxed)
+                        events(.bindingExpired(mobileNode: session.name))
                     }
                 }
                 cacheSnapshot.withLock { $0 = state.cache.entries }
@@ -190,15 +209,23 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
 
     /// What only the receiving thread touches.
     private struct ReceiverState {
+        /// The sessions, as of this batch.
+        var view: SessionTableView
         /// PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
         /// moves bindings, so only it keeps this map.
-        var sessionByEndpoint: [SocketAddress: Int] = [:]
+        var sessionByEndpoint: [SocketAddress: MobileNodeSession] = [:]
         /// The binding cache: Binding Updates arrive on this thread.
         var cache: BindingCache
-        /// When each Mobile Node was last sent a Binding Error for having no binding (rate limit).
-        var bindingErrorSentAt: [UInt64]
         /// The time of the batch being handled (one clock read per batch).
         var now: UInt64 = 0
+
+        /// Sessions came or went: PType 0's map is rebuilt from the endpoints the sessions hold.
+        mutating func tableChanged() {
+            sessionByEndpoint = [:]
+            for session in view.table.sessions {
+                if let endpoint = session.currentEndpoint() { sessionByEndpoint[endpoint.remote] = session }
+            }
+        }
     }
 
     /// At most one "unknown binding" Binding Error a second to one Mobile Node.
@@ -218,17 +245,16 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             return local.drop(error)
         }
         guard let source = batch.source(slot) else { return local.drop(.unknownPlaintextSource) }
-        let index: Int
+        let session: MobileNodeSession
         if header.packetType == .plaintext {
             guard let found = state.sessionByEndpoint[source] else { return local.drop(.unknownPlaintextSource) }
-            index = found
+            session = found
         } else {
-            guard let found = sessionsBySPI[header.securityParameterIndexValue] else {
+            guard let found = state.view.table.bySPI[header.securityParameterIndexValue] else {
                 return local.drop(.unknownSecurityParameterIndex)
             }
-            index = found
+            session = found
         }
-        let session = sessions[index]
         guard let opened = PacketPath.open(buffer, length: length, inbound: session.inbound, counters: &local) else {
             return
         }
@@ -238,20 +264,20 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             if previous != endpoint {
                 _ = session.move(to: endpoint)
                 if let previous { state.sessionByEndpoint[previous.remote] = nil }
-                state.sessionByEndpoint[source] = index
+                state.sessionByEndpoint[source] = session
                 local.bindingMoves &+= 1
                 events(.bindingMoved(mobileNode: session.name, from: previous, to: endpoint))
             }
         }
         if opened.kind != .mobilityHeader, session.bindingExpiresAt.load(ordering: .relaxed) <= state.now,
-            state.now &- state.bindingErrorSentAt[index] >= Self.bindingErrorInterval
+            state.now &- session.lastBindingErrorAt >= Self.bindingErrorInterval
         {
             // Traffic from a Mobile Node the cache holds no binding for (the HA restarted, or the binding
             // lapsed while the MN was frozen): RFC 6275 §9.3.3's Binding Error, status 1, makes it
             // register again at once instead of at its next refresh.
-            state.bindingErrorSentAt[index] = state.now
+            session.lastBindingErrorAt = state.now
             let error = BindingError(status: BindingError.unknownBindingForHomeAddress, homeAddress: .any, options: [])
-            queue(.bindingError(error), to: Endpoint(remote: source, local: batch.localAddress(slot)), session: index,
+            queue(.bindingError(error), to: Endpoint(remote: source, local: batch.localAddress(slot)), session: session,
                 counters: &local)
         }
         switch opened.kind {
@@ -261,7 +287,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             local.mobilityHeadersReceived &+= 1
             let reply = Endpoint(remote: source, local: batch.localAddress(slot))
             handleMobilityHeader(
-                PacketPath.copyPayload(opened.payload, of: buffer), session: index, replyTo: reply,
+                PacketPath.copyPayload(opened.payload, of: buffer), session: session, replyTo: reply,
                 cache: &state.cache, counters: &local)
         case .ipv4, .ipv6:
             guard let inner = InnerPacket.source(UnsafeRawBufferPointer(buffer), opened.payload), session.owns(inner) else {
@@ -273,21 +299,20 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
 
     // MARK: Binding management (receiving thread)
 
-    /// Answers an authenticated Mobility Header from Mobile Node `index`: a Binding Update goes through
+    /// Answers an authenticated Mobility Header from a Mobile Node: a Binding Update goes through
     /// the binding cache and its Binding Acknowledgement is queued for the sending thread, to the outer
     /// address:port the BU came from (DESIGN.md: Replies); an unknown MH Type gets a Binding Error with
     /// status 2 (RFC 6275 §9.2).
     private func handleMobilityHeader(
-        _ octets: [UInt8], session index: Int, replyTo endpoint: Endpoint, cache: inout BindingCache,
+        _ octets: [UInt8], session: MobileNodeSession, replyTo endpoint: Endpoint, cache: inout BindingCache,
         counters local: inout TunnelCounters
     ) {
-        let session = sessions[index]
         let message: MobilityMessage
         do {
             message = try MobilityHeaderCodec.decode(octets)
         } catch .unknownMessageType {
             let error = BindingError(status: BindingError.unrecognizedMobilityHeaderType, homeAddress: .any, options: [])
-            queue(.bindingError(error), to: endpoint, session: index, counters: &local)
+            queue(.bindingError(error), to: endpoint, session: session, counters: &local)
             return local.drop(.unexpectedMobilityMessage)
         } catch {
             return local.drop(.malformedMobilityHeader)
@@ -314,12 +339,13 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         cacheSnapshot.withLock { $0 = cache.entries }
         events(.bindingUpdate(mobileNode: session.name, outcome: outcome))
         if let acknowledgement = decision.acknowledgement {
-            queue(.bindingAcknowledgement(acknowledgement), to: endpoint, session: index, counters: &local)
+            queue(.bindingAcknowledgement(acknowledgement), to: endpoint, session: session, counters: &local)
         }
     }
 
     private func queue(
-        _ message: MobilityMessage, to endpoint: Endpoint, session: Int, counters local: inout TunnelCounters
+        _ message: MobilityMessage, to endpoint: Endpoint, session: MobileNodeSession,
+        counters local: inout TunnelCounters
     ) {
         let octets = MobilityHeaderCodec.encode(message)
         if !signalling.post(OutgoingMobilityHeader(session: session, endpoint: endpoint, octets: octets)) {
@@ -335,7 +361,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         let isIPv6 = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.capacity)
         isIPv6.initialize(repeating: false)
         defer { isIPv6.deallocate() }
-        var cache = EndpointCache(count: sessions.count)
+        var view = SessionTableView(tables)
         var local = TunnelCounters()
         var lastPublished = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
@@ -344,7 +370,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 if poller.isReadable(1) { sendSignalling(batch, counters: &local) }
                 if poller.isReadable(0) {
                     for _ in 0..<Self.batchesPerWake {
-                        let (count, tunEmpty) = try fill(batch, families: isIPv6, cache: &cache, counters: &local)
+                        _ = view.refresh(from: tables)
+                        let (count, tunEmpty) = try fill(batch, families: isIPv6, table: view.table, counters: &local)
                         PacketPath.flush(batch, count: count, families: isIPv6, ipv4: ipv4, ipv6: ipv6, counters: &local)
                         if tunEmpty { break }
                     }
@@ -366,7 +393,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// many slots are ready to send, and whether the TUN device ran dry.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, families isIPv6: UnsafeMutableBufferPointer<Bool>, cache: inout EndpointCache,
+        _ batch: DatagramBatch, families isIPv6: UnsafeMutableBufferPointer<Bool>, table: SessionTable,
         counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
@@ -380,14 +407,12 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 local.drop(.malformedInnerPacket)
                 continue
             }
-            guard let index = sessionsByHomeAddress[destination] else {
+            let (found, known) = table.session(for: destination, at: now)
+            guard known else {
                 local.drop(.unknownHomeAddress)
                 continue
             }
-            let session = sessions[index]
-            guard session.bindingExpiresAt.load(ordering: .relaxed) > now,
-                let endpoint = cache.endpoint(of: session, at: index)
-            else {
+            guard let session = found, let endpoint = session.endpointForSending() else {
                 local.drop(.noBinding)
                 continue
             }
@@ -410,7 +435,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// the endpoint its request came from.
     private func sendSignalling(_ batch: DatagramBatch, counters local: inout TunnelCounters) {
         for message in signalling.take() {
-            let session = sessions[message.session]
+            let session = message.session
             guard let datagram = PacketPath.sealMobilityHeader(
                 message.octets, in: batch.buffer(0), outbound: session.outbound, counters: &local)
             else { continue }

@@ -26,6 +26,11 @@ final class MobileNodeSession: @unchecked Sendable {
     /// Set by the sending thread once the HA's outbound sequence numbers pass the soft limit; read by the
     /// receiving thread when it answers a Binding Update (REINIT_SA_WITH_HAC, DESIGN.md).
     let outboundPastSoftLimit = Atomic<Bool>(false)
+    /// Receiving thread only: when this MN was last sent a Binding Error for having no binding.
+    var lastBindingErrorAt: UInt64 = 0
+    /// Sending thread only: its copy of the endpoint, refreshed when `endpointVersion` moves.
+    private var cachedEndpoint: Endpoint?
+    private var cachedEndpointVersion: UInt64 = 0
 
     init(name: String, association: SecurityAssociation, homeAddresses: [IPAddress]) throws(SecurityAssociationError) {
         self.name = name
@@ -57,26 +62,88 @@ final class MobileNodeSession: @unchecked Sendable {
 
     @inline(__always)
     func owns(_ address: IPAddress) -> Bool { homeAddresses.contains(address) }
+
+    /// Sending thread only: where to send, re-read under the mutex only when the receiving thread moved
+    /// it (an atomic load per packet, no lock per packet).
+    @inline(__always)
+    func endpointForSending() -> Endpoint? {
+        let version = endpointVersion.load(ordering: .acquiring)
+        if version != cachedEndpointVersion {
+            cachedEndpoint = currentEndpoint()
+            cachedEndpointVersion = version
+        }
+        return cachedEndpoint
+    }
 }
 
-/// The sending thread's copy of each session's endpoint, refreshed only when its version moves.
-struct EndpointCache {
-    private var endpoints: [Endpoint?]
-    private var versions: [UInt64]
+/// The Mobile Nodes a data plane serves, as one immutable value. The HAC replaces it whole when it
+/// installs or retires an SA; each data-plane thread picks up the new table once per batch (an atomic
+/// version check), so lookups take no lock. Sessions carry over from table to table, with their
+/// endpoints, replay windows and sequence numbers.
+final class SessionTable: Sendable {
+    let sessions: [MobileNodeSession]
+    let bySPI: [UInt32: MobileNodeSession]
+    /// Each Home Address's sessions, newest SA first: during a make-before-break switch an MN has two.
+    let byHomeAddress: [IPAddress: [MobileNodeSession]]
 
-    init(count: Int) {
-        endpoints = [Endpoint?](repeating: nil, count: count)
-        versions = [UInt64](repeating: 0, count: count)
+    init(_ sessions: [MobileNodeSession]) {
+        self.sessions = sessions
+        var bySPI: [UInt32: MobileNodeSession] = [:]
+        var byHomeAddress: [IPAddress: [MobileNodeSession]] = [:]
+        for session in sessions {
+            bySPI[session.securityParameterIndex.rawValue] = session
+            for address in session.homeAddresses { byHomeAddress[address, default: []].insert(session, at: 0) }
+        }
+        self.bySPI = bySPI
+        self.byHomeAddress = byHomeAddress
     }
 
+    /// The session to send a packet for `address` through: the newest with a live binding at `now`.
     @inline(__always)
-    mutating func endpoint(of session: MobileNodeSession, at index: Int) -> Endpoint? {
-        let version = session.endpointVersion.load(ordering: .acquiring)
-        if version != versions[index] {
-            endpoints[index] = session.currentEndpoint()
-            versions[index] = version
+    func session(for address: IPAddress, at now: UInt64) -> (session: MobileNodeSession?, known: Bool) {
+        guard let candidates = byHomeAddress[address] else { return (nil, false) }
+        for candidate in candidates where candidate.bindingExpiresAt.load(ordering: .relaxed) > now {
+            return (candidate, true)
         }
-        return endpoints[index]
+        return (nil, true)
+    }
+}
+
+/// A thread's view of the current ``SessionTable``: refreshed at most once per batch.
+struct SessionTableView {
+    private(set) var table: SessionTable
+    private var version: UInt64
+
+    init(_ source: SessionTableSource) {
+        (table, version) = source.current()
+    }
+
+    /// Picks up a newer table if there is one; true when it changed.
+    @inline(__always)
+    mutating func refresh(from source: SessionTableSource) -> Bool {
+        guard source.version.load(ordering: .acquiring) != version else { return false }
+        (table, version) = source.current()
+        return true
+    }
+}
+
+/// Where the current table lives: written rarely (the HAC), read once per batch by each thread.
+final class SessionTableSource: Sendable {
+    private let table: Mutex<SessionTable>
+    let version = Atomic<UInt64>(1)
+
+    init(_ table: SessionTable) { self.table = Mutex(table) }
+
+    func current() -> (SessionTable, UInt64) {
+        table.withLock { ($0, version.load(ordering: .acquiring)) }
+    }
+
+    /// Replaces the table with `change(current)`.
+    func update(_ change: (SessionTable) throws(DataPlaneError) -> SessionTable) throws(DataPlaneError) {
+        try table.withLock { (table: inout SessionTable) throws(DataPlaneError) in
+            table = try change(table)
+            version.add(1, ordering: .releasing)
+        }
     }
 }
 
