@@ -113,7 +113,7 @@ cleanup() {
     CLEANED=1
     teardown_topology
     if [ "${KEEP_WORK:-0}" = 1 ] || [ -n "${WORK_DIR:-}" ]; then
-        rm -rf "$WORK/ovpn" "$WORK/wg"/*.key "$WORK/tern/keys.yaml" 2>/dev/null   # no keys left behind
+        rm -f "$WORK/ovpn"/*.key "$WORK/wg"/*.key "$WORK/tern/keys.yaml" 2>/dev/null   # no keys left behind
         log "kept $WORK (handovers.csv, probe logs, daemon logs)"
     else
         rm -rf "$WORK"
@@ -372,25 +372,30 @@ make_pki() {  # self-signed CA + server/client certificates (ECDSA P-256), in $1
 
 start_openvpn() {
     local d="$WORK/ovpn" pid_s pid_c i
-    mkdir -p "$d" && chmod 700 "$d"
+    mkdir -p "$d/ccd" && chmod 700 "$d"
     make_pki "$d" || return 1
-    # As compare.sh (TLS, AES-128-GCM, userspace data channel, tun-mtu 1420), plus what roaming needs:
-    # the server --float (accepts the authenticated client from a new address/port) and binds no peer;
-    # the client --nobind --persist-tun --persist-key and a laptop's keepalive (ping 10, restart 60).
+    # As compare.sh (TLS with a throwaway PKI, AES-128-GCM, userspace data channel, tun-mtu 1420), but
+    # the server in server mode (--mode server via --server): there the 2.6 data channel carries a
+    # peer-id (DATA_v2) and an authenticated packet from a new address/port floats the client. In p2p
+    # mode (compare.sh's) 2.6.14 drops the moved client's packets ("TLS keys are out of sync") until
+    # it is back at its old address. --float is also given, as the roaming guides say.
+    # Server --keepalive 10 60 (pushed to the client as ping 10 / ping-restart 60); the client is a
+    # roaming laptop's: --client --nobind --persist-tun --persist-key.
+    printf 'ifconfig-push %s 255.255.255.240\n' "$OVPN_MN" >"$d/ccd/tern-roaming client"
     local common=(--dev-type tun --proto udp --tun-mtu "$TUN_MTU" --disable-dco
                   --data-ciphers AES-128-GCM --cipher AES-128-GCM --ca "$d/ca.crt"
-                  --topology p2p --verb 3 --script-security 1 --ping 10 --ping-restart 60)
+                  --verb 3 --mute 10 --script-security 1)
     ip netns exec "$NS_HA" openvpn "${common[@]}" --dev "$OVPN_IF_HA" --local "$HA_UL4" --lport 1194 --float \
-        --tls-server --dh none --cert "$d/server.crt" --key "$d/server.key" --remote-cert-tls client \
-        --ifconfig "$OVPN_HA" "$OVPN_MN" >"$d/ha.log" 2>&1 &
+        --server 203.0.113.16 255.255.255.240 --topology subnet --client-config-dir "$d/ccd" \
+        --keepalive 10 60 --dh none --cert "$d/server.crt" --key "$d/server.key" --remote-cert-tls client \
+        >"$d/ha.log" 2>&1 &
     pid_s=$!; PIDS+=("$pid_s")
-    ip netns exec "$NS_MN" openvpn "${common[@]}" --dev "$OVPN_IF_MN" --remote "$HA_UL4" 1194 --nobind \
-        --persist-tun --persist-key --tls-client --cert "$d/client.crt" --key "$d/client.key" \
-        --remote-cert-tls server --ifconfig "$OVPN_MN" "$OVPN_HA" >"$d/mn.log" 2>&1 &
+    ip netns exec "$NS_MN" openvpn "${common[@]}" --dev "$OVPN_IF_MN" --client --remote "$HA_UL4" 1194 --nobind \
+        --persist-tun --persist-key --cert "$d/client.crt" --key "$d/client.key" --remote-cert-tls server \
+        >"$d/mn.log" 2>&1 &
     pid_c=$!; PIDS+=("$pid_c")
     for ((i = 0; i < 100; i++)); do
-        grep -q 'Initialization Sequence Completed' "$d/mn.log" 2>/dev/null &&
-            grep -q 'Initialization Sequence Completed' "$d/ha.log" 2>/dev/null && break
+        grep -q 'Initialization Sequence Completed' "$d/mn.log" 2>/dev/null && break
         alive "$pid_s" && alive "$pid_c" || break
         sleep 0.2
     done
