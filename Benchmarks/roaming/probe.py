@@ -196,7 +196,7 @@ def read_moves(path):
     return moves, end
 
 
-def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall):
+def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall, move_wall):
     """Lost datagrams and the longest receive gap among datagrams scheduled in [w0, w1) (wall ns)."""
     if sender is None or receiver_meta is None or sender.get("start_ns") is None:
         return None
@@ -221,11 +221,17 @@ def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall):
     edge1 = start + (hi - 1) * interval
     points = [edge0] + times + [max(edge1, times[-1] if times else edge1)]
     gap = max(b - a for a, b in zip(points, points[1:]))
-    return {"lost": lost, "outage_ms": gap / 1e6, "send_errors": errs, "datagrams": hi - lo}
+    # the same measure over the 500 ms before the move: what the probe, the tunnel and the machine's
+    # load do without any move (a gap with no loss is delay: a daemon or the probe not scheduled)
+    move = move_wall - off
+    before = [t for t in times if t < move]
+    base = max((b - a for a, b in zip(before, before[1:])), default=None)
+    return {"lost": lost, "outage_ms": gap / 1e6, "send_errors": errs, "datagrams": hi - lo,
+            "baseline_ms": None if base is None else base / 1e6}
 
 
 FIELDS = ["system", "scenario", "handover", "from", "to", "direction", "datagrams", "lost", "outage_ms",
-          "gap_ms", "outage_beyond_gap_ms", "send_errors", "first_rx_after_move_ms", "sender_start_lag_ms",
+          "gap_ms", "outage_beyond_gap_ms", "baseline_gap_ms", "send_errors", "first_rx_after_move_ms", "sender_start_lag_ms",
           "move_ms", "tern_bu_sent_ms", "tern_ba_ms", "tern_first_data_ms", "tern_trigger"]
 
 
@@ -287,11 +293,12 @@ def cmd_analyze(a):
             continue
         for name, sender, rx_meta, rx_rows in (("MN->HA", mn_meta, ha_meta, ha_rows),
                                                ("HA->MN", ha_meta, mn_meta, mn_rows)):
-            st = direction_stats(sender, rx_rows, rx_meta, w0, w1)
+            st = direction_stats(sender, rx_rows, rx_meta, w0, w1, m["start"])
             row = dict(base, direction=name)
             if st:
                 row.update(datagrams=st["datagrams"], lost=st["lost"], outage_ms="%.2f" % st["outage_ms"],
-                           send_errors=st["send_errors"])
+                           send_errors=st["send_errors"],
+                           baseline_gap_ms="" if st["baseline_ms"] is None else "%.2f" % st["baseline_ms"])
                 if m["gap_ms"] > 0:
                     row["outage_beyond_gap_ms"] = "%.2f" % (st["outage_ms"] - m["gap_ms"])
             out.append(row)
@@ -351,12 +358,12 @@ def cmd_report(a):
             continue
         extra = sc == "break-before-make"
         print("-- %s: per handover, 1000 datagrams/s each way; outage = longest gap between delivered "
-              "datagrams%s" % (sc, "; beyond = outage - scripted gap" if extra else ""))
+              "datagrams; base = longest gap in the 500 ms before the move%s" % (sc, "; beyond = outage - scripted gap" if extra else ""))
         hdr = "%-13s %-7s %4s %11s %11s %10s %10s" % ("system", "dir", "n", "outage med", "outage p95",
                                                      "lost med", "lost p95")
         if extra:
             hdr += " %11s %11s" % ("beyond med", "beyond p95")
-        hdr += " %10s %9s" % ("outage max", ">1s")
+        hdr += " %10s %9s %9s" % ("outage max", ">1s", "base p95")
         print(hdr)
         for s in systems:
             for dname in ("MN->HA", "HA->MN"):
@@ -368,7 +375,8 @@ def cmd_report(a):
                 if extra:
                     b = [num(r["outage_beyond_gap_ms"]) for r in rs if num(r["outage_beyond_gap_ms"]) is not None]
                     line += " %11s %11s" % (fmt(pct(b, .5)), fmt(pct(b, .95)))
-                line += " %10s %9d" % (fmt(max(o) if o else None), sum(1 for x in o if x > 1000))
+                bs = [num(r.get("baseline_gap_ms")) for r in rs if num(r.get("baseline_gap_ms")) is not None]
+                line += " %10s %9d %9s" % (fmt(max(o) if o else None), sum(1 for x in o if x > 1000), fmt(pct(bs, .95)))
                 print(line)
     tern = [r for r in rows if r["system"] == "tern" and r["tern_bu_sent_ms"]]
     if tern:

@@ -68,33 +68,11 @@ PIDS=()
 declare -A NOTE
 CUR=wifi          # the MN's current uplink
 
-log()  { printf '[roaming %s] %s\n' "$(date +%T)" "$*" >&2; }
-loud() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! %s\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' "$*" >&2; }
-die()  { log "FATAL: $*"; exit 1; }
+LOG_TAG=roaming
+# shellcheck source=../lib/common.sh
+. "$SCRIPT_DIR/../lib/common.sh"   # log, loud, die, alive, stop_pid, stop_all_pids, make_pki
 
 # ---------------------------------------------------------------- process / namespace hygiene
-
-stop_pid() {  # SIGTERM, wait up to 5 s, then SIGKILL; always by PID
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "PID $pid ignored SIGTERM for 5 s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    return 0
-}
-
-stop_all_pids() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    PIDS=()
-}
 
 teardown_topology() {
     stop_all_pids
@@ -123,7 +101,6 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
 
-alive() { kill -0 "$1" 2>/dev/null; }
 in_mn() { ip netns exec "$NS_MN" "$@"; }
 in_ha() { ip netns exec "$NS_HA" "$@"; }
 
@@ -349,31 +326,10 @@ start_wireguard_go() {
     wait_tunnel
 }
 
-make_pki() {  # self-signed CA + server/client certificates (ECDSA P-256), in $1 (as compare.sh)
-    local d=$1
-    (
-        set -e
-        cd "$d"
-        umask 077
-        openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-        openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=tern-roaming CA $RUN_ID" \
-            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-            -out ca.crt 2>/dev/null
-        for who in server client; do
-            openssl ecparam -name prime256v1 -genkey -noout -out "$who.key" 2>/dev/null
-            openssl req -new -key "$who.key" -subj "/CN=tern-roaming $who" -out "$who.csr" 2>/dev/null
-            printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=%s\n' \
-                "$([ "$who" = server ] && echo serverAuth || echo clientAuth)" >"$who.ext"
-            openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 \
-                -extfile "$who.ext" -out "$who.crt" 2>/dev/null
-        done
-    )
-}
-
 start_openvpn() {
     local d="$WORK/ovpn" pid_s pid_c i
     mkdir -p "$d/ccd" && chmod 700 "$d"
-    make_pki "$d" || return 1
+    make_pki "$d" tern-roaming || return 1
     # As compare.sh (TLS with a throwaway PKI, AES-128-GCM, userspace data channel, tun-mtu 1420), but
     # the server in server mode (--mode server via --server): there the 2.6 data channel carries a
     # peer-id (DATA_v2) and an authenticated packet from a new address/port floats the client. In p2p
