@@ -196,8 +196,10 @@ def read_moves(path):
     return moves, end
 
 
-def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall, move_wall):
-    """Lost datagrams and the longest receive gap among datagrams scheduled in [w0, w1) (wall ns)."""
+def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall, move_wall, late_ns):
+    """Lost datagrams and the longest receive gap among datagrams scheduled in [w0, w1) (wall ns).
+    A datagram that arrives more than late_ns after it was sent counts as lost (and as late): packets
+    held in a queue while a link is down can turn up seconds later, when that link comes back."""
     if sender is None or receiver_meta is None or sender.get("start_ns") is None:
         return None
     off = sender["offset_ns"]
@@ -210,11 +212,16 @@ def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall, move
     if hi <= lo:
         return None
     got = {}
+    late = set()
     for s, ts, r in receiver_rows:
         if lo <= s < hi and s not in got:
-            got[s] = r
+            if r - ts <= late_ns:
+                got[s] = r
+            else:
+                late.add(s)
+    late -= got.keys()
     errs = sum(1 for s in sender["send_errors"] if lo <= s < hi)
-    lost = (hi - lo) - len(got)
+    lost = (hi - lo) - len(got)  # includes the late ones
     # receive times vs the window edges, on the receiver's monotonic clock (the same clock)
     times = sorted(got.values())
     edge0 = start + lo * interval
@@ -226,12 +233,12 @@ def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall, move
     move = move_wall - off
     before = [t for t in times if t < move]
     base = max((b - a for a, b in zip(before, before[1:])), default=None)
-    return {"lost": lost, "outage_ms": gap / 1e6, "send_errors": errs, "datagrams": hi - lo,
+    return {"lost": lost, "late": len(late), "outage_ms": gap / 1e6, "send_errors": errs, "datagrams": hi - lo,
             "baseline_ms": None if base is None else base / 1e6}
 
 
-FIELDS = ["system", "scenario", "handover", "from", "to", "direction", "datagrams", "lost", "outage_ms",
-          "gap_ms", "outage_beyond_gap_ms", "baseline_gap_ms", "send_errors", "first_rx_after_move_ms", "sender_start_lag_ms",
+FIELDS = ["system", "scenario", "handover", "from", "to", "direction", "datagrams", "lost", "late", "outage_ms",
+          "gap_ms", "actual_gap_ms", "outage_beyond_gap_ms", "baseline_gap_ms", "send_errors", "first_rx_after_move_ms", "sender_start_lag_ms",
           "move_ms", "tern_bu_sent_ms", "tern_ba_ms", "tern_first_data_ms", "tern_trigger"]
 
 
@@ -270,7 +277,8 @@ def cmd_analyze(a):
         w0 = m["start"] - 500_000_000
         w1 = (moves[k + 1]["start"] - 500_000_000) if k + 1 < len(moves) else (end or m["done"] + 10**10)
         base = {"system": a.system, "scenario": a.scenario, "handover": m["i"], "from": m["from"], "to": m["to"],
-                "gap_ms": m["gap_ms"], "move_ms": "%.2f" % ((m["done"] - m["start"]) / 1e6)}
+                "gap_ms": m["gap_ms"], "actual_gap_ms": "%.2f" % (m["actual_gap_ns"] / 1e6) if m["gap_ms"] else "",
+                "move_ms": "%.2f" % ((m["done"] - m["start"]) / 1e6)}
         h = tern_match(tern, m["start"], w1)
         if h:
             base.update({"tern_bu_sent_ms": h.get("bindingUpdateSentAfterMilliseconds"),
@@ -293,10 +301,10 @@ def cmd_analyze(a):
             continue
         for name, sender, rx_meta, rx_rows in (("MN->HA", mn_meta, ha_meta, ha_rows),
                                                ("HA->MN", ha_meta, mn_meta, mn_rows)):
-            st = direction_stats(sender, rx_rows, rx_meta, w0, w1, m["start"])
+            st = direction_stats(sender, rx_rows, rx_meta, w0, w1, m["start"], int(a.late_ms * 1e6))
             row = dict(base, direction=name)
             if st:
-                row.update(datagrams=st["datagrams"], lost=st["lost"], outage_ms="%.2f" % st["outage_ms"],
+                row.update(datagrams=st["datagrams"], lost=st["lost"], late=st["late"], outage_ms="%.2f" % st["outage_ms"],
                            send_errors=st["send_errors"],
                            baseline_gap_ms="" if st["baseline_ms"] is None else "%.2f" % st["baseline_ms"])
                 if m["gap_ms"] > 0:
@@ -358,12 +366,12 @@ def cmd_report(a):
             continue
         extra = sc == "break-before-make"
         print("-- %s: per handover, 1000 datagrams/s each way; outage = longest gap between delivered "
-              "datagrams; base = longest gap in the 500 ms before the move%s" % (sc, "; beyond = outage - scripted gap" if extra else ""))
+              "datagrams (>1 s late = lost; late = their total); base = longest gap in the 500 ms before the move%s" % (sc, "; beyond = outage - scripted gap" if extra else ""))
         hdr = "%-13s %-7s %4s %11s %11s %10s %10s" % ("system", "dir", "n", "outage med", "outage p95",
                                                      "lost med", "lost p95")
         if extra:
             hdr += " %11s %11s" % ("beyond med", "beyond p95")
-        hdr += " %10s %9s %9s" % ("outage max", ">1s", "base p95")
+        hdr += " %10s %9s %9s %6s" % ("outage max", ">1s", "base p95", "late")
         print(hdr)
         for s in systems:
             for dname in ("MN->HA", "HA->MN"):
@@ -376,7 +384,8 @@ def cmd_report(a):
                     b = [num(r["outage_beyond_gap_ms"]) for r in rs if num(r["outage_beyond_gap_ms"]) is not None]
                     line += " %11s %11s" % (fmt(pct(b, .5)), fmt(pct(b, .95)))
                 bs = [num(r.get("baseline_gap_ms")) for r in rs if num(r.get("baseline_gap_ms")) is not None]
-                line += " %10s %9d %9s" % (fmt(max(o) if o else None), sum(1 for x in o if x > 1000), fmt(pct(bs, .95)))
+                lt = sum(int(num(r.get("late")) or 0) for r in rs)
+                line += " %10s %9d %9s %6d" % (fmt(max(o) if o else None), sum(1 for x in o if x > 1000), fmt(pct(bs, .95)), lt)
                 print(line)
     tern = [r for r in rows if r["system"] == "tern" and r["tern_bu_sent_ms"]]
     if tern:
@@ -416,6 +425,7 @@ def main():
     an.add_argument("--csv", required=True)
     an.add_argument("--tern-handovers")
     an.add_argument("--idle-timeout", type=float, default=30)
+    an.add_argument("--late-ms", type=float, default=1000, help="later than this counts as lost")
     rp = sub.add_parser("report")
     rp.add_argument("--csv", required=True)
     rp.add_argument("--systems", required=True)
