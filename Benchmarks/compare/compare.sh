@@ -59,33 +59,11 @@ PIDS=()          # every background process this script started, stopped by PID
 declare -A RES   # RES[system,metric]
 declare -A NOTE  # NOTE[system] = why a row is empty
 
-log()  { printf '[compare %s] %s\n' "$(date +%T)" "$*" >&2; }
-loud() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! %s\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' "$*" >&2; }
-die()  { log "FATAL: $*"; exit 1; }
+LOG_TAG=compare
+# shellcheck source=../lib/common.sh
+. "$SCRIPT_DIR/../lib/common.sh"   # log, loud, die, alive, stop_pid, stop_all_pids, make_pki
 
 # ---------------------------------------------------------------- process / namespace hygiene
-
-stop_pid() {  # SIGTERM, wait up to 5 s, then SIGKILL; always by PID
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "PID $pid ignored SIGTERM for 5 s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    return 0
-}
-
-stop_all_pids() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    PIDS=()
-}
 
 teardown_topology() {
     stop_all_pids
@@ -124,8 +102,6 @@ setup_topology() {
 # Foreground only: a backgrounded function would make $! a subshell, not the process itself.
 in_c() { ip netns exec "$NS_C" "$@"; }
 in_s() { ip netns exec "$NS_S" "$@"; }
-
-alive() { kill -0 "$1" 2>/dev/null; }
 
 wait_ping() {  # wait_ping SRC DST TRIES  (one try per second at most)
     local src=$1 dst=$2 tries=$3 i
@@ -245,31 +221,10 @@ leg_wireguard_go() {
     measure wireguard-go "$WG_SRV" "$WG_CLI"
 }
 
-make_pki() {  # self-signed CA + server/client certificates (ECDSA P-256), in $1
-    local d=$1
-    (
-        set -e
-        cd "$d"
-        umask 077
-        openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-        openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=tern-compare CA $RUN_ID" \
-            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-            -out ca.crt 2>/dev/null
-        for who in server client; do
-            openssl ecparam -name prime256v1 -genkey -noout -out "$who.key" 2>/dev/null
-            openssl req -new -key "$who.key" -subj "/CN=tern-compare $who" -out "$who.csr" 2>/dev/null
-            printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=%s\n' \
-                "$([ "$who" = server ] && echo serverAuth || echo clientAuth)" >"$who.ext"
-            openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 \
-                -extfile "$who.ext" -out "$who.crt" 2>/dev/null
-        done
-    )
-}
-
 leg_openvpn() {
     local d="$WORK/ovpn" pid_s pid_c
     mkdir -p "$d" && chmod 700 "$d"
-    make_pki "$d" || { NOTE[openvpn]="openssl PKI generation failed"; return 1; }
+    make_pki "$d" tern-compare || { NOTE[openvpn]="openssl PKI generation failed"; return 1; }
     # Userspace data channel (--disable-dco), like wireguard-go and Tern; TLS control channel with the
     # generated PKI, data channel AES-128-GCM only, UDP, tun, tun-mtu 1420 like the other tunnels.
     local common=(--dev-type tun --proto udp --tun-mtu "$TUN_MTU" --disable-dco
