@@ -20,7 +20,8 @@ public final class TLSSession: @unchecked Sendable {
     private let incoming: OpaquePointer
     /// OpenSSL writes our records here (owned by `ssl`).
     private let outgoing: OpaquePointer
-    /// Scratch for moving records; a TLS record is at most 16 KiB plus overhead.
+    /// Scratch for moving records between the BIOs and the socket (only `flush` and `fill` touch it); a
+    /// TLS record is at most 16 KiB plus overhead.
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024 + 512)
     private let peerName: String
 
@@ -189,9 +190,10 @@ public final class TLSSession: @unchecked Sendable {
             throw TLSError.socket(error, operation)
         }
         if SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN != 0 { return }
+        var discarded = [UInt8](repeating: 0, count: 4096)
         while true {
             do {
-                _ = try scratch.withUnsafeMutableBytes { raw in
+                _ = try discarded.withUnsafeMutableBytes { raw in
                     capturing { () throws(TLSError) -> Int32 in
                         let base = raw.baseAddress.unsafelyUnwrapped
                         let length = Int32(clamping: raw.count)
