@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernDataChannel", targets: ["TernDataChannel"]),
         .library(name: "TernOS", targets: ["TernOS"]),
+        .library(name: "TernTLS", targets: ["TernTLS"]),
         .executable(name: "tern", targets: ["tern"]),
     ],
     dependencies: [
@@ -52,6 +53,9 @@ let package = Package(
             name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel"],
             swiftSettings: strict),
         .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+        // TLS for MN <-> HAC (RFC 6618 §5, §9.2): OpenSSL's libssl on memory BIOs over TernOS TCP sockets,
+        // blocking with per-operation deadlines; tls-server-end-point (RFC 5929 §4.1) for the `auth` header.
+        .target(name: "TernTLS", dependencies: ["COpenSSL", "TernOS", "TernProtocol"], swiftSettings: strict),
         .target(
             name: "TernDataChannel",
             dependencies: ["TernProtocol", "TernCrypto"],
@@ -87,6 +91,7 @@ let package = Package(
         // Whole-system tests in network namespaces: they run the `tern` binary built beside them.
         .testTarget(
             name: "TernIntegrationTests", dependencies: ["TernProtocol"], swiftSettings: strict),
+        .testTarget(name: "TernTLSTests", dependencies: ["TernTLS", "TernOS", "TernProtocol"], swiftSettings: strict),
         .testTarget(name: "TernOSTests", dependencies: ["TernOS", "TernProtocol"], swiftSettings: strict),
         .testTarget(
             name: "TernDataChannelTests",

@@ -1,5 +1,6 @@
-// The parts of the system OpenSSL (libssl-dev, 3.0 on Debian 12) that Tern uses. Headers only: no C code
-// lives here, every call is made from Swift in TernCrypto. libssl (TLS) joins when the HAC arrives.
+// The parts of the system OpenSSL (libssl-dev, 3.0 on Debian 12) that Tern uses: libcrypto for TernCrypto,
+// libssl for TernTLS (MN <-> HAC). Headers only: every call is made from Swift. The few `static inline`
+// functions at the end only name values that OpenSSL defines as macros Swift cannot import.
 #ifndef TERN_COPENSSL_SHIM_H
 #define TERN_COPENSSL_SHIM_H
 
@@ -15,5 +16,16 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/x509_vfy.h>
+
+// SSL_OP_* are built with SSL_OP_BIT(n), a cast-and-shift macro that Swift's importer skips.
+static inline uint64_t tern_ssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline uint64_t tern_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t tern_ssl_op_no_ticket(void) { return SSL_OP_NO_TICKET; }
 
 #endif

@@ -45,6 +45,12 @@ int tern_tun_open(const char *name, int extra_flags, char *actual_name) {
 
 int tern_udp_socket(int family) { return socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
 
+int tern_tcp_socket(int family) { return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
+
+int tern_accept(int fd, struct sockaddr *address, socklen_t *length) {
+    return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
 int tern_setns(int fd, int nstype) { return setns(fd, nstype); }
 
 int tern_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }

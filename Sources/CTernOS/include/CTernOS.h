@@ -29,6 +29,15 @@ int tern_tun_open(const char *name, int extra_flags, char *actual_name);
 /// A non-blocking, close-on-exec UDP socket of `family` (AF_INET or AF_INET6): -1 with errno on failure.
 int tern_udp_socket(int family);
 
+/// A non-blocking, close-on-exec TCP socket of `family`: -1 with errno on failure. Glibc's Swift module
+/// imports SOCK_STREAM and SOCK_NONBLOCK as members of an enum (`__socket_type`), not as flags to combine.
+int tern_tcp_socket(int family);
+
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC: accept4 is a GNU extension (_GNU_SOURCE) that Swift's
+/// Glibc module does not export, and a plain accept would leak the descriptor into children between the
+/// accept and a later fcntl.
+int tern_accept(int fd, struct sockaddr *address, socklen_t *length);
+
 /// setns(2) (a GNU extension the Swift module does not export).
 int tern_setns(int fd, int nstype);
 
