@@ -157,6 +157,12 @@ public struct HACProvisioningRequest: Sendable, Hashable {
     public let identity: NetworkAccessIdentifier
     public let suite: Ciphersuite
     public let scope: SecurityAssociationScope
+
+    public init(identity: NetworkAccessIdentifier, suite: Ciphersuite, scope: SecurityAssociationScope) {
+        self.identity = identity
+        self.suite = suite
+        self.scope = scope
+    }
 }
 
 /// The provisioning store could not serve the MN. `status` is what the MN is told: 500 (internal) or
