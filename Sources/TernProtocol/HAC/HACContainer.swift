@@ -46,9 +46,10 @@ public struct HACContainer: Sendable, Hashable {
     /// Decodes exactly one container that fills `bytes`; for datagram-like callers and tests.
     /// - Throws: every framing error, ``HACError/Kind/truncated(needed:had:)`` when short, and
     ///   ``HACError/Kind/trailingOctets`` when `bytes` holds more than one container.
-    public init(decoding bytes: some Collection<UInt8>, maximumContentLength: Int = HACContainerDecoder.defaultMaximumContentLength)
-        throws(HACError)
-    {
+    public init(
+        decoding bytes: some Collection<UInt8>,
+        maximumContentLength: Int = HACContainerDecoder.defaultMaximumContentLength
+    ) throws(HACError) {
         let array = Array(bytes)
         guard array.count >= Self.headerLength else { throw HACError(.truncated(needed: Self.headerLength, had: array.count)) }
         let length = try Self.contentLength(

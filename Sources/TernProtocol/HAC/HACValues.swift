@@ -118,9 +118,10 @@ public enum HACAuthenticationMethod: String, Sendable, CaseIterable {
     /// The most methods a list may name; there are two, repeats included to be lenient.
     public static let maximumListCount = 8
 
-    /// `a-method *("," a-method)`, whitespace around items tolerated, either case. Unknown methods are
-    /// skipped (a newer MN may offer more); an empty or over-long list, or one naming no known method,
-    /// is nil-or-empty as the caller decides: nil only when the list is malformed.
+    /// `a-method *("," a-method)`, whitespace around items tolerated, either case, repeats collapsed.
+    /// Unknown methods are skipped (a newer MN may offer more), so a list naming none Tern knows is
+    /// empty, and the HAC answers 501. Nil only when malformed: an empty item or more than
+    /// ``maximumListCount`` items.
     public static func parseList(_ text: some StringProtocol) -> [HACAuthenticationMethod]? {
         let items = text.split(separator: ",", omittingEmptySubsequences: false)
         guard items.count <= maximumListCount else { return nil }
