@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "TernProtocol", targets: ["TernProtocol"]),
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernDataChannel", targets: ["TernDataChannel"]),
+        .library(name: "TernHAC", targets: ["TernHAC"]),
         .library(name: "TernOS", targets: ["TernOS"]),
         .library(name: "TernTLS", targets: ["TernTLS"]),
         .executable(name: "tern", targets: ["tern"]),
@@ -48,6 +49,8 @@ let package = Package(
         // Swift's Glibc module cannot reach (mmsghdr, TUNSETIFF, CMSG_*).
         .target(name: "CTernOS"),
         .target(name: "TernOS", dependencies: ["CTernOS", "TernProtocol"], swiftSettings: strict),
+        // The MN–HAC exchange (RFC 6618 §5.8): pure PSK state machines, no descriptors, no clocks read.
+        .target(name: "TernHAC", dependencies: ["TernProtocol", "TernCrypto"], swiftSettings: strict),
         // The data plane: dedicated threads moving packets between the TUN device and UDP.
         .target(
             name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel"],
@@ -86,6 +89,9 @@ let package = Package(
         .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),
         .testTarget(
             name: "TernProtocolTests", dependencies: ["TernProtocol", "TernTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TernHACTests", dependencies: ["TernHAC", "TernProtocol", "TernTestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "TernCryptoTests", dependencies: ["TernCrypto", "TernTestSupport"], swiftSettings: strict),
         // Whole-system tests in network namespaces: they run the `tern` binary built beside them.
