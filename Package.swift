@@ -85,6 +85,12 @@ let package = Package(
         .target(
             name: "TernStore", dependencies: ["TernProtocol", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
+        // The Home Agent Controller service and the Mobile Node's bootstrap client: TLS (TernTLS), the
+        // PSK exchange (TernHAC) and the store (TernStore), on threads with deadlines.
+        .target(
+            name: "TernController",
+            dependencies: ["TernHAC", "TernTLS", "TernStore", "TernCrypto", "TernOS", "TernProtocol"],
+            swiftSettings: strict),
         // Helpers shared by the test targets (hex, a seeded PRNG); never linked into the daemons.
         .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),
         .testTarget(
@@ -97,13 +103,19 @@ let package = Package(
         // Whole-system tests in network namespaces: they run the `tern` binary built beside them.
         .testTarget(
             name: "TernIntegrationTests", dependencies: ["TernProtocol"], swiftSettings: strict),
-        .testTarget(name: "TernTLSTests", dependencies: ["TernTLS", "TernOS", "TernProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "TernTLSTests", dependencies: ["TernTLS", "TernOS", "TernProtocol", "TernTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "TernOSTests", dependencies: ["TernOS", "TernProtocol"], swiftSettings: strict),
         .testTarget(
             name: "TernDataChannelTests",
             dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto", "TernTestSupport"],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "TernControllerTests",
+            dependencies: ["TernController", "TernHAC", "TernTLS", "TernStore", "TernOS", "TernProtocol", "TernTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernProtocol"], swiftSettings: strict),
         .testTarget(
             name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel"],

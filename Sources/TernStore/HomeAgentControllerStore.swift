@@ -252,6 +252,13 @@ public final class HomeAgentControllerStore: Sendable {
         }
     }
 
+    /// Deletes one SA (issued, but the Mobile Node never received it).
+    public func deleteSecurityAssociation(spi: UInt32) throws(StoreError) {
+        try write("delete SA \(spi)") { db in
+            try db.execute(sql: "DELETE FROM security_association WHERE spi = ?", arguments: [spi])
+        }
+    }
+
     /// Deletes SAs retired before `cutoff` or expired before it.
     public func purgeSecurityAssociations(before cutoff: Double) throws(StoreError) {
         try write("purge old SAs") { db in

@@ -3,6 +3,7 @@ import Testing
 import TernOS
 import TernProtocol
 import TernTLS
+import TernTestSupport
 
 private let hacName = TLSServerIdentity.dnsName("hac.example.test")
 

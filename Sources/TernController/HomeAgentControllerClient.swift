@@ -1,0 +1,94 @@
+public import TernCrypto
+public import TernHAC
+public import TernOS
+public import TernProtocol
+public import TernTLS
+
+/// The Mobile Node's side of the bootstrap (RFC 6618 §5): TLS to the Home Agent Controller, verified as
+/// §9.2 says, then the PSK exchange (``PSKClient``), bound to the TLS channel by tls-server-end-point.
+public enum HomeAgentControllerClient {
+    public struct Settings: Sendable {
+        public var controller: SocketAddress
+        public var trust: TLSTrust
+        /// The name or address the HAC's certificate must carry (subjectAltName, no wildcards).
+        public var serverIdentity: TLSServerIdentity
+        public var identity: NetworkAccessIdentifier
+        public var preSharedKey: [UInt8]
+        public var proposedSuites: [Ciphersuite]
+        public var proposedScope: SecurityAssociationScope
+        /// The whole exchange (TCP, TLS, both request/response pairs) must finish within this.
+        public var exchangeSeconds: Double
+
+        public init(
+            controller: SocketAddress, trust: TLSTrust, serverIdentity: TLSServerIdentity,
+            identity: NetworkAccessIdentifier, preSharedKey: [UInt8],
+            proposedSuites: [Ciphersuite] = PSKServer.Policy.defaultSuitePreference,
+            proposedScope: SecurityAssociationScope = .allTraffic, exchangeSeconds: Double = 10
+        ) {
+            self.controller = controller
+            self.trust = trust
+            self.serverIdentity = serverIdentity
+            self.identity = identity
+            self.preSharedKey = preSharedKey
+            self.proposedSuites = proposedSuites
+            self.proposedScope = proposedScope
+            self.exchangeSeconds = exchangeSeconds
+        }
+    }
+
+    /// What a bootstrap yields, with how the TLS session went (for the log).
+    public struct Result: Sendable {
+        public var provisioning: HACProvisioning
+        public var tlsVersion: String
+        public var tlsCipher: String
+    }
+
+    /// Runs one exchange and returns the SA and bootstrap data. Errors say what went wrong for the local
+    /// user (a wrong PSK and an unknown identity look the same: DESIGN.md).
+    public static func bootstrap(_ settings: Settings) throws(ControllerError) -> Result {
+        let deadline = Deadline.after(seconds: settings.exchangeSeconds)
+        let context: TLSClientContext
+        let session: TLSSession
+        do {
+            context = try TLSClientContext(trust: settings.trust, serverIdentity: settings.serverIdentity)
+            session = try context.connect(to: settings.controller, deadline: deadline)
+        } catch {
+            throw .transport(error)
+        }
+        defer { try? session.shutdown(deadline: .after(seconds: 1)) }
+        var client = PSKClient(
+            configuration: PSKClient.Configuration(
+                identity: settings.identity, preSharedKey: settings.preSharedKey,
+                proposedScope: settings.proposedScope, proposedSuites: settings.proposedSuites),
+            channelBinding: session.tlsServerEndPoint)
+        let mnRand: HACNonce
+        do {
+            guard let nonce = HACNonce(octets: try SecureRandom.bytes(count: 32)) else { throw CryptoError("mn-rand") }
+            mnRand = nonce
+        } catch {
+            throw .internalFailure("random: \(error)")
+        }
+        var stream = ContainerStream(session: session)
+        do {
+            var request = try client.start(mnRand: mnRand, now: monotonicNanoseconds())
+            // Lock-step (§5.3): Init, then Done; the client machine refuses anything else.
+            for _ in 0..<2 {
+                try stream.write(request, deadline: deadline)
+                let response = try stream.read(deadline: deadline)
+                switch try client.receive(response, now: monotonicNanoseconds()) {
+                case .send(let next):
+                    request = next
+                case .provisioned(let provisioning):
+                    return Result(provisioning: provisioning, tlsVersion: session.protocolVersion, tlsCipher: session.cipher)
+                }
+            }
+        } catch let error as ControllerError {
+            throw error
+        } catch let error as HACError {
+            throw .exchange(error)
+        } catch {
+            throw .internalFailure("\(error)")
+        }
+        throw .exchange(HACError(.unexpectedMessage))
+    }
+}
