@@ -75,6 +75,7 @@ let package = Package(
             name: "tern",
             dependencies: [
                 "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernCrypto",
+                "TernController", "TernHAC", "TernTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,7 +90,7 @@ let package = Package(
         // PSK exchange (TernHAC) and the store (TernStore), on threads with deadlines.
         .target(
             name: "TernController",
-            dependencies: ["TernHAC", "TernTLS", "TernStore", "TernCrypto", "TernOS", "TernProtocol"],
+            dependencies: ["TernHAC", "TernTLS", "TernStore", "TernCrypto", "TernOS", "TernProtocol", "TernDataChannel"],
             swiftSettings: strict),
         // Helpers shared by the test targets (hex, a seeded PRNG); never linked into the daemons.
         .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),

@@ -18,13 +18,16 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
     /// `binding.nat-keepalive`: the keepalive interval a Mobile Node behind a NAT is told to keep, in
     /// seconds (default 25, DESIGN.md).
     public var natKeepalive: Int
+    /// `hac`: the co-located Home Agent Controller, if this HA runs one.
+    public var controller: ControllerServerSettings?
 
     public init(
         listenPort: UInt16 = ConfigurationDefaults.servicePort, listenAddresses: [IPAddress] = ConfigurationDefaults.listenAddresses,
         tunnel: TunnelSettings, mobileNodes: [MobileNodeEntry], statusFile: String? = nil,
         maximumBindingLifetime: Int = ConfigurationDefaults.bindingLifetime,
-        natKeepalive: Int = ConfigurationDefaults.natKeepalive
+        natKeepalive: Int = ConfigurationDefaults.natKeepalive, controller: ControllerServerSettings? = nil
     ) {
+        self.controller = controller
         self.listenPort = listenPort
         self.listenAddresses = listenAddresses
         self.tunnel = tunnel
@@ -71,7 +74,7 @@ public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflecta
 }
 
 extension HomeAgentConfiguration {
-    static let fields = ["listen", "tunnel", "mobile-nodes", "binding", "status-file"]
+    static let fields = ["listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
     static let listenFields = ["port", "addresses"]
     static let tunnelFields = ["name", "mtu", "addresses"]
@@ -116,9 +119,14 @@ extension HomeAgentConfiguration {
             try entry.prefix()
         }
 
-        let nodesField = try root.required("mobile-nodes")
-        let nodeFields = try nodesField.sequence("mobile nodes", limit: ConfigurationLimits.maximumMobileNodes)
-        if nodeFields.isEmpty { throw nodesField.valueError("at least one mobile node is required") }
+        let controller = try root.optional("hac")?.mapping(allowed: YAMLMapping.controllerServerFields)
+            .controllerServerSettings()
+        // Mobile Nodes come from the config (manual keying), from the HAC, or both.
+        let nodesField = controller == nil ? try root.required("mobile-nodes") : root.optional("mobile-nodes")
+        let nodeFields = try nodesField?.sequence("mobile nodes", limit: ConfigurationLimits.maximumMobileNodes) ?? []
+        if let nodesField, nodeFields.isEmpty, controller == nil {
+            throw nodesField.valueError("at least one mobile node is required")
+        }
         var nodes: [MobileNodeEntry] = []
         var owners: [IPAddress: Int] = [:]
         for (index, nodeField) in nodeFields.enumerated() {
@@ -176,6 +184,7 @@ extension HomeAgentConfiguration {
         return HomeAgentConfiguration(
             listenPort: listenPort, listenAddresses: listenAddresses,
             tunnel: TunnelSettings(name: tunnelName, mtu: mtu, addresses: tunnelAddresses), mobileNodes: nodes,
-            statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive)
+            statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive,
+            controller: controller)
     }
 }

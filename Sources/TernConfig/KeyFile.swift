@@ -100,6 +100,12 @@ public enum KeyFile {
     /// (not a symbolic link, checked with `lstat` and again with `O_NOFOLLOW`/`fstat` on what was opened),
     /// owned by root, with no permission for group or others (`mode & 0o077 == 0`).
     public static func load(path: String) throws(ConfigurationError) -> KeyMaterial {
+        try parse(try readRootOnly(path), path: path)
+    }
+
+    /// The text of a file that holds secrets, after the same checks as ``load(path:)``: a regular file
+    /// owned by root with no permission for group or others (also for PSK files).
+    public static func readRootOnly(_ path: String) throws(ConfigurationError) -> String {
         var status = stat()
         guard lstat(path, &status) == 0 else { throw ioError(path, "cannot open key file") }
         try checkPermissions(status, path: path)
@@ -107,9 +113,8 @@ public enum KeyFile {
         defer { close(descriptor) }
         guard fstat(descriptor, &status) == 0 else { throw ioError(path, "cannot stat key file") }
         try checkPermissions(status, path: path)
-        let text = try readText(
+        return try readText(
             descriptor, path: path, size: Int(status.st_size), limit: ConfigurationLimits.maximumKeyFileSize)
-        return try parse(text, path: path)
     }
 
     static func checkPermissions(_ status: stat, path: String) throws(ConfigurationError) {

@@ -5,20 +5,21 @@ public import TernProtocol
 public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, CustomReflectable {
     /// `home-agent.address` or `home-agent.addresses`: the Home Agent's outer (underlay) addresses, most
     /// preferred first, at most one per family. The Mobile Node uses the first one it has a route to, so
-    /// an HA with both lets the care-of address move between IPv4 and IPv6.
+    /// an HA with both lets the care-of address move between IPv4 and IPv6. Empty with `hac`: the HAC
+    /// tells them.
     public var homeAgentAddresses: [IPAddress]
-    /// The most preferred Home Agent address.
-    public var homeAgentAddress: IPAddress { homeAgentAddresses[0] }
     /// `home-agent.port`, default 7872.
     public var homeAgentPort: UInt16
     /// `tunnel`: name (default `tern0`) and MTU; `addresses` stays empty.
     public var tunnel: TunnelSettings
-    /// `tunnel.home-addresses`: at least one.
+    /// `tunnel.home-addresses`: at least one, or none with `hac` (the HAC leases them).
     public var homeAddresses: [IPAddress]
     /// `tunnel.routes`: prefixes sent into the tunnel, default none.
     public var routes: [IPPrefix]
-    /// `security-association`: `spi`, `suite`, `scope`, `keys`.
-    public var securityAssociation: SecurityAssociation
+    /// `security-association`: `spi`, `suite`, `scope`, `keys` (manual keying); nil with `hac`.
+    public var securityAssociation: SecurityAssociation?
+    /// `hac`: bootstrap the SA, Home Addresses and Home Agent from a Home Agent Controller instead.
+    public var controller: ControllerClientSettings?
     /// `keepalive`: seconds of idleness before a keepalive, default 25; 0 turns keepalives off.
     public var keepaliveInterval: Int
     /// `status-file`: where the daemon writes its counters, if anywhere.
@@ -26,14 +27,14 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     /// `binding.lifetime`: the binding lifetime the Binding Updates ask for, in seconds (default 600).
     public var bindingLifetime: Int
 
-    /// - Parameter homeAgentAddresses: at least one (a precondition: the parser guarantees it).
     public init(
         homeAgentAddresses: [IPAddress], homeAgentPort: UInt16 = ConfigurationDefaults.servicePort,
         tunnel: TunnelSettings = TunnelSettings(), homeAddresses: [IPAddress], routes: [IPPrefix] = [],
-        securityAssociation: SecurityAssociation, keepaliveInterval: Int = ConfigurationDefaults.keepaliveInterval,
-        statusFile: String? = nil, bindingLifetime: Int = ConfigurationDefaults.bindingLifetime
+        securityAssociation: SecurityAssociation?, keepaliveInterval: Int = ConfigurationDefaults.keepaliveInterval,
+        statusFile: String? = nil, bindingLifetime: Int = ConfigurationDefaults.bindingLifetime,
+        controller: ControllerClientSettings? = nil
     ) {
-        precondition(!homeAgentAddresses.isEmpty, "a Mobile Node needs a Home Agent address")
+        self.controller = controller
         self.homeAgentAddresses = homeAgentAddresses
         self.bindingLifetime = bindingLifetime
         self.homeAgentPort = homeAgentPort
@@ -48,7 +49,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var description: String {
         "MobileNodeConfiguration(home agent \(homeAgentAddresses.map(\.description).joined(separator: ", ")) port \(homeAgentPort), tunnel \(tunnel.name) mtu "
             + "\(tunnel.mtu.map(String.init) ?? "auto"), home addresses \(homeAddresses.map(\.description).joined(separator: ", ")), "
-            + "routes [\(routes.map(\.description).joined(separator: ", "))], \(summary(securityAssociation)), "
+            + "routes [\(routes.map(\.description).joined(separator: ", "))], \(securityAssociation.map(summary) ?? "SA from the HAC"), "
             + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"))"
     }
 
@@ -57,7 +58,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
             self,
             children: [
                 "homeAgentAddresses": homeAgentAddresses, "homeAgentPort": homeAgentPort, "tunnel": tunnel,
-                "homeAddresses": homeAddresses, "routes": routes, "securityAssociation": summary(securityAssociation),
+                "homeAddresses": homeAddresses, "routes": routes, "securityAssociation": securityAssociation.map(summary) as Any,
+                "controller": controller as Any,
                 "keepaliveInterval": keepaliveInterval, "bindingLifetime": bindingLifetime,
                 "statusFile": statusFile as Any,
             ])
@@ -65,7 +67,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
 }
 
 extension MobileNodeConfiguration {
-    static let fields = ["home-agent", "tunnel", "security-association", "keepalive", "binding", "status-file"]
+    static let fields = ["home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file"]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
     static let tunnelFields = ["name", "mtu", "home-addresses", "routes"]
@@ -82,20 +84,36 @@ extension MobileNodeConfiguration {
         _ text: String, path: String, keyLoader: KeyLoader
     ) throws(ConfigurationError) -> MobileNodeConfiguration {
         let root = try composeDocument(text, path: path).mapping(allowed: fields)
-
-        let homeAgent = try root.section("home-agent", allowed: homeAgentFields)
-        let homeAgentAddresses = try parseHomeAgentAddresses(homeAgent)
-        let homeAgentPort = try homeAgent.optional("port")?.port() ?? ConfigurationDefaults.servicePort
+        // With a HAC, the Home Agent, the Home Addresses and the SA come from it (RFC 6618 §5.6–5.7);
+        // giving them here as well would leave two truths, so it is refused.
+        let controller = try root.optional("hac")?.mapping(allowed: YAMLMapping.controllerClientFields)
+            .controllerClientSettings()
+        var homeAgentAddresses: [IPAddress] = []
+        var homeAgentPort = ConfigurationDefaults.servicePort
+        if controller == nil || root.optional("home-agent") != nil {
+            if controller != nil, let field = root.optional("home-agent") {
+                throw field.error("the home agent comes from the HAC (hac:); remove home-agent")
+            }
+            let homeAgent = try root.section("home-agent", allowed: homeAgentFields)
+            homeAgentAddresses = try parseHomeAgentAddresses(homeAgent)
+            homeAgentPort = try homeAgent.optional("port")?.port() ?? ConfigurationDefaults.servicePort
+        }
 
         let tunnel = try root.section("tunnel", allowed: tunnelFields)
         let name = try tunnel.tunnelName()
-        let homeAddressesField = try tunnel.required("home-addresses")
-        let homeAddressFields = try homeAddressesField.sequence("addresses", limit: ConfigurationLimits.maximumListLength)
-        let homeAddresses = try homeAddressesField.list(of: "addresses") { entry throws(ConfigurationError) in
-            try entry.address()
+        var homeAddresses: [IPAddress] = []
+        if controller != nil, let field = tunnel.optional("home-addresses") {
+            throw field.error("the home addresses come from the HAC (hac:); remove tunnel.home-addresses")
         }
-        for (index, address) in homeAddresses.enumerated() where address.isUnspecified {
-            throw homeAddressFields[index].valueError("\(address) cannot be a home address")
+        if controller == nil {
+            let homeAddressesField = try tunnel.required("home-addresses")
+            let homeAddressFields = try homeAddressesField.sequence("addresses", limit: ConfigurationLimits.maximumListLength)
+            homeAddresses = try homeAddressesField.list(of: "addresses") { entry throws(ConfigurationError) in
+                try entry.address()
+            }
+            for (index, address) in homeAddresses.enumerated() where address.isUnspecified {
+                throw homeAddressFields[index].valueError("\(address) cannot be a home address")
+            }
         }
         var routes: [IPPrefix] = []
         if let routesField = tunnel.optional("routes") {
@@ -107,11 +125,18 @@ extension MobileNodeConfiguration {
                 return route
             }
         }
-        let carriesIPv6 = homeAddresses.contains { !$0.isIPv4 } || routes.contains { !$0.address.isIPv4 }
+        // A HAC may lease an IPv6 Home Address, so the MTU must allow IPv6 then.
+        let carriesIPv6 = controller != nil || homeAddresses.contains { !$0.isIPv4 } || routes.contains { !$0.address.isIPv4 }
         let mtu = try tunnel.optional("mtu")?.mtu(carriesIPv6: carriesIPv6)
 
-        let association = try root.section("security-association", allowed: associationFields)
-            .securityAssociation(keyLoader: keyLoader)
+        var association: SecurityAssociation?
+        if controller != nil, let field = root.optional("security-association") {
+            throw field.error("the SA comes from the HAC (hac:); remove security-association")
+        }
+        if controller == nil {
+            association = try root.section("security-association", allowed: associationFields)
+                .securityAssociation(keyLoader: keyLoader)
+        }
         let keepalive =
             try root.optional("keepalive")?.integer("keepalive interval", in: ConfigurationLimits.keepaliveRange, unit: " seconds")
             ?? ConfigurationDefaults.keepaliveInterval
@@ -127,7 +152,7 @@ extension MobileNodeConfiguration {
             homeAgentAddresses: homeAgentAddresses, homeAgentPort: homeAgentPort,
             tunnel: TunnelSettings(name: name, mtu: mtu), homeAddresses: homeAddresses, routes: routes,
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
-            bindingLifetime: lifetime)
+            bindingLifetime: lifetime, controller: controller)
     }
 
     /// `home-agent.address` (one) or `home-agent.addresses` (a list, at most one per family), not both.

@@ -1,5 +1,7 @@
 public import TernCrypto
+public import TernDataChannel
 public import TernHAC
+public import TernStore
 public import TernOS
 public import TernProtocol
 public import TernTLS
@@ -90,5 +92,35 @@ public enum HomeAgentControllerClient {
             throw .internalFailure("\(error)")
         }
         throw .exchange(HACError(.unexpectedMessage))
+    }
+}
+
+extension SecurityAssociation {
+    /// The data channel's SA from what the HAC provisioned (the MN side).
+    public init(_ provisioned: HACSecurityAssociation) throws(SecurityAssociationError) {
+        self.init(
+            securityParameterIndex: provisioned.spi, suite: provisioned.suite, scope: provisioned.scope,
+            mobileNodeToHomeAgent: try DirectionalKeys(
+                suite: provisioned.suite, encryptionKey: provisioned.mnToHA.encryption,
+                integrityKey: provisioned.mnToHA.integrity),
+            homeAgentToMobileNode: try DirectionalKeys(
+                suite: provisioned.suite, encryptionKey: provisioned.haToMN.encryption,
+                integrityKey: provisioned.haToMN.integrity))
+    }
+
+    /// The data channel's SA from what the store holds (the HA side).
+    public init(_ issued: IssuedSecurityAssociation) throws(SecurityAssociationError) {
+        guard let spi = SecurityParameterIndex(rawValue: issued.securityParameterIndex) else {
+            throw .crypto("SPI \(issued.securityParameterIndex) is outside 1…2^28−1")
+        }
+        let keys = issued.keys
+        self.init(
+            securityParameterIndex: spi, suite: issued.suite, scope: issued.scope,
+            mobileNodeToHomeAgent: try DirectionalKeys(
+                suite: issued.suite, encryptionKey: keys.mobileNodeToHomeAgentEncryption,
+                integrityKey: keys.mobileNodeToHomeAgentIntegrity),
+            homeAgentToMobileNode: try DirectionalKeys(
+                suite: issued.suite, encryptionKey: keys.homeAgentToMobileNodeEncryption,
+                integrityKey: keys.homeAgentToMobileNodeIntegrity))
     }
 }

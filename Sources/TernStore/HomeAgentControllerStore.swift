@@ -188,6 +188,15 @@ public final class HomeAgentControllerStore: Sendable {
         }
     }
 
+    /// The Home Addresses `identity` holds now, IPv4 first.
+    public func homeAddresses(of identity: String) throws(StoreError) -> [IPAddress] {
+        try read("home addresses of \(identity)") { db in
+            try String.fetchAll(
+                db, sql: "SELECT address FROM home_address_lease WHERE identity = ? ORDER BY family", arguments: [identity]
+            ).compactMap(IPAddress.init)
+        }
+    }
+
     // MARK: Security associations
 
     /// Issues a new SA for `identity` with a fresh SPI no other SA holds, keys of the suite's lengths

@@ -153,6 +153,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         return removed
     }
 
+    /// The SPIs the data plane holds for the Mobile Node called `name` (two during an SA switch).
+    public func securityParameterIndexes(of name: String) -> [SecurityParameterIndex] {
+        tables.current().0.sessions.filter { $0.name == name }.map(\.securityParameterIndex)
+    }
+
     /// Each Mobile Node's binding: where packets go, and its registration if it holds one.
     public func bindings() -> [HomeAgentBinding] {
         let entries = cacheSnapshot.withLock { $0 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import TernConfig
+import TernHAC
 import TernOS
 import TernProtocol
 import TernTunnel
@@ -26,13 +27,17 @@ struct HomeAgentCommand: AsyncParsableCommand {
         } catch {
             throw fail("\(error)", configuration: true)
         }
-        let suites = configuration.mobileNodes.map(\.securityAssociation.suite)
+        var suites = configuration.mobileNodes.map(\.securityAssociation.suite)
+        if let controller = configuration.controller {
+            suites += controller.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : controller.suites
+        }
         let mtu = configuration.tunnel.mtu ?? defaultMTU(for: suites)
 
         let tun: TunDevice
+        let netlink: RouteNetlink
         do {
             tun = try TunDevice(name: configuration.tunnel.name)
-            let netlink = try RouteNetlink()
+            netlink = try RouteNetlink()
             try netlink.setLink(index: tun.index, up: true, mtu: mtu)
             for prefix in configuration.tunnel.addresses {
                 try netlink.addAddress(prefix, interfaceIndex: tun.index)
@@ -75,6 +80,14 @@ struct HomeAgentCommand: AsyncParsableCommand {
         } catch {
             throw fail("cannot start the data plane: \(error)")
         }
+        let controller = try configuration.controller.map { settings in
+            let controller = try ColocatedController(
+                settings: settings, tunnelAddresses: configuration.tunnel.addresses, plane: plane, netlink: netlink,
+                tunIndex: tun.index, logger: logger)
+            let addresses = settings.listenAddresses.map { SocketAddress($0, port: settings.port).description }
+            logger.info("home agent controller up: TLS on \(addresses.joined(separator: ", ")), database \(settings.database)")
+            return controller
+        }
         let listening = configuration.listenAddresses.map { SocketAddress($0, port: configuration.listenPort).description }
         logger.info(
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"
@@ -86,7 +99,10 @@ struct HomeAgentCommand: AsyncParsableCommand {
                     role: "home-agent", counters: plane.statistics(),
                     bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) })
             },
-            stop: { plane.stop() })
+            stop: {
+                controller?.service.stop()
+                plane.stop()
+            })
         try await runUntilSignalled(service, logger: logger)
     }
 }

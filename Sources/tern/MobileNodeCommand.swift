@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import TernConfig
+import TernDataChannel
 import TernOS
 import TernProtocol
 import TernTunnel
@@ -29,16 +30,32 @@ struct MobileNodeCommand: AsyncParsableCommand {
         } catch {
             throw fail("\(error)", configuration: true)
         }
-        let homeAgents = configuration.homeAgentAddresses.map { SocketAddress($0, port: configuration.homeAgentPort) }
+        // Manual keying (the config holds the SA), or a bootstrap from the HAC (RFC 6618 §5).
+        let association: SecurityAssociation
+        var homeAgentAddresses = configuration.homeAgentAddresses
+        var homeAgentPort = configuration.homeAgentPort
+        var homeAddresses = configuration.homeAddresses
+        if let settings = configuration.controller {
+            let bootstrapped = try Bootstrapped(settings, logger: logger)
+            association = bootstrapped.association
+            homeAgentAddresses = bootstrapped.homeAgents
+            homeAgentPort = bootstrapped.port
+            homeAddresses = bootstrapped.homeAddresses
+        } else if let configured = configuration.securityAssociation {
+            association = configured
+        } else {
+            throw fail("\(options.config): no security-association and no hac: nothing to key the tunnel with", configuration: true)
+        }
+        let homeAgents = homeAgentAddresses.map { SocketAddress($0, port: homeAgentPort) }
         // Until policy routing arrives, a route that covers the Home Agent would send the tunnel into itself.
-        for address in configuration.homeAgentAddresses {
+        for address in homeAgentAddresses {
             if let looping = configuration.routes.first(where: { $0.contains(address) }) {
                 throw fail(
                     "\(options.config): tunnel.routes: \(looping) contains the Home Agent's address \(address); the tunnel would route into itself",
                     configuration: true)
             }
         }
-        let suite = configuration.securityAssociation.suite
+        let suite = association.suite
         let mtu = configuration.tunnel.mtu ?? defaultMTU(for: [suite])
 
         let tun: TunDevice
@@ -46,7 +63,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
             tun = try TunDevice(name: configuration.tunnel.name)
             let netlink = try RouteNetlink()
             try netlink.setLink(index: tun.index, up: true, mtu: mtu)
-            for address in configuration.homeAddresses {
+            for address in homeAddresses {
                 guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
                 try netlink.addAddress(host, interfaceIndex: tun.index)
             }
@@ -78,10 +95,10 @@ struct MobileNodeCommand: AsyncParsableCommand {
         do {
             plane = try MobileNodeDataPlane(
                 tun: tun, ipv4: ipv4, ipv6: ipv6, homeAgents: homeAgents, mtu: mtu,
-                association: configuration.securityAssociation, homeAddresses: configuration.homeAddresses,
+                association: association, homeAddresses: homeAddresses,
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
                 events: { [logger] event in log(event, logger) })
-            let ipv4HomeAddress = configuration.homeAddresses.lazy.compactMap {
+            let ipv4HomeAddress = homeAddresses.lazy.compactMap {
                 if case .v4(let address) = $0 { address } else { nil }
             }.first
             controller = try MobileNodeController(
@@ -96,9 +113,9 @@ struct MobileNodeCommand: AsyncParsableCommand {
         } catch {
             throw fail("cannot start the data plane: \(error)")
         }
-        let homeAddresses = configuration.homeAddresses.map(\.description).joined(separator: ", ")
+        let homeAddressText = homeAddresses.map(\.description).joined(separator: ", ")
         logger.info(
-            "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddresses), home agent \(homeAgents.map(\.description).joined(separator: " or ")), SPI \(configuration.securityAssociation.securityParameterIndex.rawValue) suite \(suite)"
+            "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddressText), home agent \(homeAgents.map(\.description).joined(separator: " or ")), SPI \(association.securityParameterIndex.rawValue) suite \(suite)"
         )
         let service = DataPlaneService(
             logger: logger, statusFile: configuration.statusFile,

@@ -147,7 +147,7 @@ struct ErrorTests {
          "/etc/tern/ha.yaml:2:9: tunnel.name: a-very-long-name0 is not a valid interface name (1–15 of A–Z, a–z, 0–9, '.', '_', '-')"),
         // Whole-document errors.
         ("", "/etc/tern/ha.yaml:1:1: the file is empty; expected a mapping of fields"),
-        ("- a\n- b\n", "/etc/tern/ha.yaml:1:1: expected a mapping of fields (listen, tunnel, mobile-nodes, binding, status-file), found a list"),
+        ("- a\n- b\n", "/etc/tern/ha.yaml:1:1: expected a mapping of fields (listen, tunnel, mobile-nodes, hac, binding, status-file), found a list"),
         ("tunnel: {}\n---\ntunnel: {}\n", "/etc/tern/ha.yaml:2:1: YAML syntax error: only one document is allowed, found another"),
     ]
 
@@ -186,7 +186,7 @@ struct ErrorTests {
         (mobileNode().replacing("  spi: 4660\n", with: "  scope: 2\n  spi: 1\n"),
          "/etc/tern/mn.yaml:7:10: security-association.scope: 2 is not a valid SA scope (0…1)"),
         (mobileNode(extra: "tunnel-mtu: 1400\n"),
-         "/etc/tern/mn.yaml:10:1: tunnel-mtu: unknown field tunnel-mtu (expected one of: home-agent, tunnel, security-association, keepalive, binding, status-file)"),
+         "/etc/tern/mn.yaml:10:1: tunnel-mtu: unknown field tunnel-mtu (expected one of: home-agent, hac, tunnel, security-association, keepalive, binding, status-file)"),
         (mobileNode(extra: "binding: {lifetime: 3}\n"),
          "/etc/tern/mn.yaml:10:21: binding.lifetime: 3 is not a valid binding lifetime (4…262140 seconds)"),
         (mobileNode(extra: "binding: {lifetim: 30}\n"),
@@ -197,6 +197,14 @@ struct ErrorTests {
          "/etc/tern/mn.yaml:2:27: home-agent.addresses[1]: only one IPv4 Home Agent address is supported"),
         (mobileNode().replacing("  address: 198.18.0.1\n", with: "  addresses: [198.18.0.1, \"::1\", \"::2\"]\n"),
          "/etc/tern/mn.yaml:2:14: home-agent.addresses: 3 entries; at most 2 are allowed"),
+        (mobileNode(extra: "hac: {address: 198.18.0.1, identity: a@b, psk-file: a.psk, ca-file: ca.pem}\n"),
+         "/etc/tern/mn.yaml:1:1: home-agent: the home agent comes from the HAC (hac:); remove home-agent"),
+        ("hac: {address: 198.18.0.1, identity: a@b, psk-file: a.psk}\ntunnel: {}\n",
+         "/etc/tern/mn.yaml:1:1: hac: give exactly one of ca-file and pinned-certificate: the HAC's certificate must be verified"),
+        ("hac: {address: 198.18.0.1, identity: a b, psk-file: a.psk, ca-file: c}\ntunnel: {}\n",
+         "/etc/tern/mn.yaml:1:38: hac.identity: 'a b' is not a network access identifier (user@realm, RFC 4282)"),
+        ("hac: {address: 198.18.0.1, identity: a@b, psk-file: a.psk, ca-file: c}\ntunnel: {}\nsecurity-association: {spi: 1}\n",
+         "/etc/tern/mn.yaml:3:1: security-association: the SA comes from the HAC (hac:); remove security-association"),
         // YAML syntax errors keep Yams' line and column.
         ("home-agent: {address: 198.18.0.1, address: 198.18.0.2}\n",
          "/etc/tern/mn.yaml:1:35: home-agent.address: duplicate field; already set at line 1"),

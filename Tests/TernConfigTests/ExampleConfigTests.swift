@@ -43,13 +43,13 @@ struct ExampleConfigTests {
         let path = Self.configs + "/mn.yaml"
         let keys = try keyLoader()
         let config = try MobileNodeConfiguration.parse(try ConfigFile.read(path: path), path: path, keyLoader: keys.load)
-        #expect(config.homeAgentAddress == IPAddress("198.18.0.1"))
+        #expect(config.homeAgentAddresses.first == IPAddress("198.18.0.1"))
         #expect(config.homeAgentPort == 7872)
         #expect(config.tunnel == TunnelSettings(name: "tern0", mtu: nil, addresses: []))
         #expect(config.homeAddresses == [IPAddress("192.0.2.10")!, IPAddress("2001:db8:1::10")!])
         #expect(config.routes == [IPPrefix("198.51.100.0/24")!, IPPrefix("2001:db8:2::/64")!])
-        #expect(config.securityAssociation.securityParameterIndex.rawValue == 0x1234)
-        #expect(config.securityAssociation.suite == .aes128GCMSHA256)
+        #expect(config.securityAssociation?.securityParameterIndex.rawValue == 0x1234)
+        #expect(config.securityAssociation?.suite == .aes128GCMSHA256)
         #expect(config.keepaliveInterval == 25)
         #expect(config.statusFile == "/run/tern/mn-status.json")
     }

@@ -122,14 +122,14 @@ struct ValidConfigTests {
             ha-to-mn-ekey: \(String(repeating: "CD", count: 36))
             """
         let config = try MobileNodeConfiguration.parse(text, path: "/etc/tern/mn.yaml", keyLoader: keys.load)
-        #expect(config.homeAgentAddress == IPAddress("2001:db8:ffff::1"))
+        #expect(config.homeAgentAddresses.first == IPAddress("2001:db8:ffff::1"))
         #expect(config.homeAgentPort == 8000)
         #expect(config.tunnel == TunnelSettings(name: "wlan-tern", mtu: 1280, addresses: []))
         #expect(config.homeAddresses == [IPAddress("192.0.2.10")!, IPAddress("2001:db8:1::10")!])
         #expect(config.routes == [IPPrefix("198.51.100.0/24")!, IPPrefix("2001:db8:2::/64")!, IPPrefix("0.0.0.0/0")!])
-        #expect(config.securityAssociation.securityParameterIndex.rawValue == 0x0ABCDEF)
-        #expect(config.securityAssociation.suite == .chacha20Poly1305SHA256)
-        #expect(config.securityAssociation.homeAgentToMobileNode.encryptionKey == [UInt8](repeating: 0xCD, count: 36))
+        #expect(config.securityAssociation?.securityParameterIndex.rawValue == 0x0ABCDEF)
+        #expect(config.securityAssociation?.suite == .chacha20Poly1305SHA256)
+        #expect(config.securityAssociation?.homeAgentToMobileNode.encryptionKey == [UInt8](repeating: 0xCD, count: 36))
         #expect(config.keepaliveInterval == 0)
         #expect(config.statusFile == "/run/tern/mn.json")
     }
@@ -148,8 +148,8 @@ struct ValidConfigTests {
         #expect(config.homeAgentPort == 7872)
         #expect(config.tunnel == TunnelSettings())
         #expect(config.routes.isEmpty)
-        #expect(config.securityAssociation.suite == .aes128GCMSHA256)
-        #expect(config.securityAssociation.scope == .allTraffic)
+        #expect(config.securityAssociation?.suite == .aes128GCMSHA256)
+        #expect(config.securityAssociation?.scope == .allTraffic)
         #expect(config.keepaliveInterval == 25)
         #expect(config.statusFile == nil)
         #expect(config.bindingLifetime == 600)
@@ -168,7 +168,7 @@ struct ValidConfigTests {
             """
         let config = try MobileNodeConfiguration.parse(text, path: "mn.yaml", keyLoader: Self.keys.load)
         #expect(config.homeAgentAddresses == [IPAddress("fd00:198:18::1")!, IPAddress("198.18.0.1")!])
-        #expect(config.homeAgentAddress == IPAddress("fd00:198:18::1"))
+        #expect(config.homeAgentAddresses.first == IPAddress("fd00:198:18::1"))
         #expect(config.bindingLifetime == 16)
     }
 
@@ -207,4 +207,59 @@ struct ValidConfigTests {
         }
         #expect(config.description.contains("SPI 7, suite {13,01} (AES_128_GCM_SHA256), scope 1, keys redacted"))
     }
+
+    @Test("Home Agent with a co-located HAC: no static mobile nodes needed; pools, addresses, suites, validity")
+    func homeAgentController() throws {
+        let text = """
+            tunnel: {addresses: [192.0.2.1/24, "2001:db8:1::1/64"]}
+            hac:
+              certificate: certs/hac.pem
+              private-key: /etc/tern/hac.key
+              home-address-pools: [192.0.2.0/24, "2001:db8:1::/64"]
+              home-agent-addresses: [198.18.0.1, "fd00:198:18::1"]
+              suites: ["{13,03}", "{13,01}"]
+              scope: 1
+              sa-validity: 3600
+              dns: [192.0.2.1]
+            """
+        let config = try HomeAgentConfiguration.parse(text, path: "/etc/tern/ha.yaml", keyLoader: Self.keys.load)
+        #expect(config.mobileNodes.isEmpty)
+        let hac = try #require(config.controller)
+        #expect(hac.port == 7872)
+        #expect(hac.listenAddresses == [.v4(.any), .v6(.any)])
+        #expect(hac.certificate == "/etc/tern/certs/hac.pem")
+        #expect(hac.database == "/var/lib/tern/hac.sqlite")
+        #expect(hac.homeAddressPools == [IPPrefix("192.0.2.0/24")!, IPPrefix("2001:db8:1::/64")!])
+        #expect(hac.homeAgentAddresses == [IPAddress("198.18.0.1")!, IPAddress("fd00:198:18::1")!])
+        #expect(hac.suites == [.chacha20Poly1305SHA256, .aes128GCMSHA256])
+        #expect(hac.scope == .allTraffic)
+        #expect(hac.securityAssociationValidity == 3600)
+        #expect(hac.dnsServers == [IPAddress("192.0.2.1")!])
+    }
+
+    @Test("Mobile Node bootstrapping from a HAC: no SA, home agent or home addresses in the file")
+    func mobileNodeController() throws {
+        let text = """
+            hac:
+              address: 198.18.0.1
+              server-name: hac.example.test
+              identity: laptop@example.test
+              psk-file: laptop.psk
+              ca-file: /etc/tern/ca.pem
+            tunnel:
+              routes: ["198.51.100.0/24"]
+            """
+        let config = try MobileNodeConfiguration.parse(text, path: "/etc/tern/mn.yaml", keyLoader: Self.keys.load)
+        #expect(config.securityAssociation == nil)
+        #expect(config.homeAgentAddresses.isEmpty)
+        #expect(config.homeAddresses.isEmpty)
+        let hac = try #require(config.controller)
+        #expect(hac.address == IPAddress("198.18.0.1"))
+        #expect(hac.port == 7872)
+        #expect(hac.serverName == "hac.example.test")
+        #expect(hac.identity == "laptop@example.test")
+        #expect(hac.pskFile == "/etc/tern/laptop.psk")
+        #expect(hac.caFile == "/etc/tern/ca.pem" && hac.pinnedCertificate == nil)
+    }
+
 }

@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import TernConfig
+import TernController
+import TernDataChannel
+import TernHAC
+import TernOS
+import TernProtocol
+import TernStore
+import TernTLS
+import TernTunnel
+
+/// The co-located Home Agent Controller (DESIGN.md: deployment): it shares the HA's process, and every
+/// SA it issues goes straight into the HA's data plane, with host routes for the MN's Home Addresses.
+struct ColocatedController {
+    /// How long a replaced SA stays in the data plane, so packets already in flight under it still
+    /// arrive (make before break).
+    static let retirementGraceSeconds: Double = 60
+
+    let service: HomeAgentControllerService
+    let store: HomeAgentControllerStore
+
+    /// Opens the store, puts its live SAs back into the data plane, and starts the service.
+    init(
+        settings: ControllerServerSettings, tunnelAddresses: [IPPrefix], plane: HomeAgentDataPlane,
+        netlink: RouteNetlink, tunIndex: UInt32, logger: Logger
+    ) throws {
+        do {
+            store = try HomeAgentControllerStore(path: settings.database)
+        } catch {
+            throw fail("\(error)")
+        }
+        let install: @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void = { [plane, netlink, logger] issued, addresses in
+            do {
+                let association = try SecurityAssociation(issued)
+                for address in addresses {
+                    guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
+                    try netlink.addRoute(host, interfaceIndex: tunIndex)
+                }
+                try plane.add(.init(name: issued.identity, association: association, homeAddresses: addresses))
+                // Older SAs of the same MN leave the data plane once the grace period is over.
+                for old in plane.securityParameterIndexes(of: issued.identity)
+                where old.rawValue != issued.securityParameterIndex {
+                    Task {
+                        try? await Task.sleep(for: .seconds(Self.retirementGraceSeconds))
+                        if plane.remove(old) { logger.info("retired SA \(old.rawValue) of \(issued.identity)") }
+                    }
+                }
+            } catch {
+                logger.error("cannot install SA \(issued.securityParameterIndex) of \(issued.identity): \(error)")
+            }
+        }
+        // A restarted HA keeps serving its MNs without new handshakes (DESIGN.md: where state lives).
+        let now = Date().timeIntervalSince1970
+        do {
+            for issued in try store.liveSecurityAssociations(at: now, grace: Self.retirementGraceSeconds) {
+                install(issued, try store.homeAddresses(of: issued.identity))
+                logger.info("restored SA \(issued.securityParameterIndex) of \(issued.identity)")
+            }
+        } catch {
+            throw fail("cannot restore SAs from \(settings.database): \(error)")
+        }
+        var bootstrap = HACBootstrap(port: ConfigurationDefaults.servicePort)
+        for address in settings.homeAgentAddresses {
+            switch address {
+            case .v4(let v4): bootstrap.homeAgentIPv4 = v4
+            case .v6(let v6): bootstrap.homeAgentIPv6 = v6
+            }
+        }
+        for server in settings.dnsServers {
+            switch server {
+            case .v4(let v4): bootstrap.dnsIPv4.append(v4)
+            case .v6(let v6): bootstrap.dnsIPv6.append(v6)
+            }
+        }
+        let serviceSettings = HomeAgentControllerService.Settings(
+            listen: settings.listenAddresses.map { SocketAddress($0, port: settings.port) },
+            certificateChainFile: settings.certificate, privateKeyFile: settings.privateKey,
+            suitePreference: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites,
+            scope: settings.scope.map { .always($0) } ?? .asProposed,
+            validitySeconds: Double(settings.securityAssociationValidity), homeAddressPools: settings.homeAddressPools,
+            reservedAddresses: Set(tunnelAddresses.map(\.address)), bootstrap: bootstrap)
+        do {
+            service = try HomeAgentControllerService(
+                settings: serviceSettings, store: store, installed: install,
+                events: { [logger] event in
+                    switch event {
+                    case .provisioned(let identity, let spi, let suite, let addresses, let peer):
+                        logger.info(
+                            "HAC: \(identity) from \(peer) got SA \(spi), suite \(suite), home addresses \(addresses.map(\.description).joined(separator: ", "))"
+                        )
+                    case .failed(let peer, let reason):
+                        logger.warning("HAC: exchange with \(peer) failed: \(reason)")
+                    case .refused(let peer, let reason):
+                        logger.warning("HAC: refused \(peer): \(reason)")
+                    }
+                })
+            try service.start()
+        } catch {
+            throw fail("cannot start the home agent controller: \(error)")
+        }
+    }
+}
+
+/// The Mobile Node's bootstrap: the HAC exchange, then what the daemon runs with.
+struct Bootstrapped {
+    var association: SecurityAssociation
+    var homeAgents: [IPAddress]
+    var port: UInt16
+    var homeAddresses: [IPAddress]
+    var validityEnd: HTTPDate?
+    var tlsVersion: String
+
+    init(_ settings: ControllerClientSettings, logger: Logger) throws {
+        let key: [UInt8]
+        do {
+            key = try PreSharedKeyFile.load(settings.pskFile)
+        } catch {
+            throw fail("\(error)", configuration: true)
+        }
+        guard let identity = NetworkAccessIdentifier(settings.identity) else {
+            throw fail("hac.identity: \(settings.identity) is not a network access identifier", configuration: true)
+        }
+        let trust: TLSTrust =
+            if let ca = settings.caFile { .certificateAuthorities(file: ca) } else {
+                .pinnedCertificate(file: settings.pinnedCertificate ?? "")
+            }
+        let result: HomeAgentControllerClient.Result
+        do {
+            result = try HomeAgentControllerClient.bootstrap(
+                .init(
+                    controller: SocketAddress(settings.address, port: settings.port), trust: trust,
+                    serverIdentity: TLSServerIdentity(settings.serverName), identity: identity, preSharedKey: key,
+                    proposedSuites: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites))
+        } catch {
+            throw fail("bootstrap with the home agent controller at \(settings.address) failed: \(error)")
+        }
+        let provisioned = result.provisioning
+        do {
+            association = try SecurityAssociation(provisioned.securityAssociation)
+        } catch {
+            throw fail("the home agent controller sent an unusable SA: \(error)")
+        }
+        let bootstrap = provisioned.bootstrap
+        homeAgents = [bootstrap.homeAgentIPv4.map(IPAddress.v4), bootstrap.homeAgentIPv6.map(IPAddress.v6)].compactMap { $0 }
+        homeAddresses = [bootstrap.homeAddressIPv4.map(IPAddress.v4), bootstrap.homeAddressIPv6.map(IPAddress.v6)]
+            .compactMap { $0 }
+        port = bootstrap.port
+        validityEnd = provisioned.securityAssociation.validityEnd
+        tlsVersion = result.tlsVersion
+        guard !homeAgents.isEmpty, !homeAddresses.isEmpty else {
+            throw fail("the home agent controller named no home agent or no home address")
+        }
+        logger.info(
+            "bootstrapped over \(result.tlsVersion) (\(result.tlsCipher)): SPI \(association.securityParameterIndex.rawValue), suite \(association.suite), home addresses \(homeAddresses.map(\.description).joined(separator: ", "))"
+        )
+    }
+}
+
+/// A pre-shared key file as `tern users add` writes it: hex, root-only.
+enum PreSharedKeyFile {
+    static func load(_ path: String) throws -> [UInt8] {
+        let material = try KeyFile.readRootOnly(path)
+        let text = material.filter { !$0.isWhitespace }
+        guard let key = HexEncoding.decode(text), !key.isEmpty else {
+            throw ConfigurationError(file: path, message: "expected the pre-shared key as hex digits")
+        }
+        return key
+    }
+}
