@@ -103,7 +103,7 @@ let package = Package(
             name: "TernCryptoTests", dependencies: ["TernCrypto", "TernTestSupport"], swiftSettings: strict),
         // Whole-system tests in network namespaces: they run the `tern` binary built beside them.
         .testTarget(
-            name: "TernIntegrationTests", dependencies: ["TernProtocol"], swiftSettings: strict),
+            name: "TernIntegrationTests", dependencies: ["TernProtocol", "TernTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TernTLSTests", dependencies: ["TernTLS", "TernOS", "TernProtocol", "TernTestSupport"],
             swiftSettings: strict),

@@ -210,17 +210,25 @@ struct TernDeployment {
 
     /// A checksummed TCP stream of `bytes` octets from mobile node `index` to the correspondent and back.
     func transfer(_ bytes: Int, to target: String, from index: Int = 0) throws -> String {
-        try topology.lab.run(
-            ["python3", repositoryRoot.appendingPathComponent("scripts/testing/stream_check.py").path, "send", target, "5001", "\(bytes)"],
-            in: topology.mobileNodes[index], timeout: 60)
+        try topology.transfer(bytes, to: target, from: index)
+    }
+
+    /// Starts the correspondent's echo server on both families.
+    func startEchoServers() throws { try topology.startEchoServers() }
+}
+
+extension Topology {
+    private var streamScript: String { repositoryRoot.appendingPathComponent("scripts/testing/stream_check.py").path }
+
+    /// A checksummed TCP stream of `bytes` octets from mobile node `index` to the correspondent and back.
+    func transfer(_ bytes: Int, to target: String, from index: Int = 0) throws -> String {
+        try lab.run(["python3", streamScript, "send", target, "5001", "\(bytes)"], in: mobileNodes[index], timeout: 60)
     }
 
     /// Starts the correspondent's echo server on both families.
     func startEchoServers() throws {
-        let lab = topology.lab
-        let script = repositoryRoot.appendingPathComponent("scripts/testing/stream_check.py").path
         for (name, address) in [("echo4", Topology.cn4), ("echo6", Topology.cn6)] {
-            try lab.start(name, ["python3", script, "serve", address, "5001"], in: topology.correspondent)
+            try lab.start(name, ["python3", streamScript, "serve", address, "5001"], in: correspondent)
             try lab.wait("the \(name) server", timeout: 10) { lab.log(name).contains("listening") }
         }
     }

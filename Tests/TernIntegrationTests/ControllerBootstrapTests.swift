@@ -1,0 +1,93 @@
+import Foundation
+import TernTestSupport
+import Testing
+
+/// The Home Agent Controller end to end, in namespaces: the Mobile Node starts from nothing but its
+/// identity, its PSK and the HAC's CA, bootstraps over TLS from the HAC inside the HA process, registers,
+/// and carries IPv4 and IPv6 traffic to the correspondent.
+@Suite("HAC bootstrap in network namespaces", .serialized)
+struct ControllerBootstrapTests {
+    @Test("the MN bootstraps (TLS 1.3, PSK), gets its Home Addresses, registers and carries both families")
+    func bootstrap() throws {
+        guard requireRoot() else { return }
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let certificates = try CertificateFactory()
+        defer { certificates.remove() }
+        do {
+            let topology = try Topology(lab: lab)
+            let binary = try ternBinary()
+            let authority = try certificates.certificateAuthority("ca")
+            let hac = try certificates.leaf(
+                "hac", altNames: "DNS:hac.example.test,IP:\(Topology.haUnderlay4)", issuer: authority)
+            let database = lab.directory.appendingPathComponent("hac.sqlite").path
+            let psk = lab.directory.appendingPathComponent("laptop.psk").path
+            try lab.run([binary, "users", "add", "--database", database, "laptop@example.test", "--psk-file", psk])
+
+            let haStatus = lab.directory.appendingPathComponent("ha-status.json").path
+            let haConfig = try lab.write(
+                "ha.yaml",
+                """
+                tunnel:
+                  addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
+                status-file: \(haStatus)
+                hac:
+                  listen: ["\(Topology.haUnderlay4)"]
+                  certificate: \(hac.certificate)
+                  private-key: \(hac.key)
+                  database: \(database)
+                  home-address-pools: ["192.0.2.0/24", "2001:db8:1::/64"]
+                  home-agent-addresses: ["\(Topology.haUnderlay4)"]
+                """)
+            let ha = try lab.start("ha", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
+            try lab.wait("the home agent and its controller", timeout: 15) {
+                if !ha.isRunning { throw LabError("tern ha exited: \(lab.log("ha"))") }
+                return lab.log("ha").contains("home agent controller up")
+            }
+            let mnConfig = try lab.write(
+                "mn.yaml",
+                """
+                hac:
+                  address: \(Topology.haUnderlay4)
+                  server-name: hac.example.test
+                  identity: laptop@example.test
+                  psk-file: \(psk)
+                  ca-file: \(authority.certificate)
+                tunnel:
+                  routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+                """)
+            let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
+            try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
+                if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
+                return lab.log("mn0").contains("registered: lifetime")
+            }
+            #expect(lab.log("mn0").contains("bootstrapped over TLSv1.3"), "\(lab.log("mn0"))")
+            // The first lease of each pool: .2 (the HA's own .1 is never leased).
+            #expect(lab.log("mn0").contains("home addresses 192.0.2.2, 2001:db8:1::2"), "\(lab.log("mn0"))")
+            #expect(lab.log("ha").contains("HAC: laptop@example.test from"), "\(lab.log("ha"))")
+
+            try topology.startEchoServers()
+            for target in [Topology.cn4, Topology.cn6] {
+                let ping = try lab.run(
+                    ["ping", "-c", "3", "-i", "0.2", "-W", "2", "-w", "8", target], in: topology.mobileNodes[0], timeout: 12)
+                #expect(ping.contains(" 0% packet loss"), "ping \(target): \(ping)")
+                let stream = try topology.transfer(500_000, to: target)
+                #expect(stream.hasPrefix("OK 500000"), "stream to \(target): \(stream)")
+            }
+            // `openssl s_client` sees the HAC's certificate and TLS 1.3.
+            let client = try lab.execute(
+                ["openssl", "s_client", "-brief", "-connect", "\(Topology.haUnderlay4):7872", "-CAfile", authority.certificate,
+                 "-verify_hostname", "hac.example.test"],
+                in: topology.mobileNodes[0], timeout: 10)
+            #expect(client.output.contains("Protocol version: TLSv1.3"), "\(client.output)")
+            #expect(client.output.contains("Verification: OK"), "\(client.output)")
+            // `tern users show` lists the lease and the live SA, and no key.
+            let shown = try lab.run([binary, "users", "show", "--database", database, "laptop@example.test"])
+            #expect(shown.contains("192.0.2.2") && shown.contains("1 live SA"), "\(shown)")
+        } catch {
+            for name in ["ha", "mn0"] where !lab.log(name).isEmpty { print("--- \(name).log ---\n\(lab.log(name).suffix(3000))") }
+            throw error
+        }
+    }
+}
+
