@@ -46,13 +46,25 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         public var name: String
         public var association: SecurityAssociation
         public var homeAddresses: [IPAddress]
+        /// For an SA whose sequence numbers must survive a restart (DESIGN.md): the last HA→MN number
+        /// that may have been used (the persisted reservation), and how far the sender may go before a
+        /// new reservation is granted. nil: a static SA with no persistence (manual keying).
+        public var sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)?
 
-        public init(name: String, association: SecurityAssociation, homeAddresses: [IPAddress]) {
+        public init(
+            name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
+            sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil
+        ) {
             self.name = name
             self.association = association
             self.homeAddresses = homeAddresses
+            self.sequenceReservation = sequenceReservation
         }
     }
+
+    /// Asks for more HA→MN sequence numbers for an SA (the sending thread posts it when half of the
+    /// granted step is used); whoever persists reservations answers with ``grantSequenceNumbers(_:through:)``.
+    public let reservationRequests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
 
     private let tun: TunDevice
     private let ipv4: UDPSocket?
@@ -102,6 +114,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         do {
             wakeUp = try Notifier()
             signalling = try Mailbox()
+            reservationRequests = try Mailbox()
         } catch {
             throw .system(error.description)
         }
@@ -130,7 +143,9 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     public func add(_ node: MobileNode) throws(DataPlaneError) {
         let session: MobileNodeSession
         do {
-            session = try MobileNodeSession(name: node.name, association: node.association, homeAddresses: node.homeAddresses)
+            session = try MobileNodeSession(
+                name: node.name, association: node.association, homeAddresses: node.homeAddresses,
+                sequenceReservation: node.sequenceReservation)
         } catch {
             throw .securityAssociation(error)
         }
@@ -151,6 +166,15 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             return SessionTable(table.sessions.filter { $0.securityParameterIndex != spi })
         }
         return removed
+    }
+
+    /// HA→MN sequence numbers reserved at a time (DESIGN.md: steps of 2^20).
+    public static var sequenceReservationStep: UInt32 { MobileNodeSession.reservationStep }
+
+    /// Lets the SA `spi` send HA→MN sequence numbers up to `limit` (persisted by the caller first).
+    public func grantSequenceNumbers(_ spi: SecurityParameterIndex, through limit: UInt32) {
+        guard let session = tables.current().0.bySPI[spi.rawValue] else { return }
+        session.grantSequenceNumbers(through: limit)
     }
 
     /// The SPIs the data plane holds for the Mobile Node called `name` (two during an SA switch).
@@ -421,6 +445,10 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 local.drop(.noBinding)
                 continue
             }
+            guard session.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+                local.drop(.sequenceReservationPending)
+                continue
+            }
             var pastSoftLimit = false
             guard let datagram = PacketPath.seal(
                 payload: payload, in: slot, destination: destination, outbound: session.outbound, scope: session.scope,
@@ -441,6 +469,10 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     private func sendSignalling(_ batch: DatagramBatch, counters local: inout TunnelCounters) {
         for message in signalling.take() {
             let session = message.session
+            guard session.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+                local.drop(.sequenceReservationPending)
+                continue
+            }
             guard let datagram = PacketPath.sealMobilityHeader(
                 message.octets, in: batch.buffer(0), outbound: session.outbound, counters: &local)
             else { continue }

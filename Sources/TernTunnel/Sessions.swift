@@ -32,14 +32,55 @@ final class MobileNodeSession: @unchecked Sendable {
     private var cachedEndpoint: Endpoint?
     private var cachedEndpointVersion: UInt64 = 0
 
-    init(name: String, association: SecurityAssociation, homeAddresses: [IPAddress]) throws(SecurityAssociationError) {
+    /// The highest HA→MN sequence number the sender may use: persisted before use (DESIGN.md: an SA
+    /// restored after a restart never reuses a sequence number). `.max` for a static SA.
+    private let grantedThrough: Atomic<UInt32>
+    /// Sending thread only: the grant in force when more was asked for (nil: nothing asked); a grant
+    /// that differs from it answered the request.
+    private var requestedWhileGranted: UInt32?
+    private let reservesSequenceNumbers: Bool
+
+    init(
+        name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
+        sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil
+    ) throws(SecurityAssociationError) {
         self.name = name
         securityParameterIndex = association.securityParameterIndex
         scope = association.scope
         self.homeAddresses = homeAddresses
         ipv4HomeAddress = homeAddresses.lazy.compactMap { if case .v4(let address) = $0 { address } else { nil } }.first
-        (outbound, inbound) = try association.makeEndpoints(for: .homeAgent)
+        (outbound, inbound) = try association.makeEndpoints(
+            for: .homeAgent, lastSentSequenceNumber: sequenceReservation?.resumeAfter ?? 0)
+        grantedThrough = Atomic(sequenceReservation?.grantedThrough ?? .max)
+        reservesSequenceNumbers = sequenceReservation != nil
     }
+
+    /// Sending thread only: whether the next outbound sequence number is within the granted
+    /// reservation; asks for the next step (once) when half of what is left is used.
+    @inline(__always)
+    func mayUseNextSequenceNumber(
+        requesting requests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
+    ) -> Bool {
+        guard reservesSequenceNumbers else { return true }
+        let lastSent = outbound.sequenceNumber.lastSent
+        let granted = grantedThrough.load(ordering: .acquiring)
+        if let pending = requestedWhileGranted, pending != granted { requestedWhileGranted = nil }
+        if requestedWhileGranted == nil, granted &- lastSent <= Self.reservationStep / 2,
+            requests.post((securityParameterIndex, lastSent))
+        {
+            requestedWhileGranted = granted
+        }
+        return lastSent < granted
+    }
+
+    /// Raises the granted reservation (never lowers it); any thread.
+    func grantSequenceNumbers(through limit: UInt32) {
+        _ = grantedThrough.max(limit, ordering: .releasing)
+    }
+
+    /// HA→MN sequence numbers reserved at a time: 2^20, as DESIGN.md suggests — a write every million
+    /// packets, and a restart skips at most that many.
+    static let reservationStep: UInt32 = 1 << 20
 
     /// True when the SA should be replaced before it is used much longer: either direction past the
     /// sequence soft limit. (The validity end arrives with the HAC.)

@@ -33,6 +33,8 @@ public enum TunnelDropReason: UInt8, Sendable, CaseIterable, CustomStringConvert
     case noPathToHomeAgent
     /// MN: a datagram from an address:port that is not the Home Agent's.
     case notFromHomeAgent
+    /// HA: the SA's persisted sequence-number reservation is used up and the next one is not written yet.
+    case sequenceReservationPending
 
     public var description: String { label }
 
@@ -54,6 +56,7 @@ public enum TunnelDropReason: UInt8, Sendable, CaseIterable, CustomStringConvert
         case .signallingBacklog: "signalling_backlog"
         case .noPathToHomeAgent: "no_path_to_home_agent"
         case .notFromHomeAgent: "not_from_home_agent"
+        case .sequenceReservationPending: "sequence_reservation_pending"
         }
     }
 }

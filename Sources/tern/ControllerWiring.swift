@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import TernConfig
 import TernController
 import TernDataChannel
@@ -19,6 +20,7 @@ struct ColocatedController {
 
     let service: HomeAgentControllerService
     let store: HomeAgentControllerStore
+    let reservations: SequenceReservationKeeper
 
     /// Opens the store, puts its live SAs back into the data plane, and starts the service.
     init(
@@ -30,14 +32,22 @@ struct ColocatedController {
         } catch {
             throw fail("\(error)")
         }
-        let install: @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void = { [plane, netlink, logger] issued, addresses in
+        let store = store
+        let install: @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void = { [plane, netlink, logger, store] issued, addresses in
             do {
                 let association = try SecurityAssociation(issued)
+                // Resume past what a previous run may have used, and persist the next step before use.
+                let resume = issued.sequenceReservation
+                let granted = SequenceReservationKeeper.nextLimit(after: resume)
+                try store.reserveSequenceNumbers(spi: issued.securityParameterIndex, through: granted)
                 for address in addresses {
                     guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
                     try netlink.addRoute(host, interfaceIndex: tunIndex)
                 }
-                try plane.add(.init(name: issued.identity, association: association, homeAddresses: addresses))
+                try plane.add(
+                    .init(
+                        name: issued.identity, association: association, homeAddresses: addresses,
+                        sequenceReservation: (resume, granted)))
                 // Older SAs of the same MN leave the data plane once the grace period is over.
                 for old in plane.securityParameterIndexes(of: issued.identity)
                 where old.rawValue != issued.securityParameterIndex {
@@ -59,6 +69,11 @@ struct ColocatedController {
             }
         } catch {
             throw fail("cannot restore SAs from \(settings.database): \(error)")
+        }
+        do {
+            reservations = try SequenceReservationKeeper(plane: plane, store: store, logger: logger)
+        } catch {
+            throw fail("cannot start the sequence reservation thread: \(error)")
         }
         var bootstrap = HACBootstrap(port: ConfigurationDefaults.servicePort)
         for address in settings.homeAgentAddresses {
@@ -99,6 +114,50 @@ struct ColocatedController {
         } catch {
             throw fail("cannot start the home agent controller: \(error)")
         }
+    }
+}
+
+/// Persists the HA's HA→MN sequence-number reservations as the sending thread asks for them, then
+/// grants them (DESIGN.md: an SA restored after a restart never reuses a sequence number). One thread,
+/// woken by the data plane's request mailbox.
+final class SequenceReservationKeeper: @unchecked Sendable {
+    private final class StopFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    private let stopping = StopFlag()
+    private var thread: PlatformThread?
+
+    /// The limit to persist and grant for an SA whose sender has used up to `lastSent`.
+    static func nextLimit(after lastSent: UInt32) -> UInt32 {
+        let (sum, overflow) = lastSent.addingReportingOverflow(HomeAgentDataPlane.sequenceReservationStep)
+        return overflow ? .max : sum
+    }
+
+    init(plane: HomeAgentDataPlane, store: HomeAgentControllerStore, logger: Logger) throws {
+        let requests = plane.reservationRequests
+        thread = try PlatformThread(name: "tern-ha-seq") { [stopping] in
+            let poller = Poller([requests.notifier.descriptor.rawValue])
+            while !stopping.value.load(ordering: .acquiring) {
+                _ = try? poller.wait(timeoutMilliseconds: 250)
+                for request in requests.take() {
+                    // Asked when at most half a step is left: one more step past what was used.
+                    let limit = Self.nextLimit(after: request.lastSent)
+                    do {
+                        try store.reserveSequenceNumbers(spi: request.spi.rawValue, through: limit)
+                        plane.grantSequenceNumbers(request.spi, through: limit)
+                    } catch {
+                        logger.error("cannot persist the sequence reservation of SPI \(request.spi.rawValue): \(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    func stop() {
+        stopping.value.store(true, ordering: .releasing)
+        thread?.join()
+        thread = nil
     }
 }
 

@@ -102,6 +102,7 @@ struct HomeAgentCommand: AsyncParsableCommand {
             stop: {
                 controller?.service.stop()
                 plane.stop()
+                controller?.reservations.stop()
             })
         try await runUntilSignalled(service, logger: logger)
     }

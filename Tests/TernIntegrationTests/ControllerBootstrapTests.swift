@@ -7,7 +7,7 @@ import Testing
 /// and carries IPv4 and IPv6 traffic to the correspondent.
 @Suite("HAC bootstrap in network namespaces", .serialized)
 struct ControllerBootstrapTests {
-    @Test("the MN bootstraps (TLS 1.3, PSK), gets its Home Addresses, registers and carries both families")
+    @Test("the MN bootstraps (TLS 1.3, PSK), registers, carries both families, and survives an HA restart")
     func bootstrap() throws {
         guard requireRoot() else { return }
         let lab = try NetworkLab()
@@ -84,8 +84,27 @@ struct ControllerBootstrapTests {
             // `tern users show` lists the lease and the live SA, and no key.
             let shown = try lab.run([binary, "users", "show", "--database", database, "laptop@example.test"])
             #expect(shown.contains("192.0.2.2") && shown.contains("1 live SA"), "\(shown)")
+
+            // The HA restarts: it restores the SA from the database and resumes its sequence numbers past
+            // the persisted reservation, so the MN keeps going without a new TLS exchange (its replay window
+            // would refuse reused numbers). The new HA holds no binding: the MN's next packet draws a Binding
+            // Error (status 1) and the MN registers again at once.
+            #expect(lab.stop(ha) == 0, "tern ha exits 0 on SIGTERM")
+            let restarted = try lab.start("ha2", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
+            try lab.wait("the home agent to restart", timeout: 15) {
+                if !restarted.isRunning { throw LabError("tern ha exited: \(lab.log("ha2"))") }
+                return lab.log("ha2").contains("home agent controller up")
+            }
+            #expect(lab.log("ha2").contains("restored SA"), "\(lab.log("ha2"))")
+            let first = try lab.execute(
+                ["ping", "-c", "10", "-i", "0.2", "-W", "2", "-w", "15", Topology.cn4], in: topology.mobileNodes[0], timeout: 20)
+            #expect(first.output.contains(" received,") && !first.output.contains(" 0 received"), "\(first.output)")
+            let after = try lab.run(
+                ["ping", "-c", "5", "-i", "0.2", "-W", "2", "-w", "10", Topology.cn6], in: topology.mobileNodes[0], timeout: 15)
+            #expect(after.contains(" 0% packet loss"), "after the restart: \(after)")
+            #expect(lab.log("mn0").components(separatedBy: "bootstrapped over").count == 2, "one TLS exchange only")
         } catch {
-            for name in ["ha", "mn0"] where !lab.log(name).isEmpty { print("--- \(name).log ---\n\(lab.log(name).suffix(3000))") }
+            for name in ["ha", "ha2", "mn0"] where !lab.log(name).isEmpty { print("--- \(name).log ---\n\(lab.log(name).suffix(3000))") }
             throw error
         }
     }
