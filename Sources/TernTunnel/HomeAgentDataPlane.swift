@@ -50,15 +50,20 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         /// that may have been used (the persisted reservation), and how far the sender may go before a
         /// new reservation is granted. nil: a static SA with no persistence (manual keying).
         public var sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)?
+        /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA. In the
+        /// last tenth of that time the HA answers Binding Updates with REINIT_SA_WITH_HAC (176).
+        public var validity: (issuedAt: Double, end: Double)?
 
         public init(
             name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
-            sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil
+            sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
+            validity: (issuedAt: Double, end: Double)? = nil
         ) {
             self.name = name
             self.association = association
             self.homeAddresses = homeAddresses
             self.sequenceReservation = sequenceReservation
+            self.validity = validity
         }
     }
 
@@ -145,7 +150,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         do {
             session = try MobileNodeSession(
                 name: node.name, association: node.association, homeAddresses: node.homeAddresses,
-                sequenceReservation: node.sequenceReservation)
+                sequenceReservation: node.sequenceReservation, validity: node.validity)
         } catch {
             throw .securityAssociation(error)
         }
@@ -175,6 +180,13 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     public func grantSequenceNumbers(_ spi: SecurityParameterIndex, through limit: UInt32) {
         guard let session = tables.current().0.bySPI[spi.rawValue] else { return }
         session.grantSequenceNumbers(through: limit)
+    }
+
+    /// Removes every SA past its validity end at `now` (seconds since 1970); returns their SPIs.
+    public func removeExpired(at now: Double) -> [SecurityParameterIndex] {
+        let expired = tables.current().0.sessions.filter { ($0.validity?.end ?? .infinity) <= now }
+        for session in expired { remove(session.securityParameterIndex) }
+        return expired.map(\.securityParameterIndex)
     }
 
     /// The SPIs the data plane holds for the Mobile Node called `name` (two during an SA switch).
@@ -352,7 +364,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             update, spi: session.securityParameterIndex, outerSource: endpoint.remote.address,
             assignedIPv4HomeAddress: session.ipv4HomeAddress,
             reinitializeSecurityAssociation: session.needsNewSecurityAssociation(
-                inboundHighest: session.inbound.replayWindow.highestAccepted),
+                inboundHighest: session.inbound.replayWindow.highestAccepted, now: wallClockSeconds()),
             at: now)
         let outcome: String
         switch decision.outcome {

@@ -1,4 +1,5 @@
 import Synchronization
+public import TernDataChannel
 public import TernOS
 public import TernProtocol
 #if canImport(Glibc)
@@ -71,12 +72,35 @@ public final class MobileNodeController: @unchecked Sendable {
     static let suspendThreshold: UInt64 = 1_000_000_000
     /// How long a clean stop waits for the deregistration's Binding Acknowledgement.
     static let deregistrationWaitNanoseconds: UInt64 = 2_000_000_000
+    /// The MN re-contacts the HAC when this share of its SA's validity has passed (RFC 6618 §4.3: before
+    /// the validity end; DESIGN.md).
+    static let rekeyFraction = 0.8
+    /// How long the replaced SA still opens what the HA sends under it.
+    static let previousSecurityAssociationGrace: UInt64 = 60_000_000_000
+    /// A failed re-key is tried again after this, doubling, at most `rekeyRetryMaximum`.
+    static let rekeyRetryInitial: UInt64 = 5_000_000_000
+    static let rekeyRetryMaximum: UInt64 = 300_000_000_000
+
+    /// A new SA from the HAC and how long it is valid from now (seconds).
+    public struct Rekeyed: Sendable {
+        public var association: SecurityAssociation
+        public var validitySeconds: Double
+
+        public init(association: SecurityAssociation, validitySeconds: Double) {
+            self.association = association
+            self.validitySeconds = validitySeconds
+        }
+    }
+    /// Runs a HAC exchange (on a thread of its own: it blocks for the TLS round trips).
+    public typealias Rekey = @Sendable () throws -> Rekeyed
 
     private let dataPlane: MobileNodeDataPlane
     private let netlink: RouteNetlink
     private let monitor: RouteMonitor
     private let configuredKeepaliveSeconds: Int
     private let events: @Sendable (MobileNodeEvent) -> Void
+    private let rekey: Rekey?
+    private let rekeyResults: Mailbox<Result<Rekeyed, RekeyFailure>>
     private let stopping = Atomic<Bool>(false)
     private let wakeUp: Notifier
     private var thread: PlatformThread?
@@ -88,6 +112,10 @@ public final class MobileNodeController: @unchecked Sendable {
     private var path: (index: Int, route: RouteAnswer)?
     private var handovers: [HandoverRecord] = []
     private var clockOffset: UInt64
+    private var rekeyAt: UInt64?
+    private var rekeyInFlight = false
+    private var rekeyRetry = MobileNodeController.rekeyRetryInitial
+    private var dropPreviousAt: UInt64?
 
     /// - Parameters:
     ///   - binding: what the Binding Updates ask for (lifetime, IPv4 Home Address).
@@ -96,8 +124,13 @@ public final class MobileNodeController: @unchecked Sendable {
     public init(
         dataPlane: MobileNodeDataPlane, netlink: RouteNetlink, monitor: RouteMonitor,
         binding: BindingUpdateList.Configuration, initialSequenceNumber: UInt16, keepaliveIntervalSeconds: Int,
-        events: @escaping @Sendable (MobileNodeEvent) -> Void
+        rekey: Rekey? = nil, validitySeconds: Double? = nil, events: @escaping @Sendable (MobileNodeEvent) -> Void
     ) throws(SystemCallError) {
+        self.rekey = rekey
+        rekeyResults = try Mailbox()
+        if rekey != nil, let validitySeconds {
+            rekeyAt = monotonicNanoseconds() &+ Self.nanoseconds(validitySeconds * Self.rekeyFraction)
+        }
         self.dataPlane = dataPlane
         self.netlink = netlink
         self.monitor = monitor
@@ -129,7 +162,7 @@ public final class MobileNodeController: @unchecked Sendable {
     private func run() {
         let poller = Poller([
             monitor.descriptor.rawValue, dataPlane.incomingSignalling.notifier.descriptor.rawValue,
-            wakeUp.descriptor.rawValue,
+            wakeUp.descriptor.rawValue, rekeyResults.notifier.descriptor.rawValue,
         ])
         evaluatePath(trigger: .startup, at: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
@@ -149,6 +182,12 @@ public final class MobileNodeController: @unchecked Sendable {
                 }
             }
             if poller.isReadable(1) { receiveSignalling(at: now) }
+            if poller.isReadable(3) { finishRekey(at: now) }
+            if let due = rekeyAt, now >= due { startRekey() }
+            if let due = dropPreviousAt, now >= due {
+                dataPlane.dropPreviousSecurityAssociation()
+                dropPreviousAt = nil
+            }
             perform(list.poll(at: now), at: now)
             updateHandover(at: now)
             publish()
@@ -163,7 +202,7 @@ public final class MobileNodeController: @unchecked Sendable {
         {
             timeout = Self.handoverPollMilliseconds
         }
-        if let deadline = list.nextDeadline {
+        for deadline in [list.nextDeadline, rekeyInFlight ? nil : rekeyAt, dropPreviousAt].compactMap({ $0 }) {
             let wait = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
             timeout = Int32(min(UInt64(timeout), wait))
         }
@@ -248,6 +287,7 @@ public final class MobileNodeController: @unchecked Sendable {
                 events(.rejected(status))
             case .reinitializeSecurityAssociation:
                 events(.reinitializeSecurityAssociation)
+                startRekey()
             case .registrationExpired:
                 events(.registrationExpired)
                 beginHandover(trigger: .expired, from: path?.route.preferredSource, at: now)
@@ -255,6 +295,57 @@ public final class MobileNodeController: @unchecked Sendable {
                 events(.deregistered)
             }
         }
+    }
+
+    // MARK: Re-keying (RFC 6618 §4.3; DESIGN.md: REINIT_SA_WITH_HAC)
+
+    /// Starts a HAC exchange on a thread of its own, unless one is running or there is no HAC.
+    private func startRekey() {
+        guard let rekey, !rekeyInFlight else { return }
+        rekeyInFlight = true
+        let results = rekeyResults
+        do {
+            _ = try PlatformThread(name: "tern-mn-rekey") {
+                results.post(Result { () throws(RekeyFailure) -> Rekeyed in
+                    do { return try rekey() } catch { throw RekeyFailure(reason: "\(error)") }
+                })
+            }
+        } catch {
+            rekeyInFlight = false
+            events(.failed("re-key: cannot start a thread: \(error)"))
+        }
+    }
+
+    /// Make before break: the new SA sends from now on (the old one still opens what the HA sends under
+    /// it), and a Binding Update under the new SPI — in a new sequence space — moves the HA over.
+    private func finishRekey(at now: UInt64) {
+        for result in rekeyResults.take() {
+            rekeyInFlight = false
+            switch result {
+            case .success(let rekeyed):
+                do {
+                    try dataPlane.install(rekeyed.association)
+                } catch {
+                    events(.failed("re-key: \(error)"))
+                    continue
+                }
+                list = BindingUpdateList(
+                    configuration: list.configuration, initialSequenceNumber: UInt16.random(in: 0...UInt16.max))
+                perform(list.careOfAddressChanged(to: path?.route.preferredSource, at: now), at: now)
+                dropPreviousAt = now &+ Self.previousSecurityAssociationGrace
+                rekeyAt = now &+ Self.nanoseconds(rekeyed.validitySeconds * Self.rekeyFraction)
+                rekeyRetry = Self.rekeyRetryInitial
+                events(.rekeyed(spi: rekeyed.association.securityParameterIndex.rawValue))
+            case .failure(let failure):
+                events(.failed("re-key with the home agent controller failed: \(failure.reason)"))
+                rekeyAt = now &+ rekeyRetry
+                rekeyRetry = min(rekeyRetry * 2, Self.rekeyRetryMaximum)
+            }
+        }
+    }
+
+    static func nanoseconds(_ seconds: Double) -> UInt64 {
+        seconds <= 0 ? 0 : seconds >= 1e9 ? UInt64(1e18) : UInt64(seconds * 1e9)
     }
 
     private func updateHandover(at now: UInt64) {
@@ -321,5 +412,11 @@ public enum MobileNodeEvent: Sendable {
     case deregistered
     case handover(HandoverRecord)
     case ignoredSignalling(octets: Int)
+    case rekeyed(spi: UInt32)
     case failed(String)
+}
+
+/// Why a re-key failed (for the log).
+public struct RekeyFailure: Error, Sendable {
+    public var reason: String
 }

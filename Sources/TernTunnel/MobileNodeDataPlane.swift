@@ -25,9 +25,9 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     private let ipv6: UDPSocket?
     /// The Home Agent's service addresses, in the order of preference the configuration gave.
     public let homeAgents: [SocketAddress]
-    private let outbound: OutboundSecurityAssociation
-    private let inbound: InboundSecurityAssociation
-    private let scope: SecurityAssociationScope
+    /// The SAs in use, replaced whole when the control plane installs a new one (make before break).
+    private let associations: Mutex<AssociationSet>
+    private let associationVersion = Atomic<UInt64>(1)
     private let homeAddresses: [IPAddress]
     private let slotLength: Int
     private let events: @Sendable (TunnelEvent) -> Void
@@ -67,7 +67,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         self.ipv6 = ipv6
         self.homeAgents = homeAgents
         do {
-            (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
+            associations = Mutex(try AssociationSet(current: association, previous: nil))
             wakeUp = try Notifier()
             controlWake = try Notifier()
             outgoingSignalling = try Mailbox()
@@ -80,7 +80,6 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         for homeAgent in homeAgents where (homeAgent.address.isIPv4 ? ipv4 : ipv6) == nil {
             throw .system("no \(homeAgent.address.isIPv4 ? "IPv4" : "IPv6") socket for the Home Agent at \(homeAgent)")
         }
-        scope = association.scope
         self.homeAddresses = homeAddresses
         keepaliveSeconds = Atomic(keepaliveIntervalSeconds)
         slotLength = PacketPath.slotLength(mtu: mtu)
@@ -118,6 +117,44 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     @discardableResult
     public func send(mobilityHeader: [UInt8]) -> Bool { outgoingSignalling.post(mobilityHeader) }
 
+    /// Makes `association` the SA packets are sent under from the next batch on; the one it replaces
+    /// still opens what the HA sends under it (packets in flight, or until the HA switches) until
+    /// ``dropPreviousSecurityAssociation()``.
+    public func install(_ association: SecurityAssociation) throws(DataPlaneError) {
+        do {
+            let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
+            associations.withLock { set in
+                set = AssociationSet(outbound: outbound, scope: association.scope, inbound: [inbound, set.inbound[0]])
+            }
+        } catch {
+            throw .securityAssociation(error)
+        }
+        associationVersion.add(1, ordering: .releasing)
+        controlWake.signal()
+    }
+
+    func associationsSnapshot() -> (AssociationSet, UInt64) {
+        associations.withLock { ($0, associationVersion.load(ordering: .acquiring)) }
+    }
+
+    @inline(__always)
+    func associationsChanged(since version: UInt64) -> Bool {
+        associationVersion.load(ordering: .acquiring) != version
+    }
+
+    /// Forgets the SA the last ``install(_:)`` replaced.
+    public func dropPreviousSecurityAssociation() {
+        associations.withLock { set in
+            set = AssociationSet(outbound: set.outbound, scope: set.scope, inbound: [set.inbound[0]])
+        }
+        associationVersion.add(1, ordering: .releasing)
+    }
+
+    /// The SPI packets are sent under.
+    public var currentSecurityParameterIndex: SecurityParameterIndex {
+        associations.withLock { $0.outbound.securityParameterIndex }
+    }
+
     /// The keepalive interval from now on (a NAT's refresh time can shorten it); 0 turns keepalives off.
     public func setKeepaliveInterval(seconds: Int) {
         keepaliveSeconds.store(max(seconds, 0), ordering: .relaxed)
@@ -144,6 +181,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
         let batch = DatagramBatch(slotLength: slotLength)
         var local = TunnelCounters()
+        var view = AssociationView(self)
         var seenGeneration: UInt64 = 0
         var lastPublished = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
@@ -159,7 +197,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
                         let deliveredBefore = local.packetsReceived
-                        for slot in 0..<count { receive(slot, of: batch, counters: &local) }
+                        view.refresh(self)
+                        for slot in 0..<count { receive(slot, of: batch, associations: view.set, counters: &local) }
                         if local.packetsReceived != deliveredBefore { noteFirstData(seen: &seenGeneration) }
                     }
                 } catch {
@@ -191,13 +230,17 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func receive(_ slot: Int, of batch: DatagramBatch, counters local: inout TunnelCounters) {
+    private func receive(
+        _ slot: Int, of batch: DatagramBatch, associations: AssociationSet, counters local: inout TunnelCounters
+    ) {
         guard !batch.wasTruncated(slot) else { return local.drop(.truncatedDatagram) }
         guard let source = batch.source(slot), homeAgents.contains(source) else {
             return local.drop(.notFromHomeAgent)
         }
         let buffer = batch.buffer(slot)
-        guard let opened = PacketPath.open(buffer, length: batch.receivedLength(slot), inbound: inbound, counters: &local)
+        let length = batch.receivedLength(slot)
+        let inbound = associations.inbound(for: UnsafeRawBufferPointer(buffer), length: length)
+        guard let opened = PacketPath.open(buffer, length: length, inbound: inbound, counters: &local)
         else { return }
         switch opened.kind {
         case .keepalive:
@@ -227,6 +270,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         families.initialize(repeating: false)
         defer { families.deallocate() }
         var local = TunnelCounters()
+        var view = AssociationView(self)
         var interval = keepaliveSeconds.load(ordering: .relaxed)
         var schedule = KeepaliveSchedule(intervalSeconds: interval, now: monotonicNanoseconds())
         var lastPublished = monotonicNanoseconds()
@@ -236,12 +280,15 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                     at: monotonicNanoseconds(), cap: HomeAgentDataPlane.pollTimeoutMilliseconds)
                 try poller.wait(timeoutMilliseconds: timeout)
                 let homeAgent = currentHomeAgent()
+                view.refresh(self)
+                let outbound = view.set.outbound
                 if poller.isReadable(1) {
-                    sendSignalling(batch, to: homeAgent, counters: &local, schedule: &schedule)
+                    sendSignalling(batch, to: homeAgent, outbound: outbound, counters: &local, schedule: &schedule)
                 }
                 if poller.isReadable(0) {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
-                        let (count, tunEmpty) = try fill(batch, to: homeAgent, counters: &local)
+                        let (count, tunEmpty) = try fill(
+                            batch, to: homeAgent, outbound: outbound, scope: view.set.scope, counters: &local)
                         if count > 0, let homeAgent {
                             families.update(repeating: !homeAgent.address.isIPv4)
                             PacketPath.flush(batch, count: count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
@@ -262,7 +309,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 schedule = KeepaliveSchedule(intervalSeconds: interval, now: schedule.lastSent)
             }
             if schedule.isDue(at: now) {
-                sendKeepalive(batch, to: currentHomeAgent(), counters: &local, schedule: &schedule)
+                sendKeepalive(batch, to: currentHomeAgent(), outbound: view.set.outbound, counters: &local, schedule: &schedule)
             }
             if now &- lastPublished >= 200_000_000 {
                 counters.publish(local, slot: 1)
@@ -282,9 +329,10 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     /// many slots are ready to send, and whether the TUN device ran dry. With no path, packets are read
     /// and dropped (counted), so the TUN queue does not fill with stale data.
     @inline(__always)
-    private func fill(_ batch: DatagramBatch, to homeAgent: SocketAddress?, counters local: inout TunnelCounters)
-        throws(SystemCallError) -> (count: Int, tunEmpty: Bool)
-    {
+    private func fill(
+        _ batch: DatagramBatch, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
+        scope: SecurityAssociationScope, counters local: inout TunnelCounters
+    ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
         // The MN's SA is replaced through the HAC (issue 6); the MN learns of the soft limit from the
         // HA's REINIT_SA_WITH_HAC, so the flag is not kept here.
@@ -319,8 +367,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
 
     /// Seals and sends every queued Mobility Header, one datagram each.
     private func sendSignalling(
-        _ batch: DatagramBatch, to homeAgent: SocketAddress?, counters local: inout TunnelCounters,
-        schedule: inout KeepaliveSchedule
+        _ batch: DatagramBatch, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
+        counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
     ) {
         for message in outgoingSignalling.take() {
             guard let homeAgent else {
@@ -340,8 +388,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     }
 
     private func sendKeepalive(
-        _ batch: DatagramBatch, to homeAgent: SocketAddress?, counters local: inout TunnelCounters,
-        schedule: inout KeepaliveSchedule
+        _ batch: DatagramBatch, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
+        counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
     ) {
         schedule.sent(at: monotonicNanoseconds())
         guard let homeAgent else { return }
@@ -356,6 +404,55 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         } catch {
             local.drop(.sealFailed)
         }
+    }
+}
+
+/// The Mobile Node's SAs at one moment: the one it sends under, and the inbound halves it opens with,
+/// newest first (two during a make-before-break switch). Immutable; replaced whole.
+final class AssociationSet: @unchecked Sendable {
+    /// Used only by the transmitting thread.
+    let outbound: OutboundSecurityAssociation
+    let scope: SecurityAssociationScope
+    /// Used only by the receiving thread.
+    let inbound: [InboundSecurityAssociation]
+
+    init(outbound: OutboundSecurityAssociation, scope: SecurityAssociationScope, inbound: [InboundSecurityAssociation]) {
+        self.outbound = outbound
+        self.scope = scope
+        self.inbound = inbound
+    }
+
+    convenience init(current association: SecurityAssociation, previous: InboundSecurityAssociation?)
+        throws(SecurityAssociationError)
+    {
+        let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
+        self.init(outbound: outbound, scope: association.scope, inbound: [inbound] + (previous.map { [$0] } ?? []))
+    }
+
+    /// The inbound SA for the datagram's SPI; the newest when it names neither (it will then fail to
+    /// open, and be counted, as any datagram under an unknown SPI).
+    @inline(__always)
+    func inbound(for datagram: UnsafeRawBufferPointer, length: Int) -> InboundSecurityAssociation {
+        guard inbound.count > 1, length >= 4 else { return inbound[0] }
+        let spi = datagram.loadBigEndianUInt32(at: 0) & SecurityParameterIndex.maximum
+        for candidate in inbound where candidate.securityParameterIndex.rawValue == spi { return candidate }
+        return inbound[0]
+    }
+}
+
+/// A thread's copy of the current ``AssociationSet``, refreshed when its version moves (once a batch).
+struct AssociationView {
+    private(set) var set: AssociationSet
+    private var version: UInt64
+
+    init(_ plane: MobileNodeDataPlane) {
+        (set, version) = plane.associationsSnapshot()
+    }
+
+    @inline(__always)
+    mutating func refresh(_ plane: MobileNodeDataPlane) {
+        guard plane.associationsChanged(since: version) else { return }
+        (set, version) = plane.associationsSnapshot()
     }
 }
 

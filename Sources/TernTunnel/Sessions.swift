@@ -40,11 +40,18 @@ final class MobileNodeSession: @unchecked Sendable {
     private var requestedWhileGranted: UInt32?
     private let reservesSequenceNumbers: Bool
 
+    /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA.
+    let validity: (issuedAt: Double, end: Double)?
+    /// The share of an SA's validity at whose end the HA asks for a new SA (REINIT_SA_WITH_HAC).
+    static let reinitializeFraction = 0.1
+
     init(
         name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
-        sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil
+        sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
+        validity: (issuedAt: Double, end: Double)? = nil
     ) throws(SecurityAssociationError) {
         self.name = name
+        self.validity = validity
         securityParameterIndex = association.securityParameterIndex
         scope = association.scope
         self.homeAddresses = homeAddresses
@@ -82,10 +89,15 @@ final class MobileNodeSession: @unchecked Sendable {
     /// packets, and a restart skips at most that many.
     static let reservationStep: UInt32 = 1 << 20
 
-    /// True when the SA should be replaced before it is used much longer: either direction past the
-    /// sequence soft limit. (The validity end arrives with the HAC.)
-    func needsNewSecurityAssociation(inboundHighest: UInt32) -> Bool {
-        outboundPastSoftLimit.load(ordering: .relaxed) || inboundHighest >= OutboundSequenceNumber.softLimit
+    /// True when the SA should be replaced before it is used much longer (DESIGN.md: 176): either
+    /// direction past the sequence soft limit, or in the last tenth of its validity at `now` (seconds
+    /// since 1970).
+    func needsNewSecurityAssociation(inboundHighest: UInt32, now: Double) -> Bool {
+        if outboundPastSoftLimit.load(ordering: .relaxed) || inboundHighest >= OutboundSequenceNumber.softLimit {
+            return true
+        }
+        guard let validity else { return false }
+        return now >= validity.end - (validity.end - validity.issuedAt) * Self.reinitializeFraction
     }
 
     func currentEndpoint() -> Endpoint? { endpoint.withLock { $0 } }

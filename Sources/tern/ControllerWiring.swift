@@ -47,7 +47,7 @@ struct ColocatedController {
                 try plane.add(
                     .init(
                         name: issued.identity, association: association, homeAddresses: addresses,
-                        sequenceReservation: (resume, granted)))
+                        sequenceReservation: (resume, granted), validity: (issued.issuedAt, issued.validityEnd)))
                 // Older SAs of the same MN leave the data plane once the grace period is over.
                 for old in plane.securityParameterIndexes(of: issued.identity)
                 where old.rawValue != issued.securityParameterIndex {
@@ -118,8 +118,8 @@ struct ColocatedController {
 }
 
 /// Persists the HA's HA→MN sequence-number reservations as the sending thread asks for them, then
-/// grants them (DESIGN.md: an SA restored after a restart never reuses a sequence number). One thread,
-/// woken by the data plane's request mailbox.
+/// grants them (DESIGN.md: an SA restored after a restart never reuses a sequence number); and removes
+/// SAs past their validity end. One thread, woken by the data plane's request mailbox or every 250 ms.
 final class SequenceReservationKeeper: @unchecked Sendable {
     private final class StopFlag: Sendable {
         let value = Atomic<Bool>(false)
@@ -140,6 +140,10 @@ final class SequenceReservationKeeper: @unchecked Sendable {
             let poller = Poller([requests.notifier.descriptor.rawValue])
             while !stopping.value.load(ordering: .acquiring) {
                 _ = try? poller.wait(timeoutMilliseconds: 250)
+                // SAs past their validity end leave the data plane (their MN has re-keyed, or must).
+                for spi in plane.removeExpired(at: Date().timeIntervalSince1970) {
+                    logger.info("SA \(spi.rawValue) reached its validity end and was removed")
+                }
                 for request in requests.take() {
                     // Asked when at most half a step is left: one more step past what was used.
                     let limit = Self.nextLimit(after: request.lastSent)
@@ -169,6 +173,10 @@ struct Bootstrapped {
     var homeAddresses: [IPAddress]
     var validityEnd: HTTPDate?
     var tlsVersion: String
+    /// Seconds from now to the SA's validity end, when the HAC gave one.
+    var validitySeconds: Double? {
+        validityEnd.map { Double($0.secondsSince1970) - Date().timeIntervalSince1970 }
+    }
 
     init(_ settings: ControllerClientSettings, logger: Logger) throws {
         let key: [UInt8]

@@ -35,12 +35,14 @@ struct MobileNodeCommand: AsyncParsableCommand {
         var homeAgentAddresses = configuration.homeAgentAddresses
         var homeAgentPort = configuration.homeAgentPort
         var homeAddresses = configuration.homeAddresses
+        var validitySeconds: Double?
         if let settings = configuration.controller {
             let bootstrapped = try Bootstrapped(settings, logger: logger)
             association = bootstrapped.association
             homeAgentAddresses = bootstrapped.homeAgents
             homeAgentPort = bootstrapped.port
             homeAddresses = bootstrapped.homeAddresses
+            validitySeconds = bootstrapped.validitySeconds
         } else if let configured = configuration.securityAssociation {
             association = configured
         } else {
@@ -90,6 +92,21 @@ struct MobileNodeCommand: AsyncParsableCommand {
             throw fail("cannot open a UDP socket for the Home Agent: \(error)")
         }
 
+        // With a HAC the control plane re-contacts it before the validity end, or when the HA answers
+        // REINIT_SA_WITH_HAC (176).
+        var rekey: MobileNodeController.Rekey?
+        if let settings = configuration.controller {
+            let known = homeAddresses
+            rekey = { [logger] in
+                let bootstrapped = try Bootstrapped(settings, logger: logger)
+                if bootstrapped.homeAddresses != known {
+                    logger.warning("the HAC now names other home addresses; they take effect at the next start")
+                }
+                return MobileNodeController.Rekeyed(
+                    association: bootstrapped.association,
+                    validitySeconds: bootstrapped.validitySeconds ?? Double(ControllerServerSettings.defaultValidity))
+            }
+        }
         let plane: MobileNodeDataPlane
         let controller: MobileNodeController
         do {
@@ -107,6 +124,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
                     requestedLifetimeSeconds: UInt32(configuration.bindingLifetime), ipv4HomeAddress: ipv4HomeAddress),
                 initialSequenceNumber: UInt16.random(in: 0...UInt16.max),
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
+                rekey: rekey, validitySeconds: validitySeconds,
                 events: { [logger] event in log(event, logger) })
             try plane.start()
             try controller.start()
@@ -153,6 +171,8 @@ func log(_ event: MobileNodeEvent, _ logger: Logger) {
         logger.info("deregistered from the home agent")
     case .handover(let record):
         logger.info("handover: \(HandoverSummary(record).text)")
+    case .rekeyed(let spi):
+        logger.info("re-keyed: sending under SPI \(spi) from now on (the previous SA is kept 60 s for packets in flight)")
     case .ignoredSignalling(let octets):
         logger.debug("ignored a \(octets)-octet mobility header that is not a BA or BE")
     case .failed(let reason):

@@ -108,5 +108,92 @@ struct ControllerBootstrapTests {
             throw error
         }
     }
+
+    @Test("re-key before the validity end under a running transfer: make before break, nothing lost")
+    func rekey() throws {
+        guard requireRoot() else { return }
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let certificates = try CertificateFactory()
+        defer { certificates.remove() }
+        do {
+            let topology = try Topology(lab: lab)
+            let binary = try ternBinary()
+            let authority = try certificates.certificateAuthority("ca")
+            let hac = try certificates.leaf("hac", altNames: "IP:\(Topology.haUnderlay4)", issuer: authority)
+            let database = lab.directory.appendingPathComponent("hac.sqlite").path
+            let psk = lab.directory.appendingPathComponent("laptop.psk").path
+            try lab.run([binary, "users", "add", "--database", database, "laptop@example.test", "--psk-file", psk])
+            let haStatus = lab.directory.appendingPathComponent("ha-status.json").path
+            // The shortest validity the HAC allows: the MN re-contacts it at 80 %, 48 s in.
+            let haConfig = try lab.write(
+                "ha.yaml",
+                """
+                tunnel:
+                  addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
+                status-file: \(haStatus)
+                hac:
+                  listen: ["\(Topology.haUnderlay4)"]
+                  certificate: \(hac.certificate)
+                  private-key: \(hac.key)
+                  database: \(database)
+                  home-address-pools: ["192.0.2.0/24", "2001:db8:1::/64"]
+                  home-agent-addresses: ["\(Topology.haUnderlay4)"]
+                  sa-validity: 60
+                """)
+            let ha = try lab.start("ha", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
+            try lab.wait("the home agent and its controller", timeout: 15) {
+                if !ha.isRunning { throw LabError("tern ha exited: \(lab.log("ha"))") }
+                return lab.log("ha").contains("home agent controller up")
+            }
+            let mnConfig = try lab.write(
+                "mn.yaml",
+                """
+                hac:
+                  address: \(Topology.haUnderlay4)
+                  identity: laptop@example.test
+                  psk-file: \(psk)
+                  ca-file: \(authority.certificate)
+                tunnel:
+                  routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+                """)
+            let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
+            try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
+                if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
+                return lab.log("mn0").contains("registered: lifetime")
+            }
+            let registeredAt = Date()
+            try topology.startEchoServers()
+            // Traffic from 36 s to about 58 s after the bootstrap: the re-key at 48 s falls inside.
+            let start = registeredAt.addingTimeInterval(36)
+            if start > Date() { usleep(UInt32(start.timeIntervalSinceNow * 1_000_000)) }
+            let script = repositoryRoot.appendingPathComponent("scripts/testing/stream_check.py").path
+            let transfer = try lab.start(
+                "transfer", ["python3", script, "send", Topology.cn4, "5001", "5000000", "250000"], in: topology.mobileNodes[0])
+            let ping = try lab.start(
+                "ping", ["ping", "-c", "2000", "-i", "0.01", "-W", "1", "-w", "40", Topology.cn6], in: topology.mobileNodes[0])
+            try lab.wait("the MN to re-key", timeout: 30) { lab.log("mn0").contains("re-keyed") }
+            try lab.wait("the traffic to finish", timeout: 45) { !transfer.isRunning && !ping.isRunning }
+            #expect(lab.log("transfer").hasPrefix("OK 5000000"), "\(lab.log("transfer"))")
+            let summary = lab.log("ping").split(separator: "\n").first { $0.contains("packets transmitted") } ?? ""
+            #expect(summary.contains(" 0% packet loss"), "ping across the re-key: \(summary)")
+            #expect(lab.log("mn0").components(separatedBy: "bootstrapped over").count == 3, "two TLS exchanges")
+            // The HA sends under the new SA: its binding is the registered one.
+            let spi = try #require(
+                lab.log("mn0").components(separatedBy: "re-keyed: sending under SPI ").last?.split(separator: " ").first)
+            try lab.wait("the HA to hold a binding under the new SPI", timeout: 5) {
+                let data = try Data(contentsOf: URL(fileURLWithPath: haStatus))
+                let status = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+                let bindings = status["bindings"] as? [[String: Any]] ?? []
+                return bindings.contains { "\($0["spi"] ?? "")" == spi && $0["registered"] as? Bool == true }
+            }
+        } catch {
+            for name in ["ha", "mn0", "transfer", "ping"] where !lab.log(name).isEmpty {
+                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
+            }
+            throw error
+        }
+    }
+
 }
 
