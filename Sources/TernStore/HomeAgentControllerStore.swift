@@ -97,7 +97,75 @@ public final class HomeAgentControllerStore: Sendable {
                     CREATE INDEX security_association_identity ON security_association(identity);
                     """)
         }
+        migrator.registerMigration("v2-bindings") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE binding (
+                        spi INTEGER PRIMARY KEY NOT NULL REFERENCES security_association(spi) ON DELETE CASCADE,
+                        sequence INTEGER NOT NULL,
+                        care_of TEXT,
+                        behind_nat INTEGER NOT NULL,
+                        ipv4_home_address TEXT,
+                        lifetime INTEGER NOT NULL,
+                        registered_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        endpoint_address TEXT,
+                        endpoint_port INTEGER
+                    );
+                    """)
+        }
         return migrator
+    }
+
+    // MARK: Bindings (so a restarted HA still reaches its MNs)
+
+    /// Records a binding the HA accepted; times in seconds since 1970.
+    public func saveBinding(_ binding: StoredBinding) throws(StoreError) {
+        try write("save the binding of SPI \(binding.spi)") { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO binding (spi, sequence, care_of, behind_nat, ipv4_home_address, lifetime,
+                        registered_at, expires_at, endpoint_address, endpoint_port)
+                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM security_association WHERE spi = ?)
+                    """,
+                arguments: [
+                    binding.spi, Int(binding.sequenceNumber), binding.careOfAddress?.description, binding.behindNAT,
+                    binding.ipv4HomeAddress?.description, Int(binding.lifetimeSeconds), binding.registeredAt,
+                    binding.expiresAt, binding.endpoint?.address.description, binding.endpoint.map { Int($0.port) },
+                    binding.spi,
+                ])
+        }
+    }
+
+    public func deleteBinding(spi: UInt32) throws(StoreError) {
+        try write("delete the binding of SPI \(spi)") { db in
+            try db.execute(sql: "DELETE FROM binding WHERE spi = ?", arguments: [spi])
+        }
+    }
+
+    /// The bindings still live at `now`.
+    public func bindings(at now: Double) throws(StoreError) -> [StoredBinding] {
+        try read("list bindings") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM binding WHERE expires_at > ? ORDER BY spi", arguments: [now]).map { row in
+                let careOf: String? = row["care_of"]
+                let ipv4: String? = row["ipv4_home_address"]
+                let endpointAddress: String? = row["endpoint_address"]
+                let endpointPort: Int? = row["endpoint_port"]
+                var endpoint: (address: IPAddress, port: UInt16)?
+                if let text = endpointAddress, let address = IPAddress(text), let port = endpointPort,
+                    let port16 = UInt16(exactly: port)
+                {
+                    endpoint = (address, port16)
+                }
+                let sequence: Int = row["sequence"]
+                let lifetime: Int = row["lifetime"]
+                return StoredBinding(
+                    spi: UInt32(truncatingIfNeeded: row["spi"] as Int64), sequenceNumber: UInt16(truncatingIfNeeded: sequence),
+                    careOfAddress: careOf.flatMap(IPAddress.init), behindNAT: row["behind_nat"],
+                    ipv4HomeAddress: ipv4.flatMap { IPv4Address($0) }, lifetimeSeconds: UInt32(clamping: lifetime),
+                    registeredAt: row["registered_at"], expiresAt: row["expires_at"], endpoint: endpoint)
+            }
+        }
     }
 
     // MARK: Mobile Nodes
@@ -450,5 +518,34 @@ public enum HomeAddressPool {
             }
             return nil
         }
+    }
+}
+
+/// A binding as the store keeps it (times in seconds since 1970).
+public struct StoredBinding: Sendable {
+    public var spi: UInt32
+    public var sequenceNumber: UInt16
+    public var careOfAddress: IPAddress?
+    public var behindNAT: Bool
+    public var ipv4HomeAddress: IPv4Address?
+    public var lifetimeSeconds: UInt32
+    public var registeredAt: Double
+    public var expiresAt: Double
+    /// Where the HA last sent: the outer address and port of the MN's newest packet.
+    public var endpoint: (address: IPAddress, port: UInt16)?
+
+    public init(
+        spi: UInt32, sequenceNumber: UInt16, careOfAddress: IPAddress?, behindNAT: Bool, ipv4HomeAddress: IPv4Address?,
+        lifetimeSeconds: UInt32, registeredAt: Double, expiresAt: Double, endpoint: (address: IPAddress, port: UInt16)?
+    ) {
+        self.spi = spi
+        self.sequenceNumber = sequenceNumber
+        self.careOfAddress = careOfAddress
+        self.behindNAT = behindNAT
+        self.ipv4HomeAddress = ipv4HomeAddress
+        self.lifetimeSeconds = lifetimeSeconds
+        self.registeredAt = registeredAt
+        self.expiresAt = expiresAt
+        self.endpoint = endpoint
     }
 }

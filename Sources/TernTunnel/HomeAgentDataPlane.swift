@@ -67,6 +67,24 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         }
     }
 
+    /// A binding as it changed on the receiving thread, for whoever persists bindings (the co-located
+    /// HAC keeps them so a restarted HA still reaches its MNs).
+    public struct BindingChange: Sendable {
+        public var spi: SecurityParameterIndex
+        /// nil: the binding is gone (deregistered or expired).
+        public var entry: BindingCacheEntry?
+        public var endpoint: SocketAddress?
+
+        public init(spi: SecurityParameterIndex, entry: BindingCacheEntry?, endpoint: SocketAddress?) {
+            self.spi = spi
+            self.entry = entry
+            self.endpoint = endpoint
+        }
+    }
+    public let bindingChanges: Mailbox<BindingChange>
+    /// Bindings to put back after a restart, consumed by the receiving thread.
+    private let restoredBindings: Mailbox<BindingChange>
+
     /// Asks for more HA→MN sequence numbers for an SA (the sending thread posts it when half of the
     /// granted step is used); whoever persists reservations answers with ``grantSequenceNumbers(_:through:)``.
     public let reservationRequests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
@@ -120,6 +138,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             wakeUp = try Notifier()
             signalling = try Mailbox()
             reservationRequests = try Mailbox()
+            bindingChanges = try Mailbox()
+            restoredBindings = try Mailbox()
         } catch {
             throw .system(error.description)
         }
@@ -173,6 +193,12 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         return removed
     }
 
+    /// Puts back bindings a previous run accepted (times on this process's monotonic clock); applied by
+    /// the receiving thread, which owns the binding cache.
+    public func restore(_ bindings: [BindingChange]) {
+        for binding in bindings { restoredBindings.post(binding) }
+    }
+
     /// HA→MN sequence numbers reserved at a time (DESIGN.md: steps of 2^20).
     public static var sequenceReservationStep: UInt32 { MobileNodeSession.reservationStep }
 
@@ -209,7 +235,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
 
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
-        let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
+        let poller = Poller(
+            sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue, restoredBindings.notifier.descriptor.rawValue])
         let batch = DatagramBatch(slotLength: slotLength)
         var local = TunnelCounters()
         var state = ReceiverState(view: SessionTableView(tables), cache: BindingCache(policy: bindingPolicy))
@@ -231,8 +258,10 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 return
             }
             let now = monotonicNanoseconds()
+            if poller.isReadable(sockets.count + 1) { applyRestoredBindings(&state, at: now) }
             if let next = state.cache.nextExpiry, next <= now {
                 for entry in state.cache.expire(at: now) {
+                    bindingChanges.post(BindingChange(spi: entry.spi, entry: nil, endpoint: nil))
                     if let session = state.view.table.bySPI[entry.spi.rawValue] {
                         session.bindingExpiresAt.store(0, ordering: .relaxed)
                         events(.bindingExpired(mobileNode: session.name))
@@ -340,6 +369,22 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
 
     // MARK: Binding management (receiving thread)
 
+    private func applyRestoredBindings(_ state: inout ReceiverState, at now: UInt64) {
+        _ = state.view.refresh(from: tables)
+        for restored in restoredBindings.take() {
+            guard let entry = restored.entry, let session = state.view.table.bySPI[restored.spi.rawValue] else { continue }
+            state.cache.restore(entry, at: now)
+            guard state.cache.isLive(restored.spi, at: now) else { continue }
+            session.bindingExpiresAt.store(entry.expiresAt, ordering: .relaxed)
+            if let remote = restored.endpoint, session.currentEndpoint() == nil {
+                // The local address the MN last sent to is not known after a restart: the kernel picks.
+                _ = session.move(to: Endpoint(remote: remote, local: tern_local_address()))
+                state.sessionByEndpoint[remote] = session
+            }
+        }
+        cacheSnapshot.withLock { $0 = state.cache.entries }
+    }
+
     /// Answers an authenticated Mobility Header from a Mobile Node: a Binding Update goes through
     /// the binding cache and its Binding Acknowledgement is queued for the sending thread, to the outer
     /// address:port the BU came from (DESIGN.md: Replies); an unknown MH Type gets a Binding Error with
@@ -370,9 +415,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         switch decision.outcome {
         case .registered(let entry), .refreshed(let entry):
             session.bindingExpiresAt.store(entry.expiresAt, ordering: .relaxed)
+            bindingChanges.post(BindingChange(spi: entry.spi, entry: entry, endpoint: endpoint.remote))
             outcome = "accepted, lifetime \(entry.lifetimeSeconds) s" + (entry.behindNAT ? ", behind NAT" : "")
-        case .deregistered:
+        case .deregistered(let spi):
             session.bindingExpiresAt.store(0, ordering: .relaxed)
+            bindingChanges.post(BindingChange(spi: spi, entry: nil, endpoint: nil))
             outcome = "deregistered"
         case .rejected(let status):
             outcome = "rejected with status \(status)"

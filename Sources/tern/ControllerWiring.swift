@@ -60,13 +60,26 @@ struct ColocatedController {
                 logger.error("cannot install SA \(issued.securityParameterIndex) of \(issued.identity): \(error)")
             }
         }
-        // A restarted HA keeps serving its MNs without new handshakes (DESIGN.md: where state lives).
+        // A restarted HA keeps serving its MNs without new handshakes (DESIGN.md: where state lives): their
+        // SAs, and their bindings, so that even an idle MN is reachable at once.
         let now = Date().timeIntervalSince1970
         do {
             for issued in try store.liveSecurityAssociations(at: now, grace: Self.retirementGraceSeconds) {
                 install(issued, try store.homeAddresses(of: issued.identity))
                 logger.info("restored SA \(issued.securityParameterIndex) of \(issued.identity)")
             }
+            let clock = ClockPair()
+            let bindings = try store.bindings(at: now).compactMap { stored -> HomeAgentDataPlane.BindingChange? in
+                guard let spi = SecurityParameterIndex(rawValue: stored.spi) else { return nil }
+                let entry = BindingCacheEntry(
+                    spi: spi, sequenceNumber: stored.sequenceNumber, careOfAddress: stored.careOfAddress,
+                    behindNAT: stored.behindNAT, ipv4HomeAddress: stored.ipv4HomeAddress,
+                    lifetimeSeconds: stored.lifetimeSeconds, registeredAt: clock.monotonic(stored.registeredAt),
+                    expiresAt: clock.monotonic(stored.expiresAt))
+                return .init(spi: spi, entry: entry, endpoint: stored.endpoint.map { SocketAddress($0.address, port: $0.port) })
+            }
+            plane.restore(bindings)
+            if !bindings.isEmpty { logger.info("restored \(bindings.count) binding(s)") }
         } catch {
             throw fail("cannot restore SAs from \(settings.database): \(error)")
         }
@@ -117,9 +130,10 @@ struct ColocatedController {
     }
 }
 
-/// Persists the HA's HA→MN sequence-number reservations as the sending thread asks for them, then
-/// grants them (DESIGN.md: an SA restored after a restart never reuses a sequence number); and removes
-/// SAs past their validity end. One thread, woken by the data plane's request mailbox or every 250 ms.
+/// Keeps the HA's state in the database as it changes: persists HA→MN sequence-number reservations as
+/// the sending thread asks for them, then grants them (DESIGN.md: an SA restored after a restart never
+/// reuses a sequence number); writes bindings as the receiving thread accepts or drops them; removes SAs
+/// past their validity end. One thread, woken by the data plane's mailboxes or every 250 ms.
 final class SequenceReservationKeeper: @unchecked Sendable {
     private final class StopFlag: Sendable {
         let value = Atomic<Bool>(false)
@@ -136,10 +150,12 @@ final class SequenceReservationKeeper: @unchecked Sendable {
 
     init(plane: HomeAgentDataPlane, store: HomeAgentControllerStore, logger: Logger) throws {
         let requests = plane.reservationRequests
-        thread = try PlatformThread(name: "tern-ha-seq") { [stopping] in
-            let poller = Poller([requests.notifier.descriptor.rawValue])
+        thread = try PlatformThread(name: "tern-ha-state") { [stopping] in
+            let changes = plane.bindingChanges
+            let poller = Poller([requests.notifier.descriptor.rawValue, changes.notifier.descriptor.rawValue])
             while !stopping.value.load(ordering: .acquiring) {
                 _ = try? poller.wait(timeoutMilliseconds: 250)
+                for change in changes.take() { Self.persist(change, in: store, logger: logger) }
                 // SAs past their validity end leave the data plane (their MN has re-keyed, or must).
                 for spi in plane.removeExpired(at: Date().timeIntervalSince1970) {
                     logger.info("SA \(spi.rawValue) reached its validity end and was removed")
@@ -158,10 +174,40 @@ final class SequenceReservationKeeper: @unchecked Sendable {
         }
     }
 
+    /// Writes one binding change; times move from this process's monotonic clock to wall-clock seconds.
+    private static func persist(_ change: HomeAgentDataPlane.BindingChange, in store: HomeAgentControllerStore, logger: Logger) {
+        do {
+            guard let entry = change.entry else { return try store.deleteBinding(spi: change.spi.rawValue) }
+            let clock = ClockPair()
+            try store.saveBinding(
+                StoredBinding(
+                    spi: entry.spi.rawValue, sequenceNumber: entry.sequenceNumber, careOfAddress: entry.careOfAddress,
+                    behindNAT: entry.behindNAT, ipv4HomeAddress: entry.ipv4HomeAddress,
+                    lifetimeSeconds: entry.lifetimeSeconds, registeredAt: clock.wall(entry.registeredAt),
+                    expiresAt: clock.wall(entry.expiresAt), endpoint: change.endpoint.map { ($0.address, $0.port) }))
+        } catch {
+            logger.error("cannot persist the binding of SPI \(change.spi.rawValue): \(error)")
+        }
+    }
+
     func stop() {
         stopping.value.store(true, ordering: .releasing)
         thread?.join()
         thread = nil
+    }
+}
+
+/// The monotonic and wall clocks read together, to carry a time from one to the other (bindings live on
+/// the monotonic clock in the data plane, and on the wall clock in the database across restarts).
+struct ClockPair {
+    let monotonicNow = monotonicNanoseconds()
+    let wallNow = Date().timeIntervalSince1970
+
+    func wall(_ monotonic: UInt64) -> Double { wallNow + (Double(monotonic) - Double(monotonicNow)) / 1e9 }
+
+    func monotonic(_ wall: Double) -> UInt64 {
+        let value = Double(monotonicNow) + (wall - wallNow) * 1e9
+        return value <= 0 ? 0 : value >= Double(UInt64.max) ? .max : UInt64(value)
     }
 }
 

@@ -96,6 +96,11 @@ struct ControllerBootstrapTests {
                 return lab.log("ha2").contains("home agent controller up")
             }
             #expect(lab.log("ha2").contains("restored SA"), "\(lab.log("ha2"))")
+            #expect(lab.log("ha2").contains("restored 1 binding(s)"), "\(lab.log("ha2"))")
+            // The binding came back too: the correspondent reaches the idle MN before it sends anything.
+            let inbound = try lab.run(
+                ["ping", "-c", "3", "-i", "0.2", "-W", "2", "-w", "8", "192.0.2.2"], in: topology.correspondent, timeout: 12)
+            #expect(inbound.contains(" 0% packet loss"), "correspondent → MN after the restart: \(inbound)")
             let first = try lab.execute(
                 ["ping", "-c", "10", "-i", "0.2", "-W", "2", "-w", "15", Topology.cn4], in: topology.mobileNodes[0], timeout: 20)
             #expect(first.output.contains(" received,") && !first.output.contains(" 0 received"), "\(first.output)")

@@ -396,6 +396,30 @@ struct BindingCacheTests {
         if let entry { #expect(expiresAt <= entry.expiresAt) }
         #expect(ha.isLive(spi, at: now))
     }
+    @Test("restore: an entry from before a restart comes back with its sequence number, unless expired or stale")
+    func restore() throws {
+        var cache = BindingCache(policy: .init())
+        let spi = try #require(SecurityParameterIndex(rawValue: 77))
+        let entry = BindingCacheEntry(
+            spi: spi, sequenceNumber: 500, careOfAddress: nil, behindNAT: true, ipv4HomeAddress: nil,
+            lifetimeSeconds: 600, registeredAt: 1_000, expiresAt: 601_000)
+        cache.restore(entry, at: 700_000)
+        #expect(cache.entry(for: spi) == nil, "already expired")
+        cache.restore(entry, at: 2_000)
+        #expect(cache.isLive(spi, at: 2_000))
+        // RFC 6275 §9.5.1 holds across the restart: an older Sequence Number is refused with 135.
+        let stale = BindingUpdate(sequenceNumber: 499, flags: [.acknowledge, .homeRegistration], lifetimeUnits: 150, options: [])
+        let decision = cache.process(
+            stale, spi: spi, outerSource: .v4(IPv4Address(198, 18, 0, 10)), assignedIPv4HomeAddress: nil,
+            reinitializeSecurityAssociation: false, at: 3_000)
+        #expect(decision.acknowledgement?.status == .sequenceNumberOutOfWindow)
+        var older = entry
+        older.registeredAt = 0
+        older.sequenceNumber = 1
+        cache.restore(older, at: 2_000)
+        #expect(cache.entry(for: spi)?.sequenceNumber == 500, "a newer entry is kept")
+    }
+
 }
 
 extension BindingCacheDecision.Outcome {

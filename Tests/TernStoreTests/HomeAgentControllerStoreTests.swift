@@ -130,4 +130,36 @@ struct HomeAgentControllerStoreTests {
         #expect(!sa.description.lowercased().contains("ab"), "\(sa.description)")
         #expect(sa.description.contains("keys redacted"))
     }
+
+    @Test("Bindings are kept per SA, replaced on update, listed while live, and go with their SA")
+    func bindings() throws {
+        let store = try HomeAgentControllerStore()
+        try store.addMobileNode(identity: "m@x", preSharedKey: [1], at: 0)
+        let sa = try store.issueSecurityAssociation(
+            for: "m@x", suite: .aes128GCMSHA256, scope: .allTraffic, validity: 1000, now: 0, random: CountingRandom().bytes)
+        var binding = StoredBinding(
+            spi: sa.securityParameterIndex, sequenceNumber: 7, careOfAddress: IPAddress("198.18.1.2"), behindNAT: true,
+            ipv4HomeAddress: IPv4Address(192, 0, 2, 2), lifetimeSeconds: 600, registeredAt: 10, expiresAt: 610,
+            endpoint: (IPAddress("198.18.3.2")!, 40_000))
+        try store.saveBinding(binding)
+        binding.sequenceNumber = 8
+        try store.saveBinding(binding)
+        let listed = try store.bindings(at: 100)
+        #expect(listed.count == 1)
+        #expect(listed.first?.sequenceNumber == 8)
+        #expect(listed.first?.endpoint?.address == IPAddress("198.18.3.2") && listed.first?.endpoint?.port == 40_000)
+        #expect(listed.first?.careOfAddress == IPAddress("198.18.1.2") && listed.first?.behindNAT == true)
+        #expect(try store.bindings(at: 700).isEmpty, "expired")
+        // A binding for an SA the store does not hold is not kept.
+        var orphan = binding
+        orphan.spi = 12345
+        try store.saveBinding(orphan)
+        #expect(try store.bindings(at: 100).count == 1)
+        try store.deleteBinding(spi: sa.securityParameterIndex)
+        #expect(try store.bindings(at: 100).isEmpty)
+        try store.saveBinding(binding)
+        #expect(try store.removeMobileNode(identity: "m@x"))
+        #expect(try store.bindings(at: 100).isEmpty, "gone with the SA")
+    }
+
 }

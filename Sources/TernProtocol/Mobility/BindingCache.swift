@@ -177,6 +177,14 @@ public struct BindingCache: Sendable {
     /// The entry for `spi`, expired or not (``isLive(_:at:)`` tells).
     public func entry(for spi: SecurityParameterIndex) -> BindingCacheEntry? { cache[spi] }
 
+    /// Puts back an entry a previous run of the HA accepted (restored from its database after a
+    /// restart), unless it has already expired at `now` or a newer one is in the cache.
+    public mutating func restore(_ entry: BindingCacheEntry, at now: UInt64) {
+        guard entry.expiresAt > now else { return }
+        if let existing = cache[entry.spi], existing.registeredAt >= entry.registeredAt { return }
+        cache[entry.spi] = entry
+    }
+
     /// True while `spi` has a binding whose lifetime has not run out.
     public func isLive(_ spi: SecurityParameterIndex, at now: UInt64) -> Bool {
         guard let entry = cache[spi] else { return false }
