@@ -38,6 +38,22 @@ struct ExampleConfigTests {
         #expect(node.securityAssociation.mobileNodeToHomeAgent.integrityKey.isEmpty)
     }
 
+    @Test("Configs/ha-hac.yaml and Configs/mn-hac.yaml: the controller's example pair")
+    func controllerExamples() throws {
+        let haPath = Self.configs + "/ha-hac.yaml"
+        let ha = try HomeAgentConfiguration.parse(try ConfigFile.read(path: haPath), path: haPath, keyLoader: try keyLoader().load)
+        let hac = try #require(ha.controller)
+        #expect(ha.mobileNodes.isEmpty)
+        #expect(hac.homeAddressPools == [IPPrefix("192.0.2.0/24")!, IPPrefix("2001:db8:1::/64")!])
+        #expect(hac.suites == [.aes128GCMSHA256, .chacha20Poly1305SHA256, .aes256GCMSHA384])
+        let mnPath = Self.configs + "/mn-hac.yaml"
+        let mn = try MobileNodeConfiguration.parse(try ConfigFile.read(path: mnPath), path: mnPath, keyLoader: try keyLoader().load)
+        let client = try #require(mn.controller)
+        #expect(client.identity == "laptop@example.net")
+        #expect(client.address == IPAddress("198.18.0.1"))
+        #expect(mn.securityAssociation == nil)
+    }
+
     @Test("Configs/mn.yaml")
     func mobileNode() throws {
         let path = Self.configs + "/mn.yaml"
