@@ -77,6 +77,7 @@ mobile-nodes:
     suite: "{13,01}"
     keys: $work/keys.yaml
     home-addresses: ["192.0.2.10", "2001:db8:1::10"]
+control-socket: $work/ha.sock
 CONFIG
 cat >"$work/mn.yaml" <<CONFIG
 home-agent:
@@ -89,6 +90,7 @@ security-association:
   spi: 4660
   suite: "{13,01}"
   keys: $work/keys.yaml
+control-socket: $work/mn.sock
 CONFIG
 
 echo "== starting the Home Agent and the Mobile Node"
@@ -106,6 +108,10 @@ echo "== iperf3, 5 s, through the tunnel"
 ip netns exec "$cn" timeout 30 iperf3 -s -1 -B 198.51.100.2 >"$work/iperf-server.log" 2>&1 & pids+=($!)
 sleep 0.5
 ip netns exec "$mn" timeout 30 iperf3 -c 198.51.100.2 -t 5 -B 192.0.2.10 | tail -4
+
+echo "== tern status of both daemons"
+"$tern" status --socket "$work/ha.sock"
+"$tern" status --socket "$work/mn.sock"
 
 echo "== stopping"
 kill -TERM "${pids[0]}" "${pids[1]}"

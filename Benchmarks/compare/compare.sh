@@ -296,6 +296,7 @@ mobile-nodes:
     scope: 1
     keys: $d/keys.yaml
     home-addresses: ["$TERN_CLI"]
+control-socket: $d/ha.sock
 EOF
     cat >"$d/mn.yaml" <<EOF
 home-agent:
@@ -311,6 +312,7 @@ security-association:
   suite: "{13,01}"
   scope: 1
   keys: $d/keys.yaml
+control-socket: $d/mn.sock
 EOF
     ip netns exec "$NS_S" "${PIN_S[@]}" "$TERN_BIN" ha --config "$d/ha.yaml" >"$d/ha.log" 2>&1 &
     pid_s=$!; PIDS+=("$pid_s")

@@ -13,6 +13,8 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
     public var mobileNodes: [MobileNodeEntry]
     /// `status-file`: where the daemon writes its counters, if anywhere.
     public var statusFile: String?
+    /// `control-socket`: the root-only Unix socket `tern status` asks; nil: the default path.
+    public var controlSocket: String?
     /// `binding.maximum-lifetime`: the longest binding lifetime granted, in seconds (default 600).
     public var maximumBindingLifetime: Int
     /// `binding.nat-keepalive`: the keepalive interval a Mobile Node behind a NAT is told to keep, in
@@ -74,7 +76,7 @@ public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflecta
 }
 
 extension HomeAgentConfiguration {
-    static let fields = ["listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file"]
+    static let fields = ["listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
     static let listenFields = ["port", "addresses"]
     static let tunnelFields = ["name", "mtu", "addresses"]
@@ -181,10 +183,13 @@ extension HomeAgentConfiguration {
                 try binding.optional("nat-keepalive")?.integer(
                     "NAT keepalive", in: ConfigurationLimits.natKeepaliveRange, unit: " seconds") ?? natKeepalive
         }
-        return HomeAgentConfiguration(
+        let controlSocket = try root.optional("control-socket")?.filePath()
+        var configuration = HomeAgentConfiguration(
             listenPort: listenPort, listenAddresses: listenAddresses,
             tunnel: TunnelSettings(name: tunnelName, mtu: mtu, addresses: tunnelAddresses), mobileNodes: nodes,
             statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive,
             controller: controller)
+        configuration.controlSocket = controlSocket
+        return configuration
     }
 }

@@ -24,6 +24,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var keepaliveInterval: Int
     /// `status-file`: where the daemon writes its counters, if anywhere.
     public var statusFile: String?
+    /// `control-socket`: the root-only Unix socket `tern status` asks; nil: the default path.
+    public var controlSocket: String?
     /// `binding.lifetime`: the binding lifetime the Binding Updates ask for, in seconds (default 600).
     public var bindingLifetime: Int
 
@@ -67,7 +69,9 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
 }
 
 extension MobileNodeConfiguration {
-    static let fields = ["home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file"]
+    static let fields = [
+        "home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file", "control-socket",
+    ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
     static let tunnelFields = ["name", "mtu", "home-addresses", "routes"]
@@ -148,11 +152,14 @@ extension MobileNodeConfiguration {
                 try binding.optional("lifetime")?.integer(
                     "binding lifetime", in: ConfigurationLimits.bindingLifetimeRange, unit: " seconds") ?? lifetime
         }
-        return MobileNodeConfiguration(
+        let controlSocket = try root.optional("control-socket")?.filePath()
+        var configuration = MobileNodeConfiguration(
             homeAgentAddresses: homeAgentAddresses, homeAgentPort: homeAgentPort,
             tunnel: TunnelSettings(name: name, mtu: mtu), homeAddresses: homeAddresses, routes: routes,
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
             bindingLifetime: lifetime, controller: controller)
+        configuration.controlSocket = controlSocket
+        return configuration
     }
 
     /// `home-agent.address` (one) or `home-agent.addresses` (a list, at most one per family), not both.

@@ -92,14 +92,22 @@ struct HomeAgentCommand: AsyncParsableCommand {
         logger.info(
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"
         )
+        let report: @Sendable () -> StatusReport = {
+            StatusReport(
+                role: "home-agent", counters: plane.statistics(),
+                bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) })
+        }
+        let socketPath = configuration.controlSocket ?? ControlSocketDefaults.homeAgent
+        let status: StatusServer
+        do {
+            status = try StatusServer(path: socketPath, report: report, logger: logger)
+        } catch {
+            throw fail("cannot open the control socket \(socketPath): \(error)")
+        }
         let service = DataPlaneService(
-            logger: logger, statusFile: configuration.statusFile,
-            report: {
-                StatusReport(
-                    role: "home-agent", counters: plane.statistics(),
-                    bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) })
-            },
+            logger: logger, statusFile: configuration.statusFile, report: report,
             stop: {
+                status.stop()
                 controller?.service.stop()
                 plane.stop()
                 controller?.reservations.stop()

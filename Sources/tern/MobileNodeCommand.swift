@@ -135,15 +135,23 @@ struct MobileNodeCommand: AsyncParsableCommand {
         logger.info(
             "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddressText), home agent \(homeAgents.map(\.description).joined(separator: " or ")), SPI \(association.securityParameterIndex.rawValue) suite \(suite)"
         )
+        let report: @Sendable () -> StatusReport = {
+            StatusReport(
+                role: "mobile-node", counters: plane.statistics(), bindings: [],
+                registration: .init(controller.registration()))
+        }
+        let socketPath = configuration.controlSocket ?? ControlSocketDefaults.mobileNode
+        let status: StatusServer
+        do {
+            status = try StatusServer(path: socketPath, report: report, logger: logger)
+        } catch {
+            throw fail("cannot open the control socket \(socketPath): \(error)")
+        }
         let service = DataPlaneService(
-            logger: logger, statusFile: configuration.statusFile,
-            report: {
-                StatusReport(
-                    role: "mobile-node", counters: plane.statistics(), bindings: [],
-                    registration: .init(controller.registration()))
-            },
+            logger: logger, statusFile: configuration.statusFile, report: report,
             // The controller deregisters through the data plane, so it stops first.
             stop: {
+                status.stop()
                 controller.stop()
                 plane.stop()
             })

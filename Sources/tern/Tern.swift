@@ -15,8 +15,9 @@ struct Tern: AsyncParsableCommand {
               tern ha --config /etc/tern/ha.yaml
               tern mn --config /etc/tern/mn.yaml
               tern users add laptop@example.net --psk-file laptop.psk
+              tern status --json
             """,
-        subcommands: [HomeAgentCommand.self, MobileNodeCommand.self, UsersCommand.self]
+        subcommands: [HomeAgentCommand.self, MobileNodeCommand.self, UsersCommand.self, StatusCommand.self]
     )
 }
 

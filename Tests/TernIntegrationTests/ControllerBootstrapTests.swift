@@ -31,6 +31,7 @@ struct ControllerBootstrapTests {
                 tunnel:
                   addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
                 status-file: \(haStatus)
+                control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
                 hac:
                   listen: ["\(Topology.haUnderlay4)"]
                   certificate: \(hac.certificate)
@@ -55,6 +56,7 @@ struct ControllerBootstrapTests {
                   ca-file: \(authority.certificate)
                 tunnel:
                   routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+                control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
                 """)
             let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
             try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
@@ -137,6 +139,7 @@ struct ControllerBootstrapTests {
                 tunnel:
                   addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
                 status-file: \(haStatus)
+                control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
                 hac:
                   listen: ["\(Topology.haUnderlay4)"]
                   certificate: \(hac.certificate)
@@ -161,6 +164,7 @@ struct ControllerBootstrapTests {
                   ca-file: \(authority.certificate)
                 tunnel:
                   routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+                control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
                 """)
             let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
             try lab.wait("the mobile node to bootstrap and register", timeout: 20) {

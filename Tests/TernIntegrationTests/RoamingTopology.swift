@@ -168,6 +168,7 @@ struct RoamingDeployment {
             tunnel:
               addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
             status-file: \(haStatus)
+            control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
             mobile-nodes:
               - name: laptop
                 spi: \(Self.spi)
@@ -193,6 +194,7 @@ struct RoamingDeployment {
             binding:
               lifetime: \(bindingLifetime)
             status-file: \(mnStatus)
+            control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
             """)
         mobileNodeProcess = try lab.start("mn", [binary, "mn", "--config", mnConfig, "--log-level", "debug"], in: topology.mobileNode)
         try lab.wait("the mobile node to register", timeout: 15) { [mobileNodeProcess] in

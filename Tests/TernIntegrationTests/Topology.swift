@@ -149,6 +149,7 @@ struct TernDeployment {
               name: tern0
               addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
             status-file: \(haStatus)
+            control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
             mobile-nodes:
             \(nodes)
             """)
@@ -176,6 +177,7 @@ struct TernDeployment {
                   scope: \(sa.scope)
                   keys: \(keyFiles[index])
                 status-file: \(lab.directory.appendingPathComponent("mn\(index)-status.json").path)
+                control-socket: \(lab.directory.appendingPathComponent("mn\(index).sock").path)
                 """)
             let process = try lab.start("mn\(index)", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[index])
             mobileNodeProcesses.append(process)

@@ -99,6 +99,24 @@ struct TunnelTests {
             let status = try deployment.homeAgentStatus()
             let bindings = status["bindings"] as? [[String: Any]] ?? []
             #expect(bindings.count == 2)
+            // `tern status` over the control socket: the same report, for programs and for people.
+            let binary = try ternBinary()
+            let socket = topology.lab.directory.appendingPathComponent("ha.sock").path
+            let json = try topology.lab.run([binary, "status", "--json", "--socket", socket])
+            let live = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] ?? [:]
+            #expect(live["role"] as? String == "home-agent")
+            let names = (live["bindings"] as? [[String: Any]] ?? []).compactMap { $0["mobileNode"] as? String }
+            #expect(Set(names) == ["mn0", "mn1"], "\(json)")
+            #expect((live["bindings"] as? [[String: Any]] ?? []).allSatisfy { $0["registered"] as? Bool == true })
+            let human = try topology.lab.run([binary, "status", "--socket", socket])
+            #expect(human.contains("mn0 (SPI 100): registered") && human.contains("mn1 (SPI 200): registered"), "\(human)")
+            let mnSocket = topology.lab.directory.appendingPathComponent("mn0.sock").path
+            let mnReport = try topology.lab.run([binary, "status", "--socket", mnSocket])
+            #expect(mnReport.contains("mobile-node") && mnReport.contains("registered, care-of 198.18.0.10"), "\(mnReport)")
+            // A socket nobody answers on is an error, not an empty report.
+            #expect(throws: (any Error).self) {
+                try topology.lab.run([binary, "status", "--json", "--socket", socket + ".missing"])
+            }
             #expect(Set(bindings.compactMap { $0["endpoint"] as? String }) == ["198.18.0.10:\(try sourcePort(topology, 0))", "198.18.0.11:\(try sourcePort(topology, 1))"])
         }
     }

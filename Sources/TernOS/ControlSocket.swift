@@ -1,0 +1,106 @@
+internal import CTernOS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A Unix stream socket on which a daemon answers `tern status`: root-only (mode 0600 in a directory the
+/// operator keeps root-only), one reply per connection. The file is removed when the server goes away,
+/// and a stale one left by a crashed run is replaced at start.
+public final class ControlSocketServer: @unchecked Sendable {
+    public let path: String
+    private let descriptor: FileDescriptor
+    /// Set once this server has bound the path: only then is the file its to remove (an init that
+    /// throws still runs deinit, and must not remove another daemon's socket).
+    private var boundPath = false
+
+    /// `sockaddr_un.sun_path` holds 108 octets with its terminating NUL.
+    public static let maximumPathLength = 107
+
+    public init(path: String) throws(SystemCallError) {
+        self.path = path
+        descriptor = FileDescriptor(taking: try SystemCall.call("socket(AF_UNIX)") { tern_tcp_socket(AF_UNIX) })
+        var address = try Self.address(path)
+        // Only a stale socket may be replaced (a crashed run's): one a daemon still answers on is refused,
+        // and a regular file of that name is the operator's mistake to see.
+        var status = stat()
+        if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK {
+            let probe = tern_tcp_socket(AF_UNIX)
+            let answered = probe >= 0 && withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 || errno == EAGAIN
+                }
+            }
+            if probe >= 0 { close(probe) }
+            guard !answered else { throw SystemCallError("bind \(path): another daemon answers on it", errno: EADDRINUSE) }
+            unlink(path)
+        }
+        let previous = umask(0o177)
+        defer { umask(previous) }
+        _ = try withUnsafePointer(to: &address) { (pointer) throws(SystemCallError) in
+            try SystemCall.call("bind \(path)") {
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }
+        boundPath = true
+        _ = try SystemCall.call("chmod \(path)") { chmod(path, 0o600) }
+        _ = try SystemCall.call("listen \(path)") { listen(descriptor.rawValue, 16) }
+    }
+
+    deinit {
+        if boundPath { unlink(path) }
+    }
+
+    /// The next client, or ETIMEDOUT when none came by `deadline`.
+    public func accept(deadline: Deadline) throws(SystemCallError) -> TCPConnection {
+        var entry = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+        let ready = try SystemCall.call("poll \(path)") { poll(&entry, 1, deadline.pollMilliseconds) }
+        guard ready > 0 else { throw SystemCallError("accept \(path)", errno: ETIMEDOUT) }
+        guard let fd = try SystemCall.nonBlocking("accept \(path)", { tern_accept(descriptor.rawValue, nil, nil) }) else {
+            throw SystemCallError("accept \(path)", errno: ETIMEDOUT)
+        }
+        return TCPConnection(taking: FileDescriptor(taking: fd), peer: nil)
+    }
+
+    static func address(_ path: String) throws(SystemCallError) -> sockaddr_un {
+        let octets = Array(path.utf8)
+        guard !octets.isEmpty, octets.count <= maximumPathLength, !octets.contains(0) else {
+            throw SystemCallError("control socket path \(path) (1…\(maximumPathLength) octets)", errno: ENAMETOOLONG)
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, octet) in octets.enumerated() { raw[index] = octet }
+        }
+        return address
+    }
+}
+
+/// `tern status`'s side: connect, read the whole reply, bounded by a deadline and a size limit.
+public enum ControlSocketClient {
+    /// Octets of a reply read at most: a status report with many Mobile Nodes stays far below.
+    public static let maximumReplyLength = 16 << 20
+
+    public static func request(path: String, deadline: Deadline) throws(SystemCallError) -> [UInt8] {
+        let connection = TCPConnection(
+            taking: FileDescriptor(taking: try SystemCall.call("socket(AF_UNIX)") { tern_tcp_socket(AF_UNIX) }), peer: nil)
+        var address = try ControlSocketServer.address(path)
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(connection.descriptor.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else { throw SystemCallError("connect \(path)", errno: errno) }
+        var reply: [UInt8] = []
+        let chunkLength = 64 << 10
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkLength, alignment: 1)
+        defer { chunk.deallocate() }
+        while reply.count < maximumReplyLength {
+            let count = try connection.read(into: chunk, deadline: deadline)
+            if count == 0 { break }
+            reply += chunk[0..<count]
+        }
+        return reply
+    }
+}

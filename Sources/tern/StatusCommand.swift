@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+import TernOS
+
+/// Answers `tern status` on the daemon's control socket: each connection gets the current status report
+/// as JSON (no keys: the report never holds any). One thread; accepts poll with a timeout so a stop is
+/// noticed within a quarter second.
+final class StatusServer: @unchecked Sendable {
+    private final class StopFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    private let stopping = StopFlag()
+    private var thread: PlatformThread?
+    /// How long a client may take to read its reply.
+    static let replySeconds = 2.0
+
+    init(path: String, report: @escaping @Sendable () -> StatusReport, logger: Logger) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+            // The daemons' run directory: root-only, like the socket in it.
+            mkdir(directory, 0o700)
+        }
+        let server = try ControlSocketServer(path: path)
+        thread = try PlatformThread(name: "tern-status") { [stopping] in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            while !stopping.value.load(ordering: .acquiring) {
+                guard let client = try? server.accept(deadline: .after(seconds: 0.25)) else { continue }
+                do {
+                    let data = try encoder.encode(report())
+                    try data.withUnsafeBytes { (raw) throws in
+                        try client.write(raw, deadline: .after(seconds: Self.replySeconds))
+                    }
+                    try? client.shutdownWrite()
+                } catch {
+                    logger.debug("status request: \(error)")
+                }
+            }
+            _ = server  // lives (and keeps its socket file) as long as the thread
+        }
+    }
+
+    func stop() {
+        stopping.value.store(true, ordering: .releasing)
+        thread?.join()
+        thread = nil
+    }
+}
+
+/// `tern status`: what a running daemon reports, for people or (`--json`) for programs.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show a running Home Agent's or Mobile Node's state: SA, bindings, counters, handovers.",
+        discussion: """
+            Asks the daemon over its root-only control socket (`control-socket:` in its config; by default
+            /run/tern/ha.sock or /run/tern/mn.sock, tried in that order). No key is ever shown.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("The daemon's control socket.", valueName: "path"))
+    var socket: String?
+
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        let candidates = socket.map { [$0] } ?? [ControlSocketDefaults.homeAgent, ControlSocketDefaults.mobileNode]
+        var failures: [String] = []
+        for path in candidates {
+            do {
+                let reply = try ControlSocketClient.request(path: path, deadline: .after(seconds: 5))
+                if json {
+                    print(String(decoding: reply, as: UTF8.self))
+                } else {
+                    let report = try JSONDecoder().decode(StatusReport.self, from: Data(reply))
+                    print(Self.describe(report))
+                }
+                return
+            } catch {
+                failures.append("\(path): \(error)")
+            }
+        }
+        throw fail("no Tern daemon answered: \(failures.joined(separator: "; "))")
+    }
+
+    /// The report for people.
+    static func describe(_ report: StatusReport) -> String {
+        var lines = ["\(report.role): \(report.summary)"]
+        for binding in report.bindings {
+            var line = "  \(binding.mobileNode) (SPI \(binding.spi)): "
+            if binding.registered {
+                line += "registered, endpoint \(binding.endpoint ?? "?")"
+                if let coa = binding.careOfAddress { line += ", care-of \(coa)" }
+                if binding.behindNAT == true { line += ", behind NAT" }
+                if let left = binding.expiresInSeconds { line += String(format: ", %.0f s left", left) }
+            } else {
+                line += "no live binding" + (binding.endpoint.map { " (last seen at \($0))" } ?? "")
+            }
+            lines.append(line)
+        }
+        if let registration = report.registration {
+            var line = "  \(registration.state)"
+            if let coa = registration.careOfAddress { line += ", care-of \(coa)" }
+            if let ha = registration.homeAgent { line += ", home agent \(ha)" }
+            if let lifetime = registration.grantedLifetimeSeconds { line += ", lifetime \(lifetime) s" }
+            if let nat = registration.natKeepaliveSeconds { line += ", behind NAT (keepalive \(nat) s)" }
+            lines.append(line)
+            for handover in registration.handovers.suffix(5) {
+                func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "—" }
+                lines.append(
+                    "  handover \(handover.trigger) \(handover.from ?? "none") → \(handover.to ?? "none"): BU \(ms(handover.bindingUpdateSentAfterMilliseconds)) ms, BA \(ms(handover.acknowledgedAfterMilliseconds)) ms, first data \(ms(handover.firstDataAfterMilliseconds)) ms"
+                )
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Where the daemons listen for `tern status` unless their config says otherwise.
+enum ControlSocketDefaults {
+    static let homeAgent = "/run/tern/ha.sock"
+    static let mobileNode = "/run/tern/mn.sock"
+}
