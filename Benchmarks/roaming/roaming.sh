@@ -372,6 +372,7 @@ tunnel:
   mtu: $TUN_MTU
   addresses: ["$TERN_HA/24", "2001:db8:1::1/64"]
 status-file: $d/ha-status.json
+control-socket: $d/ha.sock
 mobile-nodes:
   - name: laptop
     spi: 0x5EED
@@ -394,6 +395,7 @@ security-association:
 binding:
   lifetime: 600
 status-file: $d/mn-status.json
+control-socket: $d/mn.sock
 EOF
     ip netns exec "$NS_HA" "$TERN_BIN" ha --config "$d/ha.yaml" >"$d/ha.log" 2>&1 &
     pid_h=$!; PIDS+=("$pid_h")
