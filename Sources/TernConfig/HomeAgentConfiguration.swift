@@ -22,14 +22,18 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
     public var natKeepalive: Int
     /// `hac`: the co-located Home Agent Controller, if this HA runs one.
     public var controller: ControllerServerSettings?
+    /// `gateway`: what the Home Agent changes on the system to forward the Mobile Nodes' traffic.
+    public var gateway: GatewaySettings
 
     public init(
         listenPort: UInt16 = ConfigurationDefaults.servicePort, listenAddresses: [IPAddress] = ConfigurationDefaults.listenAddresses,
         tunnel: TunnelSettings, mobileNodes: [MobileNodeEntry], statusFile: String? = nil,
         maximumBindingLifetime: Int = ConfigurationDefaults.bindingLifetime,
-        natKeepalive: Int = ConfigurationDefaults.natKeepalive, controller: ControllerServerSettings? = nil
+        natKeepalive: Int = ConfigurationDefaults.natKeepalive, controller: ControllerServerSettings? = nil,
+        gateway: GatewaySettings = GatewaySettings()
     ) {
         self.controller = controller
+        self.gateway = gateway
         self.listenPort = listenPort
         self.listenAddresses = listenAddresses
         self.tunnel = tunnel
@@ -45,7 +49,7 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
             + "\(tunnel.addresses.map(\.description).joined(separator: ", ")), "
             + "mobile nodes [\(mobileNodes.map(\.description).joined(separator: "; "))], "
             + "status file \(statusFile ?? "none"), binding lifetime ≤ \(maximumBindingLifetime) s, "
-            + "NAT keepalive \(natKeepalive) s)"
+            + "NAT keepalive \(natKeepalive) s, \(gateway))"
     }
 }
 
@@ -76,7 +80,8 @@ public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflecta
 }
 
 extension HomeAgentConfiguration {
-    static let fields = ["listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket"]
+    static let fields = ["listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket", "gateway"]
+    static let gatewayFields = ["forwarding", "masquerade"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
     static let listenFields = ["port", "addresses"]
     static let tunnelFields = ["name", "mtu", "addresses"]
@@ -183,13 +188,67 @@ extension HomeAgentConfiguration {
                 try binding.optional("nat-keepalive")?.integer(
                     "NAT keepalive", in: ConfigurationLimits.natKeepaliveRange, unit: " seconds") ?? natKeepalive
         }
-        let controlSocket = try root.optional("control-socket")?.filePath()
+        var gateway = GatewaySettings()
+        if let gatewayField = root.optional("gateway") {
+            let section = try gatewayField.mapping(allowed: gatewayFields)
+            gateway.forwarding = try section.optional("forwarding")?.boolean() ?? gateway.forwarding
+            if let masquerade = section.optional("masquerade") {
+                if case .sequence = masquerade.node {
+                    gateway.masquerade = .interfaces(
+                        try masquerade.list(of: "interface names") { entry throws(ConfigurationError) in
+                            let name = try entry.interfaceName()
+                            if name == tunnelName {
+                                throw entry.valueError("\(name) is the tunnel itself; name the outside interfaces")
+                            }
+                            return name
+                        })
+                } else {
+                    gateway.masquerade = try masquerade.boolean() ? .allOutside : .off
+                }
+            }
+        }
         var configuration = HomeAgentConfiguration(
             listenPort: listenPort, listenAddresses: listenAddresses,
             tunnel: TunnelSettings(name: tunnelName, mtu: mtu, addresses: tunnelAddresses), mobileNodes: nodes,
             statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive,
-            controller: controller)
-        configuration.controlSocket = controlSocket
+            controller: controller, gateway: gateway)
+        configuration.controlSocket = try root.optional("control-socket")?.filePath()
         return configuration
+    }
+}
+
+/// `gateway`: how the Home Agent forwards between its TUN device and the rest of the network
+/// (DESIGN.md, "The HA is a gateway"). See docs/gateway.md for what it changes and how it is undone.
+public struct GatewaySettings: Hashable, Sendable, CustomStringConvertible {
+    /// Which IPv4 traffic from the Mobile Nodes' Home Addresses is masqueraded (source NAT to the
+    /// outgoing interface's address).
+    public enum Masquerade: Hashable, Sendable {
+        /// `masquerade: false`: none; the rest of the network must route the Home Addresses back.
+        case off
+        /// `masquerade: true` (the default): out of every interface but the TUN device.
+        case allOutside
+        /// `masquerade: [eth0, ...]`: out of these interfaces only.
+        case interfaces([String])
+    }
+
+    /// `gateway.forwarding`, default true: set `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`
+    /// to 1 while running, and put the previous values back on exit.
+    public var forwarding: Bool
+    /// `gateway.masquerade`, default true (``Masquerade/allOutside``).
+    public var masquerade: Masquerade
+
+    public init(forwarding: Bool = true, masquerade: Masquerade = .allOutside) {
+        self.forwarding = forwarding
+        self.masquerade = masquerade
+    }
+
+    public var description: String {
+        let masqueradeText =
+            switch masquerade {
+            case .off: "off"
+            case .allOutside: "all outside interfaces"
+            case .interfaces(let names): names.joined(separator: ", ")
+            }
+        return "gateway: forwarding \(forwarding ? "on" : "off"), IPv4 masquerade \(masqueradeText)"
     }
 }

@@ -16,6 +16,14 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var homeAddresses: [IPAddress]
     /// `tunnel.routes`: prefixes sent into the tunnel, default none.
     public var routes: [IPPrefix]
+    /// `tunnel.full-tunnel`, default false: route everything (0.0.0.0/0 and ::/0) into the tunnel through
+    /// a routing table and policy rules of Tern's own, as wg-quick does; the tunnel's own datagrams carry
+    /// a firewall mark that keeps them on the main table (docs/gateway.md).
+    public var fullTunnel: Bool
+    /// `tunnel.block-ipv6`, default true: with `full-tunnel`, send IPv6 into the tunnel even when the node
+    /// has no IPv6 Home Address, so that no IPv6 leaves outside it. False leaves IPv6 to the main table
+    /// then.
+    public var blockIPv6: Bool
     /// `security-association`: `spi`, `suite`, `scope`, `keys` (manual keying); nil with `hac`.
     public var securityAssociation: SecurityAssociation?
     /// `hac`: bootstrap the SA, Home Addresses and Home Agent from a Home Agent Controller instead.
@@ -34,9 +42,11 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
         tunnel: TunnelSettings = TunnelSettings(), homeAddresses: [IPAddress], routes: [IPPrefix] = [],
         securityAssociation: SecurityAssociation?, keepaliveInterval: Int = ConfigurationDefaults.keepaliveInterval,
         statusFile: String? = nil, bindingLifetime: Int = ConfigurationDefaults.bindingLifetime,
-        controller: ControllerClientSettings? = nil
+        controller: ControllerClientSettings? = nil, fullTunnel: Bool = false, blockIPv6: Bool = true
     ) {
         self.controller = controller
+        self.fullTunnel = fullTunnel
+        self.blockIPv6 = blockIPv6
         self.homeAgentAddresses = homeAgentAddresses
         self.bindingLifetime = bindingLifetime
         self.homeAgentPort = homeAgentPort
@@ -51,7 +61,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var description: String {
         "MobileNodeConfiguration(home agent \(homeAgentAddresses.map(\.description).joined(separator: ", ")) port \(homeAgentPort), tunnel \(tunnel.name) mtu "
             + "\(tunnel.mtu.map(String.init) ?? "auto"), home addresses \(homeAddresses.map(\.description).joined(separator: ", ")), "
-            + "routes [\(routes.map(\.description).joined(separator: ", "))], \(securityAssociation.map(summary) ?? "SA from the HAC"), "
+            + "routes [\(routes.map(\.description).joined(separator: ", "))], full tunnel \(fullTunnel ? "on" : "off")"
+            + "\(fullTunnel && !blockIPv6 ? " (IPv6 only with an IPv6 home address)" : ""), \(securityAssociation.map(summary) ?? "SA from the HAC"), "
             + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"))"
     }
 
@@ -60,7 +71,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
             self,
             children: [
                 "homeAgentAddresses": homeAgentAddresses, "homeAgentPort": homeAgentPort, "tunnel": tunnel,
-                "homeAddresses": homeAddresses, "routes": routes, "securityAssociation": securityAssociation.map(summary) as Any,
+                "homeAddresses": homeAddresses, "routes": routes, "fullTunnel": fullTunnel, "blockIPv6": blockIPv6, "securityAssociation": securityAssociation.map(summary) as Any,
                 "controller": controller as Any,
                 "keepaliveInterval": keepaliveInterval, "bindingLifetime": bindingLifetime,
                 "statusFile": statusFile as Any,
@@ -74,7 +85,7 @@ extension MobileNodeConfiguration {
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
-    static let tunnelFields = ["name", "mtu", "home-addresses", "routes"]
+    static let tunnelFields = ["name", "mtu", "home-addresses", "routes", "full-tunnel", "block-ipv6"]
     static let associationFields = ["spi", "suite", "scope", "keys"]
 
     /// Reads the file at `path` and parses it, loading the key file with `KeyFile.load`.
@@ -129,6 +140,8 @@ extension MobileNodeConfiguration {
                 return route
             }
         }
+        let fullTunnel = try tunnel.optional("full-tunnel")?.boolean() ?? false
+        let blockIPv6 = try tunnel.optional("block-ipv6")?.boolean() ?? true
         // A HAC may lease an IPv6 Home Address, so the MTU must allow IPv6 then.
         let carriesIPv6 = controller != nil || homeAddresses.contains { !$0.isIPv4 } || routes.contains { !$0.address.isIPv4 }
         let mtu = try tunnel.optional("mtu")?.mtu(carriesIPv6: carriesIPv6)
@@ -157,7 +170,7 @@ extension MobileNodeConfiguration {
             homeAgentAddresses: homeAgentAddresses, homeAgentPort: homeAgentPort,
             tunnel: TunnelSettings(name: name, mtu: mtu), homeAddresses: homeAddresses, routes: routes,
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
-            bindingLifetime: lifetime, controller: controller)
+            bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6)
         configuration.controlSocket = controlSocket
         return configuration
     }

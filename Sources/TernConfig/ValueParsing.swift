@@ -153,6 +153,17 @@ extension YAMLField {
         }
     }
 
+    /// `true` or `false` (YAML 1.2 core schema spellings; `yes`/`no`/`on`/`off` are refused, so a value
+    /// never means something other than what it looks like).
+    func boolean() throws(ConfigurationError) -> Bool {
+        let text = try scalar("true or false")
+        switch text {
+        case "true", "True", "TRUE": return true
+        case "false", "False", "FALSE": return false
+        default: throw valueError("\(shown(text)) is not true or false")
+        }
+    }
+
     func scope() throws(ConfigurationError) -> SecurityAssociationScope {
         let value = try integer("SA scope", in: 0...1)
         return SecurityAssociationScope(rawValue: UInt8(value))!

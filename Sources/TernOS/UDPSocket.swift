@@ -50,6 +50,15 @@ public final class UDPSocket: @unchecked Sendable {
         }
     }
 
+    /// `SO_MARK` (socket(7)): every datagram this socket sends carries firewall mark `mark`, which policy
+    /// routing rules may select on. Needs CAP_NET_ADMIN.
+    public func setFirewallMark(_ mark: UInt32) throws(SystemCallError) {
+        try setOption(SOL_SOCKET, UDPSocket.SO_MARK, Int32(bitPattern: mark), "SO_MARK \(mark)")
+    }
+
+    /// `SO_MARK` from asm-generic/socket.h (Glibc's module does not export it).
+    public static let SO_MARK: Int32 = 36
+
     public func bind(_ address: SocketAddress) throws(SystemCallError) {
         var storage = sockaddr_in6()
         _ = try withUnsafeMutableBytes(of: &storage) { (raw) throws(SystemCallError) in

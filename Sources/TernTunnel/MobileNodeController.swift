@@ -97,6 +97,7 @@ public final class MobileNodeController: @unchecked Sendable {
     private let dataPlane: MobileNodeDataPlane
     private let netlink: RouteNetlink
     private let monitor: RouteMonitor
+    private let firewallMark: UInt32?
     private let configuredKeepaliveSeconds: Int
     private let events: @Sendable (MobileNodeEvent) -> Void
     private let rekey: Rekey?
@@ -121,11 +122,15 @@ public final class MobileNodeController: @unchecked Sendable {
     ///   - binding: what the Binding Updates ask for (lifetime, IPv4 Home Address).
     ///   - initialSequenceNumber: a random first Sequence # (DESIGN.md).
     ///   - keepaliveIntervalSeconds: the configured idle keepalive; a NAT's refresh time may shorten it.
+    ///   - firewallMark: the SO_MARK of the data plane's sockets, if any: routes to the Home Agent are
+    ///     looked up for packets with that mark.
     public init(
         dataPlane: MobileNodeDataPlane, netlink: RouteNetlink, monitor: RouteMonitor,
         binding: BindingUpdateList.Configuration, initialSequenceNumber: UInt16, keepaliveIntervalSeconds: Int,
-        rekey: Rekey? = nil, validitySeconds: Double? = nil, events: @escaping @Sendable (MobileNodeEvent) -> Void
+        rekey: Rekey? = nil, validitySeconds: Double? = nil, firewallMark: UInt32? = nil,
+        events: @escaping @Sendable (MobileNodeEvent) -> Void
     ) throws(SystemCallError) {
+        self.firewallMark = firewallMark
         self.rekey = rekey
         rekeyResults = try Mailbox()
         if rekey != nil, let validitySeconds {
@@ -213,7 +218,9 @@ public final class MobileNodeController: @unchecked Sendable {
     private func evaluatePath(trigger: HandoverRecord.Trigger, at now: UInt64) {
         var found: (index: Int, route: RouteAnswer)?
         for (index, homeAgent) in dataPlane.homeAgents.enumerated() {
-            guard let route = try? netlink.lookupRoute(to: homeAgent.address),
+            // With the full tunnel, the data plane's sockets carry a firewall mark that keeps them off
+            // the tunnel's table: ask for the route such a packet takes, not an unmarked one's.
+            guard let route = try? netlink.lookupRoute(to: homeAgent.address, mark: firewallMark),
                 route.type == RouteNetlinkMessage.RTN_UNICAST, route.preferredSource != nil
             else { continue }
             found = (index, route)

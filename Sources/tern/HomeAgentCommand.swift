@@ -13,8 +13,10 @@ struct HomeAgentCommand: AsyncParsableCommand {
         discussion: """
             Opens the TUN device and the UDP service port (7872 by default, IPv4 and IPv6), routes every
             Mobile Node's Home Addresses into the TUN device, and sends each Mobile Node's packets to the
-            outer address of its newest authenticated packet. IP forwarding is the operator's to enable
-            (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding).
+            outer address of its newest authenticated packet. As a gateway (config `gateway:`) it turns on
+            IP forwarding (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding) and masquerades the IPv4 Home
+            Addresses with an nftables table of its own (table ip tern_<tunnel>); SIGINT/SIGTERM put the
+            sysctls back and delete the table.
             """)
 
     @OptionGroup var options: DaemonOptions
@@ -88,6 +90,20 @@ struct HomeAgentCommand: AsyncParsableCommand {
             logger.info("home agent controller up: TLS on \(addresses.joined(separator: ", ")), database \(settings.database)")
             return controller
         }
+        // Last, so that a failure before it leaves nothing to undo; the stop closure undoes it.
+        let homePrefixes =
+            configuration.mobileNodes.flatMap(\.homeAddresses).compactMap { IPPrefix(address: $0, length: $0.bitWidth) }
+            + (configuration.controller?.homeAddressPools ?? [])
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(
+                settings: configuration.gateway, tunnel: tun.name, homeAddresses: homePrefixes, logger: logger)
+        } catch {
+            controller?.service.stop()
+            plane.stop()
+            controller?.reservations.stop()
+            throw fail("cannot set up the gateway: \(error)")
+        }
         let listening = configuration.listenAddresses.map { SocketAddress($0, port: configuration.listenPort).description }
         logger.info(
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"
@@ -111,6 +127,7 @@ struct HomeAgentCommand: AsyncParsableCommand {
                 controller?.service.stop()
                 plane.stop()
                 controller?.reservations.stop()
+                gateway.undo()
             })
         try await runUntilSignalled(service, logger: logger)
     }

@@ -17,7 +17,9 @@ struct MobileNodeCommand: AsyncParsableCommand {
             table: when the way to the Home Agent changes (another network, another address, IPv4 ↔ IPv6,
             a resume from suspend) it follows at once and registers the new care-of address. A keepalive
             goes out whenever the tunnel has been idle for the keepalive interval (25 s by default, shorter
-            if the Home Agent reports a NAT). SIGINT/SIGTERM deregister and stop.
+            if the Home Agent reports a NAT). With tunnel.full-tunnel everything is routed into the tunnel
+            through a routing table and policy rules of Tern's own (7872), the tunnel's own datagrams marked
+            (SO_MARK 7872) to stay outside it. SIGINT/SIGTERM deregister, remove the rules and stop.
             """)
 
     @OptionGroup var options: DaemonOptions
@@ -61,9 +63,10 @@ struct MobileNodeCommand: AsyncParsableCommand {
         let mtu = configuration.tunnel.mtu ?? defaultMTU(for: [suite])
 
         let tun: TunDevice
+        let netlink: RouteNetlink
         do {
             tun = try TunDevice(name: configuration.tunnel.name)
-            let netlink = try RouteNetlink()
+            netlink = try RouteNetlink()
             try netlink.setLink(index: tun.index, up: true, mtu: mtu)
             for address in homeAddresses {
                 guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
@@ -76,6 +79,23 @@ struct MobileNodeCommand: AsyncParsableCommand {
             throw fail("cannot set up TUN device \(configuration.tunnel.name): \(error)")
         }
 
+        // The full tunnel: everything into the TUN device by policy routing, the tunnel's own datagrams
+        // marked to stay on the main table. IPv6 goes in too without an IPv6 home address (blocked, not
+        // leaked) unless block-ipv6 is false.
+        let firewallMark: UInt32? = configuration.fullTunnel ? FullTunnelRouting.firewallMark : nil
+        let routing: FullTunnelRouting?
+        if !configuration.fullTunnel {
+            routing = nil
+        } else {
+            let hasIPv6 = homeAddresses.contains { !$0.isIPv4 }
+            do {
+                routing = try FullTunnelRouting(
+                    netlink: netlink, tunIndex: tun.index, ipv6: hasIPv6 || configuration.blockIPv6, logger: logger)
+            } catch {
+                throw fail("cannot route everything into \(tun.name): \(error)")
+            }
+        }
+
         // Unconnected sockets, one per family the Home Agent has: the kernel picks the source address
         // for every datagram by the routing table of the moment, which is what makes a move take effect
         // on the very next packet.
@@ -85,10 +105,12 @@ struct MobileNodeCommand: AsyncParsableCommand {
             for homeAgent in homeAgents {
                 let isIPv6 = !homeAgent.address.isIPv4
                 let socket = try UDPSocket(ipv6: isIPv6, receivePacketInfo: false)
+                if let firewallMark { try socket.setFirewallMark(firewallMark) }
                 try socket.bind(SocketAddress(isIPv6 ? .v6(.any) : .v4(.any), port: 0))
                 if isIPv6 { ipv6 = socket } else { ipv4 = socket }
             }
         } catch {
+            routing?.remove()
             throw fail("cannot open a UDP socket for the Home Agent: \(error)")
         }
 
@@ -124,11 +146,12 @@ struct MobileNodeCommand: AsyncParsableCommand {
                     requestedLifetimeSeconds: UInt32(configuration.bindingLifetime), ipv4HomeAddress: ipv4HomeAddress),
                 initialSequenceNumber: UInt16.random(in: 0...UInt16.max),
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
-                rekey: rekey, validitySeconds: validitySeconds,
+                rekey: rekey, validitySeconds: validitySeconds, firewallMark: firewallMark,
                 events: { [logger] event in log(event, logger) })
             try plane.start()
             try controller.start()
         } catch {
+            routing?.remove()
             throw fail("cannot start the data plane: \(error)")
         }
         let homeAddressText = homeAddresses.map(\.description).joined(separator: ", ")
@@ -154,6 +177,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 status.stop()
                 controller.stop()
                 plane.stop()
+                routing?.remove()
             })
         try await runUntilSignalled(service, logger: logger)
     }

@@ -147,7 +147,7 @@ struct ErrorTests {
          "/etc/tern/ha.yaml:2:9: tunnel.name: a-very-long-name0 is not a valid interface name (1–15 of A–Z, a–z, 0–9, '.', '_', '-')"),
         // Whole-document errors.
         ("", "/etc/tern/ha.yaml:1:1: the file is empty; expected a mapping of fields"),
-        ("- a\n- b\n", "/etc/tern/ha.yaml:1:1: expected a mapping of fields (listen, tunnel, mobile-nodes, hac, binding, status-file), found a list"),
+        ("- a\n- b\n", "/etc/tern/ha.yaml:1:1: expected a mapping of fields (listen, tunnel, mobile-nodes, hac, binding, status-file, gateway), found a list"),
         ("tunnel: {}\n---\ntunnel: {}\n", "/etc/tern/ha.yaml:2:1: YAML syntax error: only one document is allowed, found another"),
     ]
 

@@ -89,7 +89,7 @@ struct ExampleConfigTests {
         let haError = configurationError { () throws(ConfigurationError) in
             _ = try HomeAgentConfiguration.parse(haText, path: "ha.yaml", keyLoader: keys.load)
         }
-        #expect(haError?.description == "ha.yaml:43:10: mobile-nodes[0].spi: 0 is not a valid SPI (1…268435455)")
+        #expect(haError?.description == "ha.yaml:54:10: mobile-nodes[0].spi: 0 is not a valid SPI (1…268435455)")
         #expect(try ConfigFile.read(path: ha).contains("`\(haError?.description ?? "?")`"))
 
         let mn = Self.configs + "/mn.yaml"

@@ -262,4 +262,53 @@ struct ValidConfigTests {
         #expect(hac.caFile == "/etc/tern/ca.pem" && hac.pinnedCertificate == nil)
     }
 
+
+    @Test("Home Agent gateway: defaults (forwarding, masquerade everywhere), false, and a list of interfaces")
+    func homeAgentGateway() throws {
+        let base = """
+            tunnel:
+              addresses: [192.0.2.1/24]
+            mobile-nodes:
+              - {name: a, spi: 1, keys: /etc/tern/mn0.keys, home-addresses: [192.0.2.10]}
+            """
+        let defaults = try HomeAgentConfiguration.parse(base, path: "ha.yaml", keyLoader: Self.keys.load)
+        #expect(defaults.gateway == GatewaySettings(forwarding: true, masquerade: .allOutside))
+        let off = try HomeAgentConfiguration.parse(
+            base + "\ngateway: {forwarding: false, masquerade: false}", path: "ha.yaml", keyLoader: Self.keys.load)
+        #expect(off.gateway == GatewaySettings(forwarding: false, masquerade: .off))
+        let listed = try HomeAgentConfiguration.parse(
+            base + "\ngateway:\n  masquerade: [eth0, ens3.100]", path: "ha.yaml", keyLoader: Self.keys.load)
+        #expect(listed.gateway == GatewaySettings(forwarding: true, masquerade: .interfaces(["eth0", "ens3.100"])))
+
+        let notBoolean = configurationError { () throws(ConfigurationError) in
+            _ = try HomeAgentConfiguration.parse(base + "\ngateway: {forwarding: yes}", path: "ha.yaml", keyLoader: Self.keys.load)
+        }
+        #expect(notBoolean?.description == "ha.yaml:5:23: gateway.forwarding: yes is not true or false")
+        let tunnelItself = configurationError { () throws(ConfigurationError) in
+            _ = try HomeAgentConfiguration.parse(base + "\ngateway: {masquerade: [tern0]}", path: "ha.yaml", keyLoader: Self.keys.load)
+        }
+        #expect(tunnelItself?.description.hasSuffix("gateway.masquerade[0]: tern0 is the tunnel itself; name the outside interfaces") == true)
+    }
+
+    @Test("Mobile Node full tunnel: off by default, block-ipv6 on by default")
+    func mobileNodeFullTunnel() throws {
+        func parse(_ tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {
+            try MobileNodeConfiguration.parse(
+                """
+                home-agent: {address: 198.18.0.1}
+                tunnel:
+                  home-addresses: [192.0.2.10]
+                \(tunnelLines)
+                security-association: {spi: 7, keys: /etc/tern/mn0.keys}
+                """, path: "mn.yaml", keyLoader: Self.keys.load)
+        }
+        let defaults = try parse("")
+        #expect(!defaults.fullTunnel && defaults.blockIPv6)
+        let full = try parse("  full-tunnel: true")
+        #expect(full.fullTunnel && full.blockIPv6)
+        let leaky = try parse("  full-tunnel: true\n  block-ipv6: false")
+        #expect(leaky.fullTunnel && !leaky.blockIPv6)
+        let wrong = configurationError { () throws(ConfigurationError) in _ = try parse("  full-tunnel: 1") }
+        #expect(wrong?.description == "mn.yaml:4:16: tunnel.full-tunnel: 1 is not true or false")
+    }
 }

@@ -152,10 +152,19 @@ struct RoamingDeployment {
     let haStatus: String
     let mnStatus: String
     let mobileNodeProcess: Process
+    let homeAgentProcess: Process
     static let spi: UInt32 = 0x5EED
+    /// The MN's `tunnel.routes` unless a test gives its own tunnel lines.
+    static let defaultTunnelLines = "  routes: [\"198.51.100.0/24\", \"2001:db8:2::/64\"]"
 
-    /// - Parameter bindingLifetime: what the MN asks for (short in the suspend test).
-    init(topology: RoamingTopology, bindingLifetime: Int = 600) throws {
+    /// - Parameters:
+    ///   - bindingLifetime: what the MN asks for (short in the suspend test).
+    ///   - homeAgentLines: extra top-level YAML for the HA's config (e.g. a `gateway:` section).
+    ///   - tunnelLines: the MN's `tunnel:` fields besides the home addresses (indented two spaces).
+    init(
+        topology: RoamingTopology, bindingLifetime: Int = 600, homeAgentLines: String = "",
+        tunnelLines: String = RoamingDeployment.defaultTunnelLines
+    ) throws {
         self.topology = topology
         let lab = topology.lab
         let binary = try ternBinary()
@@ -174,12 +183,14 @@ struct RoamingDeployment {
                 spi: \(Self.spi)
                 keys: \(keys)
                 home-addresses: ["\(RoamingTopology.homeAddress4)", "\(RoamingTopology.homeAddress6)"]
+            \(homeAgentLines)
             """)
         let ha = try lab.start("ha", [binary, "ha", "--config", haConfig, "--log-level", "debug"], in: topology.homeAgent)
         try lab.wait("the home agent to come up", timeout: 15) {
             if !ha.isRunning { throw LabError("tern ha exited: \(lab.log("ha"))") }
             return lab.log("ha").contains("home agent up")
         }
+        homeAgentProcess = ha
         let mnConfig = try lab.write(
             "mn.yaml",
             """
@@ -187,7 +198,7 @@ struct RoamingDeployment {
               addresses: ["\(RoamingTopology.haUnderlay4)", "\(RoamingTopology.haUnderlay6)"]
             tunnel:
               home-addresses: ["\(RoamingTopology.homeAddress4)", "\(RoamingTopology.homeAddress6)"]
-              routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+            \(tunnelLines)
             security-association:
               spi: \(Self.spi)
               keys: \(keys)

@@ -204,6 +204,45 @@ struct NetlinkRequestEncodingTests {
                 + "1400" + "0100" + "fd000000000000000000000000000007")
     }
 
+    @Test("RTM_GETROUTE with RTA_MARK: the route a packet with that firewall mark takes")
+    func getRouteWithMark() throws {
+        let request = RouteNetlinkMessage.getRoute(to: try #require(IPAddress("198.18.4.2")), mark: 7872, sequence: 3)
+        #expect(
+            hex(request.bytes)
+                == "2c000000" + "1a00" + "0500" + "03000000" + "00000000"
+                + "02" + "20" + "00" + "00" + "00" + "00" + "00" + "00" + "00000000"
+                + "0800" + "0100" + "c6120402"
+                + "0800" + "1000" + "c01e0000")  // RTA_MARK 16, 7872 = 0x1ec0
+        #expect(request.operation == "look up the route to 198.18.4.2 with mark 7872")
+    }
+
+    @Test("RTM_NEWRULE 'not fwmark 7872 lookup 7872' and RTM_DELRULE 'lookup main suppress_prefixlength 0'")
+    func rules() throws {
+        let add = RouteNetlinkMessage.rule(
+            .add, .init(ipv6: false, priority: 7871, table: 7872, firewallMark: 7872, invert: true), sequence: 5)
+        #expect(
+            hex(add.bytes)
+                == "3c000000" + "2000" + "0506" + "05000000" + "00000000"  // RTM_NEWRULE, REQUEST|ACK|EXCL|CREATE
+                // fib_rule_hdr: AF_INET, dst/src len, tos, table 0 (> 255: only FRA_TABLE), res1, res2,
+                // FR_ACT_TO_TBL, FIB_RULE_INVERT
+                + "02" + "00" + "00" + "00" + "00" + "00" + "00" + "01" + "02000000"
+                + "0800" + "0600" + "bf1e0000"  // FRA_PRIORITY 7871
+                + "0800" + "0f00" + "c01e0000"  // FRA_TABLE 7872
+                + "0800" + "0a00" + "c01e0000"  // FRA_FWMARK 7872
+                + "0800" + "1000" + "ffffffff")  // FRA_FWMASK all ones
+        #expect(add.operation == "add rule -4 7871: not fwmark 7872 lookup 7872")
+        let delete = RouteNetlinkMessage.rule(
+            .delete, .init(ipv6: true, priority: 7870, table: 254, suppressPrefixLength: 0), sequence: 6)
+        #expect(
+            hex(delete.bytes)
+                == "34000000" + "2100" + "0500" + "06000000" + "00000000"  // RTM_DELRULE, REQUEST|ACK
+                + "0a" + "00" + "00" + "00" + "fe" + "00" + "00" + "01" + "00000000"  // AF_INET6, table main
+                + "0800" + "0600" + "be1e0000"  // FRA_PRIORITY 7870
+                + "0800" + "0f00" + "fe000000"  // FRA_TABLE 254
+                + "0800" + "0e00" + "00000000")  // FRA_SUPPRESS_PREFIXLEN 0
+        #expect(delete.operation == "delete rule -6 7870: lookup main suppress_prefixlength 0")
+    }
+
     @Test("RTM_GETLINK by IFLA_IFNAME, padded to 4 octets")
     func getLink() throws {
         let request = try #require(RouteNetlinkMessage.getLink(named: "dummy0", sequence: 9))

@@ -183,6 +183,17 @@ public final class RouteNetlink: Sendable {
         }
     }
 
+    /// Adds a policy routing rule (`ip rule add`). An identical rule already there fails with EEXIST.
+    public func addRule(_ rule: RouteNetlinkMessage.Rule) throws(NetlinkError) {
+        try perform { RouteNetlinkMessage.rule(.add, rule, sequence: $0) }
+    }
+
+    /// Deletes a policy routing rule (`ip rule del`). An absent rule fails with
+    /// ``NetlinkError/isNotFound``.
+    public func deleteRule(_ rule: RouteNetlinkMessage.Rule) throws(NetlinkError) {
+        try perform { RouteNetlinkMessage.rule(.delete, rule, sequence: $0) }
+    }
+
     /// The index of interface `name` in this socket's network namespace (RTM_GETLINK), which may not be
     /// the caller's (see ``interfaceIndex(named:)``). An absent interface fails with
     /// ``NetlinkError/isNotFound``.
@@ -202,8 +213,12 @@ public final class RouteNetlink: Sendable {
     /// Where a packet to `destination` would go now (RTM_GETROUTE, as `ip route get`): the output
     /// interface, the gateway and the source address the kernel would choose. No route fails with
     /// ``NetlinkError/kernelRefused(operation:errno:message:)`` (ENETUNREACH, EHOSTUNREACH …).
-    public func lookupRoute(to destination: IPAddress) throws(NetlinkError) -> RouteAnswer {
-        let replies = try perform { RouteNetlinkMessage.getRoute(to: destination, sequence: $0) }
+    ///
+    /// With `mark`, the answer is the route a packet with that firewall mark takes (RTA_MARK): the
+    /// route a datagram from a socket with SO_MARK `mark` would take, which policy rules may send
+    /// elsewhere than an unmarked packet (the Mobile Node's full tunnel).
+    public func lookupRoute(to destination: IPAddress, mark: UInt32? = nil) throws(NetlinkError) -> RouteAnswer {
+        let replies = try perform { RouteNetlinkMessage.getRoute(to: destination, mark: mark, sequence: $0) }
         for reply in replies {
             if case .route(let answer) = reply.content { return answer }
         }

@@ -71,7 +71,23 @@ public enum RouteNetlinkMessage {
     public static let RTA_PRIORITY: UInt16 = 6
     public static let RTA_PREFSRC: UInt16 = 7
     public static let RTA_TABLE: UInt16 = 15
+    /// The firewall mark a lookup is made for (`ip route get ... mark X`).
+    public static let RTA_MARK: UInt16 = 16
     public static let RTM_GETROUTE: UInt16 = 26
+
+    // MARK: Policy routing rules (linux/fib_rules.h)
+
+    public static let RTM_NEWRULE: UInt16 = 32
+    public static let RTM_DELRULE: UInt16 = 33
+    public static let FRA_PRIORITY: UInt16 = 6
+    public static let FRA_FWMARK: UInt16 = 10
+    public static let FRA_SUPPRESS_PREFIXLEN: UInt16 = 14
+    public static let FRA_TABLE: UInt16 = 15
+    public static let FRA_FWMASK: UInt16 = 16
+    /// `fib_rule_hdr.action`: look the packet up in a table.
+    public static let FR_ACT_TO_TBL: UInt8 = 1
+    /// `fib_rule_hdr.flags`: the selector is negated (`ip rule add not ...`).
+    public static let FIB_RULE_INVERT: UInt32 = 0x2
 
     // MARK: Multicast groups (linux/rtnetlink.h RTMGRP_*): what a route monitor listens to
 
@@ -107,6 +123,8 @@ public enum RouteNetlinkMessage {
     public static let addressMessageLength = 8
     /// `sizeof(struct rtmsg)`.
     public static let routeMessageLength = 12
+    /// `sizeof(struct fib_rule_hdr)`.
+    public static let ruleMessageLength = 12
     /// `sizeof(struct rtattr)`.
     public static let attributeHeaderLength = 4
     /// `sizeof(struct nlmsgerr)` up to the echoed header: the error code.
@@ -244,7 +262,10 @@ public enum RouteNetlinkMessage {
     /// RTM_GETROUTE for one destination address (as `ip route get`): the kernel answers with one
     /// RTM_NEWROUTE naming the output interface, the gateway if any, and the source address it would
     /// choose (RTA_PREFSRC), or refuses with ENETUNREACH / EHOSTUNREACH when there is no route.
-    public static func getRoute(to destination: IPAddress, sequence: UInt32) -> RouteNetlinkRequest {
+    ///
+    /// With `mark`, the lookup is made for a packet carrying that firewall mark (RTA_MARK), as the
+    /// kernel routes a datagram from a socket with SO_MARK: policy rules that select by mark apply.
+    public static func getRoute(to destination: IPAddress, mark: UInt32? = nil, sequence: UInt32) -> RouteNetlinkRequest {
         var writer = Writer(type: RTM_GETROUTE, flags: NLM_F_REQUEST | NLM_F_ACK, sequence: sequence)
         // struct rtmsg
         writer.append(family(of: destination))  // rtm_family
@@ -257,7 +278,75 @@ public enum RouteNetlinkMessage {
         writer.append(UInt8(0))  // rtm_type
         writer.append(UInt32(0))  // rtm_flags
         writer.appendAttribute(RTA_DST, octets(of: destination))
-        return writer.finish(operation: "look up the route to \(destination)")
+        if let mark { writer.appendAttribute(RTA_MARK, mark) }
+        return writer.finish(operation: "look up the route to \(destination)" + (mark.map { " with mark \($0)" } ?? ""))
+    }
+
+    /// A policy routing rule (`ip rule`) that sends packets to a table: what ``rule(_:_:sequence:)``
+    /// encodes.
+    public struct Rule: Sendable, Hashable, CustomStringConvertible {
+        /// IPv4 or IPv6 (rules are per family).
+        public var ipv6: Bool
+        /// FRA_PRIORITY: rules are tried in increasing priority; 0 is `local`, 32766 `main`.
+        public var priority: UInt32
+        /// FRA_TABLE: where matching packets are looked up.
+        public var table: UInt32
+        /// FRA_FWMARK and FRA_FWMASK (all ones): select packets by firewall mark.
+        public var firewallMark: UInt32?
+        /// FIB_RULE_INVERT: select the packets the selector does *not* match (`not fwmark X`).
+        public var invert: Bool
+        /// FRA_SUPPRESS_PREFIXLEN: ignore routes of this prefix length or shorter found in `table`
+        /// (0: ignore the default route), so the lookup falls through to the next rule.
+        public var suppressPrefixLength: UInt32?
+
+        public init(
+            ipv6: Bool, priority: UInt32, table: UInt32, firewallMark: UInt32? = nil, invert: Bool = false,
+            suppressPrefixLength: UInt32? = nil
+        ) {
+            self.ipv6 = ipv6
+            self.priority = priority
+            self.table = table
+            self.firewallMark = firewallMark
+            self.invert = invert
+            self.suppressPrefixLength = suppressPrefixLength
+        }
+
+        /// As `ip rule` prints it.
+        public var description: String {
+            var text = "\(ipv6 ? "-6" : "-4") \(priority): "
+            if let firewallMark { text += (invert ? "not " : "") + "fwmark \(firewallMark) " } else if invert { text += "not " }
+            text += "lookup \(table == UInt32(RT_TABLE_MAIN) ? "main" : String(table))"
+            if let suppressPrefixLength { text += " suppress_prefixlength \(suppressPrefixLength)" }
+            return text
+        }
+    }
+
+    /// RTM_NEWRULE (NLM_F_CREATE | NLM_F_EXCL: an identical rule already there is refused with EEXIST, as
+    /// `ip rule add` does) or RTM_DELRULE for `rule`. A delete matches the rule with the same priority,
+    /// table and selectors.
+    public static func rule(_ action: Action, _ rule: Rule, sequence: UInt32) -> RouteNetlinkRequest {
+        let type = action == .add ? RTM_NEWRULE : RTM_DELRULE
+        var flags = NLM_F_REQUEST | NLM_F_ACK
+        if action == .add { flags |= NLM_F_CREATE | NLM_F_EXCL }
+        var writer = Writer(type: type, flags: flags, sequence: sequence)
+        // struct fib_rule_hdr
+        writer.append(rule.ipv6 ? AF_INET6 : AF_INET)  // family
+        writer.append(UInt8(0))  // dst_len
+        writer.append(UInt8(0))  // src_len
+        writer.append(UInt8(0))  // tos
+        writer.append(rule.table <= UInt32(UInt8.max) ? UInt8(rule.table) : RT_TABLE_UNSPEC)  // table
+        writer.append(UInt8(0))  // res1
+        writer.append(UInt8(0))  // res2
+        writer.append(FR_ACT_TO_TBL)  // action
+        writer.append(rule.invert ? FIB_RULE_INVERT : 0)  // flags
+        writer.appendAttribute(FRA_PRIORITY, rule.priority)
+        writer.appendAttribute(FRA_TABLE, rule.table)
+        if let mark = rule.firewallMark {
+            writer.appendAttribute(FRA_FWMARK, mark)
+            writer.appendAttribute(FRA_FWMASK, UInt32.max)
+        }
+        if let length = rule.suppressPrefixLength { writer.appendAttribute(FRA_SUPPRESS_PREFIXLEN, length) }
+        return writer.finish(operation: "\(action == .add ? "add" : "delete") rule \(rule)")
     }
 
     /// The prefix's address with every bit past its length cleared.

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kernel parameters under `/proc/sys` (sysctl(8) without the subprocess), read and written through
+/// ``SystemCall`` like every other system call.
+///
+/// `/proc/sys/net` belongs to the network namespace of the process that opens it, so the values read
+/// and written are the calling process's namespace's, as `sysctl -w` run there would see them.
+public enum Sysctl {
+    /// The largest value read: every parameter Tern touches is a short line of text.
+    public static let maximumValueLength = 4096
+
+    /// The file behind a dotted name: `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`.
+    public static func path(_ name: String) -> String {
+        "/proc/sys/" + name.split(separator: ".", omittingEmptySubsequences: false).joined(separator: "/")
+    }
+
+    /// The parameter's value without the trailing newline. An absent parameter (e.g. IPv6 disabled)
+    /// fails with errno ENOENT.
+    public static func read(_ name: String) throws(SystemCallError) -> String {
+        let file = path(name)
+        let descriptor = FileDescriptor(
+            taking: try SystemCall.call("open \(file)") { open(file, O_RDONLY | O_CLOEXEC) })
+        var buffer = [UInt8](repeating: 0, count: maximumValueLength)
+        let count = try buffer.withUnsafeMutableBytes { raw in
+            Result { () throws(SystemCallError) -> Int in
+                try SystemCall.call("read \(file)") { Glibc.read(descriptor.rawValue, raw.baseAddress, raw.count) }
+            }
+        }.get()
+        var text = String(decoding: buffer[..<count], as: UTF8.self)
+        while text.last == "\n" { text.removeLast() }
+        return text
+    }
+
+    /// Writes `value` to the parameter, in one write(2) as the kernel wants.
+    public static func write(_ name: String, _ value: String) throws(SystemCallError) {
+        let file = path(name)
+        let descriptor = FileDescriptor(
+            taking: try SystemCall.call("open \(file) for writing") { open(file, O_WRONLY | O_CLOEXEC) })
+        let bytes = Array((value + "\n").utf8)
+        let written = try bytes.withUnsafeBytes { raw in
+            Result { () throws(SystemCallError) -> Int in
+                try SystemCall.call("write \(file)") { Glibc.write(descriptor.rawValue, raw.baseAddress, raw.count) }
+            }
+        }.get()
+        guard written == bytes.count else { throw SystemCallError("write \(file) (short write)", errno: EIO) }
+    }
+}

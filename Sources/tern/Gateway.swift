@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import Synchronization
+import TernConfig
+import TernOS
+import TernProtocol
+
+/// What the Home Agent changes on the system to be a gateway (DESIGN.md, "The HA is a gateway";
+/// docs/gateway.md), and puts back when it stops:
+///
+/// - **IP forwarding** (`gateway.forwarding`): `net.ipv4.ip_forward` and `net.ipv6.conf.all.forwarding`
+///   set to 1 through `/proc/sys` of the HA's network namespace; the values found at start are written
+///   back by ``undo()``.
+/// - **IPv4 masquerade** (`gateway.masquerade`): an nftables table of Tern's own, `table ip tern_<tun>`,
+///   whose one rule rewrites the source of packets from the Mobile Nodes' IPv4 Home Addresses leaving
+///   through an outside interface, so hosts that know no route back to the home prefix still answer.
+///   A table of that name left by a crashed run is deleted in the same transaction that creates it;
+///   ``undo()`` deletes it.
+///
+/// Why `nft -f -` in a subprocess: no nftables library is packaged for Swift, and speaking nf_tables
+/// netlink (batches of NFT_MSG_NEW* with nested expression attributes) by hand would be far more code to
+/// trust than the tool that defines the ruleset language; wg-quick runs `nft -f` the same way. The
+/// ruleset is one atomic transaction, so it applies whole or not at all. Every run is bounded by
+/// ``commandTimeoutSeconds``.
+///
+/// Thread safety: ``undo()`` may be called from any thread, more than once; only the first call acts.
+final class Gateway: Sendable {
+    /// A forwarding sysctl and the value it had before the HA set it.
+    private struct Saved: Sendable {
+        let name: String
+        let value: String
+    }
+
+    /// The sysctls `gateway.forwarding` sets to 1.
+    static let forwardingSysctls = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]
+    /// How long one `nft` run may take before it is killed and counted as failed.
+    static let commandTimeoutSeconds = 10.0
+    /// Where `nft` is looked for (the daemon's PATH may be minimal under a service manager).
+    static let nftCandidates = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"]
+
+    /// `tern_<tunnel>`, with every character nft would not take in a bare name replaced by `_`.
+    let tableName: String
+    private let saved: [Saved]
+    private let logger: Logger
+    private let undone = Atomic<Bool>(false)
+
+    /// Applies `settings`: creates the nftables table (deleting a stale one first), then sets the
+    /// forwarding sysctls. On a failure, whatever was already changed is put back before the error is
+    /// thrown.
+    ///
+    /// - Parameters:
+    ///   - tunnel: the TUN device's name: the inside interface, never masqueraded out of.
+    ///   - homeAddresses: the IPv4 Home Addresses and pools to masquerade (IPv6 ones are ignored).
+    init(settings: GatewaySettings, tunnel: String, homeAddresses: [IPPrefix], logger: Logger) throws {
+        self.logger = logger
+        tableName = Self.tableName(tunnel: tunnel)
+        if let ruleset = Self.ruleset(
+            table: tableName, tunnel: tunnel, masquerade: settings.masquerade, homeAddresses: homeAddresses)
+        {
+            try Self.runNft(ruleset)
+            logger.info("gateway: nftables table ip \(tableName) masquerades IPv4 home addresses")
+        } else {
+            // No masquerade, but a table from a crashed run with masquerade on must still go.
+            do { try Self.runNft(Self.deletion(table: tableName)) } catch {
+                logger.debug("gateway: could not check for a stale nftables table: \(error)")
+            }
+        }
+        var saved: [Saved] = []
+        if settings.forwarding {
+            for name in Self.forwardingSysctls {
+                do {
+                    let value = try Sysctl.read(name)
+                    if value != "1" { try Sysctl.write(name, "1") }
+                    saved.append(Saved(name: name, value: value))
+                } catch where error.errno == ENOENT && name.contains("ipv6") {
+                    logger.info("gateway: \(name) does not exist (IPv6 disabled?); IPv6 is not forwarded")
+                } catch {
+                    Self.restore(saved, logger: logger)
+                    if settings.masquerade != .off { try? Self.runNft(Self.deletion(table: tableName)) }
+                    throw error
+                }
+            }
+            logger.info("gateway: IP forwarding on (was \(saved.map { "\($0.name)=\($0.value)" }.joined(separator: ", ")))")
+        }
+        self.saved = saved
+    }
+
+    /// Deletes the nftables table and writes the forwarding sysctls back. Failures are logged: the
+    /// daemon is stopping and can do no better.
+    func undo() {
+        guard !undone.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        do {
+            try Self.runNft(Self.deletion(table: tableName))
+        } catch {
+            logger.error("gateway: could not delete nftables table ip \(tableName): \(error)")
+        }
+        Self.restore(saved, logger: logger)
+        if !saved.isEmpty {
+            logger.info("gateway: restored \(saved.map { "\($0.name)=\($0.value)" }.joined(separator: ", "))")
+        }
+    }
+
+    private static func restore(_ saved: [Saved], logger: Logger) {
+        for entry in saved.reversed() where entry.value != "1" {
+            do { try Sysctl.write(entry.name, entry.value) } catch {
+                logger.error("gateway: could not restore \(entry.name)=\(entry.value): \(error)")
+            }
+        }
+    }
+
+    // MARK: Ruleset (pure, tested)
+
+    static func tableName(tunnel: String) -> String {
+        "tern_" + String(tunnel.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    }
+
+    /// Deletes `table` if it exists: declaring a table creates it when missing (and is a no-op
+    /// otherwise), so the delete that follows never fails for want of a table.
+    static func deletion(table: String) -> String {
+        "table ip \(table)\ndelete table ip \(table)\n"
+    }
+
+    /// The whole `nft -f -` input for a start: delete a stale table, then create the masquerade table.
+    /// Nil when `masquerade` is off.
+    static func ruleset(
+        table: String, tunnel: String, masquerade: GatewaySettings.Masquerade, homeAddresses: [IPPrefix]
+    ) -> String? {
+        let outside: String
+        switch masquerade {
+        case .off: return nil
+        case .allOutside: outside = "oifname != \"\(tunnel)\""
+        case .interfaces(let names): outside = "oifname { " + names.map { "\"\($0)\"" }.joined(separator: ", ") + " }"
+        }
+        // An interval set refuses overlapping elements: leave out what a listed prefix already covers.
+        let prefixes = homeAddresses.filter(\.address.isIPv4)
+        let elements = prefixes.enumerated().filter { index, prefix in
+            !prefixes.enumerated().contains { other, wider in
+                other != index && wider.length < prefix.length && wider.contains(prefix.address)
+            } && !prefixes[..<index].contains(prefix)
+        }.map { _, prefix in
+            prefix.length == 32 ? prefix.address.description : "\(RouteNetlinkMessage.networkAddress(of: prefix))/\(prefix.length)"
+        }
+        let elementLine = elements.isEmpty ? "" : "\n\t\telements = { \(elements.joined(separator: ", ")) }"
+        return deletion(table: table) + """
+            table ip \(table) {
+            \tset home_addresses {
+            \t\ttype ipv4_addr
+            \t\tflags interval\(elementLine)
+            \t}
+            \tchain postrouting {
+            \t\ttype nat hook postrouting priority 100; policy accept;
+            \t\tip saddr @home_addresses \(outside) masquerade
+            \t}
+            }
+
+            """
+    }
+
+    // MARK: nft
+
+    /// Runs `nft -f -` with `ruleset` on standard input; throws with nft's own message when it fails
+    /// or does not finish within ``commandTimeoutSeconds``.
+    static func runNft(_ ruleset: String) throws {
+        guard let nft = nftCandidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw GatewayError("nft not found (looked at \(nftCandidates.joined(separator: ", "))); install nftables")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: nft)
+        process.arguments = ["-f", "-"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // The ruleset is a few hundred octets: far below a pipe's capacity, so this write cannot block.
+        try input.fileHandleForWriting.write(contentsOf: Data(ruleset.utf8))
+        try input.fileHandleForWriting.close()
+        let deadline = Date().addingTimeInterval(commandTimeoutSeconds)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw GatewayError("nft did not finish within \(commandTimeoutSeconds) s")
+        }
+        process.waitUntilExit()
+        let message = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw GatewayError("nft exited \(process.terminationStatus): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+}
+
+/// A gateway change the Home Agent could not make.
+struct GatewayError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
