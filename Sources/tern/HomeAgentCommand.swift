@@ -88,6 +88,7 @@ struct HomeAgentCommand: AsyncParsableCommand {
             logger.info("home agent controller up: TLS on \(addresses.joined(separator: ", ")), database \(settings.database)")
             return controller
         }
+        try dropPrivileges(.homeAgent, options: options, logger: logger)
         let listening = configuration.listenAddresses.map { SocketAddress($0, port: configuration.listenPort).description }
         logger.info(
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"

@@ -131,6 +131,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
         } catch {
             throw fail("cannot start the data plane: \(error)")
         }
+        try dropPrivileges(.mobileNode(rereadsKeyFiles: configuration.controller != nil), options: options, logger: logger)
         let homeAddressText = homeAddresses.map(\.description).joined(separator: ", ")
         logger.info(
             "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddressText), home agent \(homeAgents.map(\.description).joined(separator: " or ")), SPI \(association.securityParameterIndex.rawValue) suite \(suite)"
