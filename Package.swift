@@ -11,6 +11,8 @@
 //   TernOS           the one OS layer: every syscall, TUN, UDP batches, rtnetlink, clocks.
 //   TernTunnel       the HA and MN data planes and the MN's control plane (binding management).
 //   TernStore        the Home Agent Controller's SQLite state (GRDB).
+//   TernPrivileges   least privilege after setup: libcap (CLibCap) names and reads, CTernPrivileges
+//                    changes credentials on every thread (docs/privileges.md).
 //   TernConfig, tern the YAML configuration and the `tern` command.
 // Benchmarks live in Benchmarks/Package.swift so the ordinary build never resolves the benchmark tooling.
 import PackageDescription

@@ -7,10 +7,11 @@ import CTernPrivileges
 
 /// Dropping privileges once a daemon has opened what needs them (DESIGN.md: least privilege).
 ///
-/// Every change is made on all threads of the process: libcap makes the calls, and routes each through
-/// `tern_all_threads_syscall3/6` (CTernPrivileges), because Linux keeps credentials per thread and the
-/// daemons already run their data-plane threads, libdispatch's workers and the Swift pool. The result is
-/// read back from /proc/self/task/*/status and compared: a thread that kept more fails the drop.
+/// Every change is made on all threads of the process through CTernPrivileges, because Linux keeps
+/// credentials per thread and the daemons already run their data-plane threads, libdispatch's workers and
+/// the Swift pool; libcap names and reads the capabilities (docs/privileges.md says why it does not make
+/// the changes). The result is read back from /proc/self/task/*/status and compared: a thread that kept
+/// more fails the drop.
 public enum Privileges {
     /// An account to switch to.
     public struct Account: Sendable, Equatable {
@@ -41,8 +42,8 @@ public enum Privileges {
 
     /// Keeps exactly `retained` in the permitted, effective and bounding sets of every thread, empties the
     /// inheritable and ambient sets, sets no_new_privs, and switches to `account` first if given
-    /// (supplementary groups, gid, uid; capabilities kept across the switch by PR_SET_KEEPCAPS, which
-    /// libcap's cap_setuid sets only for the switch). Returns what /proc then shows.
+    /// (supplementary groups, gid, uid; capabilities kept across the switch by PR_SET_KEEPCAPS, set only
+    /// for the switch). Returns what /proc then shows.
     ///
     /// Throws when a call fails or a thread shows other credentials afterwards. A failure can leave the
     /// process half-dropped: the caller must exit.
