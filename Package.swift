@@ -11,6 +11,8 @@
 //   TernOS           the one OS layer: every syscall, TUN, UDP batches, rtnetlink, clocks.
 //   TernTunnel       the HA and MN data planes and the MN's control plane (binding management).
 //   TernStore        the Home Agent Controller's SQLite state (GRDB).
+//   TernPrivileges   least privilege after setup: libcap (CLibCap) names and reads, CTernPrivileges
+//                    changes credentials on every thread (docs/privileges.md).
 //   TernConfig, tern the YAML configuration and the `tern` command.
 // Benchmarks live in Benchmarks/Package.swift so the ordinary build never resolves the benchmark tooling.
 import PackageDescription
@@ -44,6 +46,12 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // Least privilege (docs/privileges.md): the system libcap, and a small C shim that makes each of
+        // libcap's credential changes on every thread of the process.
+        .systemLibrary(name: "CLibCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .target(name: "CTernPrivileges"),
+        .target(
+            name: "TernPrivileges", dependencies: ["CLibCap", "CTernPrivileges", "TernOS"], swiftSettings: strict),
         .target(name: "TernProtocol", swiftSettings: strict),
         // The one OS layer: every system call goes through TernOS.SystemCall. CTernOS adapts what
         // Swift's Glibc module cannot reach (mmsghdr, TUNSETIFF, CMSG_*).
@@ -75,7 +83,7 @@ let package = Package(
             name: "tern",
             dependencies: [
                 "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernCrypto",
-                "TernController", "TernHAC", "TernTLS",
+                "TernController", "TernHAC", "TernTLS", "TernPrivileges",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -103,7 +111,9 @@ let package = Package(
             name: "TernCryptoTests", dependencies: ["TernCrypto", "TernTestSupport"], swiftSettings: strict),
         // Whole-system tests in network namespaces: they run the `tern` binary built beside them.
         .testTarget(
-            name: "TernIntegrationTests", dependencies: ["TernProtocol", "TernTestSupport"], swiftSettings: strict),
+            name: "TernIntegrationTests", dependencies: ["TernProtocol", "TernPrivileges", "TernTestSupport"],
+            swiftSettings: strict),
+        .testTarget(name: "TernPrivilegesTests", dependencies: ["TernPrivileges"], swiftSettings: strict),
         .testTarget(
             name: "TernTLSTests", dependencies: ["TernTLS", "TernOS", "TernProtocol", "TernTestSupport"],
             swiftSettings: strict),

@@ -104,6 +104,16 @@ struct HomeAgentCommand: AsyncParsableCommand {
             controller?.reservations.stop()
             throw fail("cannot set up the gateway: \(error)")
         }
+        do {
+            try dropPrivileges(.homeAgent, options: options, logger: logger)
+        } catch {
+            // Put the system back before exiting: the drop failed while everything was still set up.
+            gateway.undo()
+            controller?.service.stop()
+            plane.stop()
+            controller?.reservations.stop()
+            throw error
+        }
         let listening = configuration.listenAddresses.map { SocketAddress($0, port: configuration.listenPort).description }
         logger.info(
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"

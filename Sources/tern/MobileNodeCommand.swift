@@ -154,6 +154,14 @@ struct MobileNodeCommand: AsyncParsableCommand {
             routing?.remove()
             throw fail("cannot start the data plane: \(error)")
         }
+        do {
+            try dropPrivileges(.mobileNode(rereadsKeyFiles: configuration.controller != nil), options: options, logger: logger)
+        } catch {
+            controller.stop()
+            plane.stop()
+            routing?.remove()
+            throw error
+        }
         let homeAddressText = homeAddresses.map(\.description).joined(separator: ", ")
         logger.info(
             "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddressText), home agent \(homeAgents.map(\.description).joined(separator: " or ")), SPI \(association.securityParameterIndex.rawValue) suite \(suite)"

@@ -31,6 +31,13 @@ struct DaemonOptions: ParsableArguments {
         help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: Logger.Level = .info
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Run as this user once set up, keeping only the capabilities the daemon needs (docs/privileges.md). Default: stay root with those capabilities only.",
+            valueName: "name"))
+    var user: String?
+
     func makeLogger(label: String) -> Logger {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: label)
