@@ -66,7 +66,7 @@ public final class HomeAgentControllerService: @unchecked Sendable {
     private let store: HomeAgentControllerStore
     private let tls: TLSServerContext
     private let listeners: [TCPListener]
-    private let installed: @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void
+    private let lifecycle: Lifecycle
     private let events: @Sendable (Event) -> Void
     /// Keys `auth` for identities the store does not know (DESIGN.md: unknown identity), per process.
     private let dummyKey: [UInt8]
@@ -74,16 +74,35 @@ public final class HomeAgentControllerService: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var threads: [PlatformThread] = []
 
+    /// What the service asks of the Home Agent for each SA it issues, on the connection's thread.
+    public struct Lifecycle: Sendable {
+        /// Before the MN receives its SA: put it in the data plane, so that the MN's first packets
+        /// under it (which may follow the response within microseconds) are recognised.
+        public var install: @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void
+        /// The MN has its SA: the ones it replaces may be retired (after a grace period).
+        public var commit: @Sendable (IssuedSecurityAssociation) -> Void
+        /// The response never reached the MN: take the SA out again.
+        public var abandon: @Sendable (IssuedSecurityAssociation) -> Void
+
+        public init(
+            install: @escaping @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void,
+            commit: @escaping @Sendable (IssuedSecurityAssociation) -> Void = { _ in },
+            abandon: @escaping @Sendable (IssuedSecurityAssociation) -> Void = { _ in }
+        ) {
+            self.install = install
+            self.commit = commit
+            self.abandon = abandon
+        }
+    }
+
     /// Loads the certificate and key and binds the listening sockets; `start` begins accepting.
-    /// - Parameter installed: called, on a connection thread, for each SA issued, after the MN got it.
     public init(
-        settings: Settings, store: HomeAgentControllerStore,
-        installed: @escaping @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void,
+        settings: Settings, store: HomeAgentControllerStore, lifecycle: Lifecycle,
         events: @escaping @Sendable (Event) -> Void
     ) throws(ControllerError) {
         self.settings = settings
         self.store = store
-        self.installed = installed
+        self.lifecycle = lifecycle
         self.events = events
         do {
             tls = try TLSServerContext(
@@ -195,10 +214,15 @@ public final class HomeAgentControllerService: @unchecked Sendable {
                     return events(.failed(peer: peer, reason: "\(error)"))
                 }
             case .respondAndClose(let response, let result):
+                // Make before break: the SA is in the data plane before the MN can use it.
+                if case .provisioned = result, let issued = provisioner.issued {
+                    lifecycle.install(issued.association, issued.homeAddresses)
+                }
                 do {
                     try stream.write(response, deadline: deadline)
                     try? session.shutdown(deadline: .after(seconds: 1))
                 } catch {
+                    if let issued = provisioner.issued { lifecycle.abandon(issued.association) }
                     provisioner.abandon()
                     return events(.failed(peer: peer, reason: "\(error)"))
                 }
@@ -217,11 +241,11 @@ public final class HomeAgentControllerService: @unchecked Sendable {
                 return events(.failed(peer: peer, reason: "provisioned \(identity.text) without an SA"))
             }
             // The MN has its SA: older ones of the same MN retire (they stay in the data plane for the
-            // grace period of a make-before-break switch), and the new one goes live.
+            // grace period of a make-before-break switch).
             try? store.retireSecurityAssociations(
                 of: issued.association.identity, except: issued.association.securityParameterIndex,
                 at: Date().timeIntervalSince1970)
-            installed(issued.association, issued.homeAddresses)
+            lifecycle.commit(issued.association)
             events(
                 .provisioned(
                     identity: identity.text, spi: issued.association.securityParameterIndex,

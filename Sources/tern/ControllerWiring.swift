@@ -48,25 +48,33 @@ struct ColocatedController {
                     .init(
                         name: issued.identity, association: association, homeAddresses: addresses,
                         sequenceReservation: (resume, granted), validity: (issued.issuedAt, issued.validityEnd)))
-                // Older SAs of the same MN leave the data plane once the grace period is over.
-                for old in plane.securityParameterIndexes(of: issued.identity)
-                where old.rawValue != issued.securityParameterIndex {
-                    Task {
-                        try? await Task.sleep(for: .seconds(Self.retirementGraceSeconds))
-                        if plane.remove(old) { logger.info("retired SA \(old.rawValue) of \(issued.identity)") }
-                    }
-                }
             } catch {
                 logger.error("cannot install SA \(issued.securityParameterIndex) of \(issued.identity): \(error)")
+            }
+        }
+        // Older SAs of the same MN leave the data plane `delay` seconds after a newer one was committed.
+        let retire: @Sendable (IssuedSecurityAssociation, Double) -> Void = { [plane, logger] issued, delay in
+            for old in plane.securityParameterIndexes(of: issued.identity) where old.rawValue != issued.securityParameterIndex {
+                Task {
+                    try? await Task.sleep(for: .seconds(max(delay, 0)))
+                    if plane.remove(old) { logger.info("retired SA \(old.rawValue) of \(issued.identity)") }
+                }
             }
         }
         // A restarted HA keeps serving its MNs without new handshakes (DESIGN.md: where state lives): their
         // SAs, and their bindings, so that even an idle MN is reachable at once.
         let now = Date().timeIntervalSince1970
         do {
-            for issued in try store.liveSecurityAssociations(at: now, grace: Self.retirementGraceSeconds) {
+            let live = try store.liveSecurityAssociations(at: now, grace: Self.retirementGraceSeconds)
+            for issued in live {
                 install(issued, try store.homeAddresses(of: issued.identity))
                 logger.info("restored SA \(issued.securityParameterIndex) of \(issued.identity)")
+            }
+            // A switch that was in progress at the restart finishes on the same schedule.
+            for issued in live where issued.retiredAt == nil {
+                let replaced = live.filter { $0.identity == issued.identity && $0.retiredAt != nil }
+                guard let retiredAt = replaced.compactMap(\.retiredAt).max() else { continue }
+                retire(issued, retiredAt + Self.retirementGraceSeconds - now)
             }
             let clock = ClockPair()
             let bindings = try store.bindings(at: now).compactMap { stored -> HomeAgentDataPlane.BindingChange? in
@@ -110,7 +118,13 @@ struct ColocatedController {
             reservedAddresses: Set(tunnelAddresses.map(\.address)), bootstrap: bootstrap)
         do {
             service = try HomeAgentControllerService(
-                settings: serviceSettings, store: store, installed: install,
+                settings: serviceSettings, store: store,
+                lifecycle: .init(
+                    install: install,
+                    commit: { issued in retire(issued, Self.retirementGraceSeconds) },
+                    abandon: { [plane] issued in
+                        if let spi = SecurityParameterIndex(rawValue: issued.securityParameterIndex) { plane.remove(spi) }
+                    }),
                 events: { [logger] event in
                     switch event {
                     case .provisioned(let identity, let spi, let suite, let addresses, let peer):
