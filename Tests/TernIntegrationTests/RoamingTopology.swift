@@ -210,7 +210,8 @@ struct RoamingDeployment {
         mobileNodeProcess = try lab.start("mn", [binary, "mn", "--config", mnConfig, "--log-level", "debug"], in: topology.mobileNode)
         try lab.wait("the mobile node to register", timeout: 15) { [mobileNodeProcess] in
             if !mobileNodeProcess.isRunning { throw LabError("tern mn exited: \(lab.log("mn"))") }
-            return lab.log("mn").contains("registered: lifetime")
+            // "mobile node up" comes after the privilege drop; the registration may come before it.
+            return lab.log("mn").contains("registered: lifetime") && lab.log("mn").contains("mobile node up")
         }
     }
 
