@@ -82,6 +82,21 @@ struct HomeAgentCommand: AsyncParsableCommand {
         } catch {
             throw fail("cannot start the data plane: \(error)")
         }
+        let report: @Sendable () -> StatusReport = {
+            StatusReport(
+                role: "home-agent", counters: plane.statistics(),
+                bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) })
+        }
+        // Before anything outside the process changes: a control socket another daemon still answers on
+        // stops this one with nothing to undo but the data plane.
+        let status: StatusServer
+        do {
+            status = try StatusServer.open(
+                configuration.controlSocket ?? ControlSocketDefaults.homeAgent, report: report, logger: logger)
+        } catch {
+            plane.stop()
+            throw error
+        }
         let controller = try configuration.controller.map { settings in
             let controller = try ColocatedController(
                 settings: settings, tunnelAddresses: configuration.tunnel.addresses, plane: plane, netlink: netlink,
@@ -118,18 +133,6 @@ struct HomeAgentCommand: AsyncParsableCommand {
         logger.info(
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"
         )
-        let report: @Sendable () -> StatusReport = {
-            StatusReport(
-                role: "home-agent", counters: plane.statistics(),
-                bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) })
-        }
-        let socketPath = configuration.controlSocket ?? ControlSocketDefaults.homeAgent
-        let status: StatusServer
-        do {
-            status = try StatusServer(path: socketPath, report: report, logger: logger)
-        } catch {
-            throw fail("cannot open the control socket \(socketPath): \(error)")
-        }
         let service = DataPlaneService(
             logger: logger, statusFile: configuration.statusFile, report: report,
             stop: {

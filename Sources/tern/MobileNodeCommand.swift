@@ -171,12 +171,15 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 role: "mobile-node", counters: plane.statistics(), bindings: [],
                 registration: .init(controller.registration()))
         }
-        let socketPath = configuration.controlSocket ?? ControlSocketDefaults.mobileNode
         let status: StatusServer
         do {
-            status = try StatusServer(path: socketPath, report: report, logger: logger)
+            status = try StatusServer.open(
+                configuration.controlSocket ?? ControlSocketDefaults.mobileNode, report: report, logger: logger)
         } catch {
-            throw fail("cannot open the control socket \(socketPath): \(error)")
+            controller.stop()
+            plane.stop()
+            routing?.remove()
+            throw error
         }
         let service = DataPlaneService(
             logger: logger, statusFile: configuration.statusFile, report: report,

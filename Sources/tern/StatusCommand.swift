@@ -43,6 +43,15 @@ final class StatusServer: @unchecked Sendable {
         }
     }
 
+    /// Opens the control socket at `path`, or stops the command saying why.
+    static func open(_ path: String, report: @escaping @Sendable () -> StatusReport, logger: Logger) throws -> StatusServer {
+        do {
+            return try StatusServer(path: path, report: report, logger: logger)
+        } catch {
+            throw fail("cannot open the control socket \(path): \(error)")
+        }
+    }
+
     func stop() {
         stopping.value.store(true, ordering: .releasing)
         thread?.join()

@@ -16,53 +16,10 @@ struct ControllerBootstrapTests {
         defer { certificates.remove() }
         do {
             let topology = try Topology(lab: lab)
-            let binary = try ternBinary()
-            let authority = try certificates.certificateAuthority("ca")
-            let hac = try certificates.leaf(
-                "hac", altNames: "DNS:hac.example.test,IP:\(Topology.haUnderlay4)", issuer: authority)
-            let database = lab.directory.appendingPathComponent("hac.sqlite").path
-            let psk = lab.directory.appendingPathComponent("laptop.psk").path
-            try lab.run([binary, "users", "add", "--database", database, "laptop@example.test", "--psk-file", psk])
-
-            let haStatus = lab.directory.appendingPathComponent("ha-status.json").path
-            let haConfig = try lab.write(
-                "ha.yaml",
-                """
-                tunnel:
-                  addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
-                status-file: \(haStatus)
-                control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
-                hac:
-                  listen: ["\(Topology.haUnderlay4)"]
-                  certificate: \(hac.certificate)
-                  private-key: \(hac.key)
-                  database: \(database)
-                  home-address-pools: ["192.0.2.0/24", "2001:db8:1::/64"]
-                  home-agent-addresses: ["\(Topology.haUnderlay4)"]
-                """)
-            let ha = try lab.start("ha", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
-            try lab.wait("the home agent and its controller", timeout: 15) {
-                if !ha.isRunning { throw LabError("tern ha exited: \(lab.log("ha"))") }
-                return lab.log("ha").contains("home agent controller up")
-            }
-            let mnConfig = try lab.write(
-                "mn.yaml",
-                """
-                hac:
-                  address: \(Topology.haUnderlay4)
-                  server-name: hac.example.test
-                  identity: laptop@example.test
-                  psk-file: \(psk)
-                  ca-file: \(authority.certificate)
-                tunnel:
-                  routes: ["198.51.100.0/24", "2001:db8:2::/64"]
-                control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
-                """)
-            let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
-            try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
-                if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
-                return lab.log("mn0").contains("registered: lifetime")
-            }
+            var deployment = try ControllerDeployment(topology: topology, certificates: certificates)
+            let binary = deployment.binary
+            let authority = deployment.authority
+            let database = deployment.database
             #expect(lab.log("mn0").contains("bootstrapped over TLSv1.3"), "\(lab.log("mn0"))")
             // The first lease of each pool: .2 (the HA's own .1 is never leased).
             #expect(lab.log("mn0").contains("home addresses 192.0.2.2, 2001:db8:1::2"), "\(lab.log("mn0"))")
@@ -91,12 +48,7 @@ struct ControllerBootstrapTests {
             // the persisted reservation, so the MN keeps going without a new TLS exchange (its replay window
             // would refuse reused numbers). The new HA holds no binding: the MN's next packet draws a Binding
             // Error (status 1) and the MN registers again at once.
-            #expect(lab.stop(ha) == 0, "tern ha exits 0 on SIGTERM")
-            let restarted = try lab.start("ha2", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
-            try lab.wait("the home agent to restart", timeout: 15) {
-                if !restarted.isRunning { throw LabError("tern ha exited: \(lab.log("ha2"))") }
-                return lab.log("ha2").contains("home agent controller up")
-            }
+            #expect(try deployment.restartHomeAgent(as: "ha2") == 0, "tern ha exits 0 on SIGTERM")
             #expect(lab.log("ha2").contains("restored SA"), "\(lab.log("ha2"))")
             #expect(lab.log("ha2").contains("restored 1 binding(s)"), "\(lab.log("ha2"))")
             // The binding came back too: the correspondent reaches the idle MN before it sends anything.
@@ -125,52 +77,9 @@ struct ControllerBootstrapTests {
         defer { certificates.remove() }
         do {
             let topology = try Topology(lab: lab)
-            let binary = try ternBinary()
-            let authority = try certificates.certificateAuthority("ca")
-            let hac = try certificates.leaf("hac", altNames: "IP:\(Topology.haUnderlay4)", issuer: authority)
-            let database = lab.directory.appendingPathComponent("hac.sqlite").path
-            let psk = lab.directory.appendingPathComponent("laptop.psk").path
-            try lab.run([binary, "users", "add", "--database", database, "laptop@example.test", "--psk-file", psk])
-            let haStatus = lab.directory.appendingPathComponent("ha-status.json").path
             // The shortest validity the HAC allows: the MN re-contacts it at 80 %, 48 s in.
-            let haConfig = try lab.write(
-                "ha.yaml",
-                """
-                tunnel:
-                  addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
-                status-file: \(haStatus)
-                control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
-                hac:
-                  listen: ["\(Topology.haUnderlay4)"]
-                  certificate: \(hac.certificate)
-                  private-key: \(hac.key)
-                  database: \(database)
-                  home-address-pools: ["192.0.2.0/24", "2001:db8:1::/64"]
-                  home-agent-addresses: ["\(Topology.haUnderlay4)"]
-                  sa-validity: 60
-                """)
-            let ha = try lab.start("ha", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
-            try lab.wait("the home agent and its controller", timeout: 15) {
-                if !ha.isRunning { throw LabError("tern ha exited: \(lab.log("ha"))") }
-                return lab.log("ha").contains("home agent controller up")
-            }
-            let mnConfig = try lab.write(
-                "mn.yaml",
-                """
-                hac:
-                  address: \(Topology.haUnderlay4)
-                  identity: laptop@example.test
-                  psk-file: \(psk)
-                  ca-file: \(authority.certificate)
-                tunnel:
-                  routes: ["198.51.100.0/24", "2001:db8:2::/64"]
-                control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
-                """)
-            let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
-            try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
-                if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
-                return lab.log("mn0").contains("registered: lifetime")
-            }
+            let deployment = try ControllerDeployment(topology: topology, certificates: certificates, hacExtra: "  sa-validity: 60")
+            let haStatus = deployment.haStatus
             let registeredAt = Date()
             try topology.startEchoServers()
             // Traffic from 36 s to about 58 s after the bootstrap: the re-key at 48 s falls inside.
@@ -206,3 +115,84 @@ struct ControllerBootstrapTests {
 
 }
 
+/// A Home Agent with its co-located controller and one Mobile Node that bootstraps from it, on the
+/// ordinary test topology: certificates from a throwaway CA, the MN's identity added with `tern users`.
+private struct ControllerDeployment {
+    let topology: Topology
+    let binary: String
+    let authority: (certificate: String, key: String)
+    let haConfig: String
+    let haStatus: String
+    let database: String
+    private(set) var homeAgent: Process
+    let mobileNode: Process
+
+    /// - Parameter hacExtra: more lines for the HA's `hac:` section (indented two spaces).
+    init(topology: Topology, certificates: CertificateFactory, hacExtra: String = "") throws {
+        self.topology = topology
+        let lab = topology.lab
+        binary = try ternBinary()
+        authority = try certificates.certificateAuthority("ca")
+        let hac = try certificates.leaf(
+            "hac", altNames: "DNS:hac.example.test,IP:\(Topology.haUnderlay4)", issuer: authority)
+        database = lab.directory.appendingPathComponent("hac.sqlite").path
+        let psk = lab.directory.appendingPathComponent("laptop.psk").path
+        try lab.run([binary, "users", "add", "--database", database, "laptop@example.test", "--psk-file", psk])
+        haStatus = lab.directory.appendingPathComponent("ha-status.json").path
+        haConfig = try lab.write(
+            "ha.yaml",
+            """
+            tunnel:
+              addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
+            status-file: \(haStatus)
+            control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
+            hac:
+              listen: ["\(Topology.haUnderlay4)"]
+              certificate: \(hac.certificate)
+              private-key: \(hac.key)
+              database: \(database)
+              home-address-pools: ["192.0.2.0/24", "2001:db8:1::/64"]
+              home-agent-addresses: ["\(Topology.haUnderlay4)"]
+            \(hacExtra)
+            """)
+        homeAgent = try Self.startHomeAgent(lab, binary: binary, config: haConfig, name: "ha", in: topology.homeAgent)
+        let mnConfig = try lab.write(
+            "mn.yaml",
+            """
+            hac:
+              address: \(Topology.haUnderlay4)
+              server-name: hac.example.test
+              identity: laptop@example.test
+              psk-file: \(psk)
+              ca-file: \(authority.certificate)
+            tunnel:
+              routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+            control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
+            """)
+        let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
+        try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
+            if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
+            return lab.log("mn0").contains("registered: lifetime") && lab.log("mn0").contains("mobile node up")
+        }
+        mobileNode = mn
+    }
+
+    /// Stops the HA and starts it again from the same config and database (log `name`).
+    mutating func restartHomeAgent(as name: String) throws -> Int32 {
+        let status = topology.lab.stop(homeAgent)
+        homeAgent = try Self.startHomeAgent(
+            topology.lab, binary: binary, config: haConfig, name: name, in: topology.homeAgent)
+        return status
+    }
+
+    private static func startHomeAgent(
+        _ lab: NetworkLab, binary: String, config: String, name: String, in namespace: String
+    ) throws -> Process {
+        let ha = try lab.start(name, [binary, "ha", "--config", config], in: namespace)
+        try lab.wait("the home agent and its controller", timeout: 15) {
+            if !ha.isRunning { throw LabError("tern ha exited: \(lab.log(name))") }
+            return lab.log(name).contains("home agent controller up")
+        }
+        return ha
+    }
+}
