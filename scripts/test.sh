@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # System packages: the OpenSSL headers (all crypto and, later, TLS), libcap (dropping privileges),
 # pkg-config (how SwiftPM finds OpenSSL); iproute2, ping and python3 for the network-namespace tests.
-packages=(libssl-dev libcap-dev libsqlite3-dev pkg-config iproute2 iputils-ping python3 nftables conntrack)
+packages=(libssl-dev libcap-dev libsqlite3-dev pkg-config iproute2 iputils-ping python3 nftables conntrack openssl systemd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
