@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // TLS for MN <-> HAC (RFC 6618 §5, §9.2): OpenSSL's libssl on memory BIOs over TernOS TCP sockets,
         // blocking with per-operation deadlines; tls-server-end-point (RFC 5929 §4.1) for the `auth` header.
-        .target(name: "TernTLS", dependencies: ["COpenSSL", "TernOS", "TernProtocol"], swiftSettings: strict),
+        .target(name: "TernTLS", dependencies: ["COpenSSL", "TernCrypto", "TernOS", "TernProtocol"], swiftSettings: strict),
         .target(
             name: "TernDataChannel",
             dependencies: ["TernProtocol", "TernCrypto"],
@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "TernTLSTests", dependencies: ["TernTLS", "TernOS", "TernProtocol", "TernTestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "TernOSTests", dependencies: ["TernOS", "TernProtocol"], swiftSettings: strict),
+        .testTarget(name: "TernOSTests", dependencies: ["TernOS", "TernProtocol", "TernTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "TernDataChannelTests",
             dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto", "TernTestSupport"],

@@ -17,8 +17,9 @@ public struct CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
         detail.isEmpty ? "\(operation) failed" : "\(operation) failed: \(detail)"
     }
 
-    /// Reads and clears this thread's OpenSSL error queue.
-    static func drainOpenSSLErrors() -> String {
+    /// Reads and clears this thread's OpenSSL error queue: reason strings only (`ERR_error_string_n`),
+    /// never data. Shared with TernTLS.
+    public static func drainOpenSSLErrors() -> String {
         var messages: [String] = []
         var buffer = [CChar](repeating: 0, count: 256)
         while true {

@@ -1,4 +1,5 @@
 internal import COpenSSL
+internal import TernCrypto
 import TernOS
 #if canImport(Glibc)
 import Glibc
@@ -64,20 +65,8 @@ public struct TLSError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// An OpenSSL failure, with what OpenSSL left in this thread's error queue (which is cleared).
     static func openSSL(_ kind: Kind, _ operation: String, fallback: String = "") -> TLSError {
-        let queued = drainOpenSSLErrors()
+        let queued = CryptoError.drainOpenSSLErrors()
         return TLSError(kind, operation, detail: queued.isEmpty ? fallback : queued)
     }
 
-    /// Reads and clears this thread's OpenSSL error queue: reason strings only (`ERR_error_string_n`).
-    static func drainOpenSSLErrors() -> String {
-        var messages: [String] = []
-        var buffer = [CChar](repeating: 0, count: 256)
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            ERR_error_string_n(code, &buffer, buffer.count)
-            messages.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        return messages.joined(separator: "; ")
-    }
 }

@@ -2,37 +2,12 @@ import Foundation
 import Testing
 import TernOS
 import TernProtocol
+import TernTestSupport
 
 /// What a failed helper command or check said.
 private struct NetlinkTestError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Runs `arguments` (through /usr/bin/env), waiting at most `timeout` seconds; returns the exit status
-/// and everything it printed.
-private func execute(_ arguments: [String], timeout: Double = 10) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    // A file, not a pipe: a chatty command can never block on a full pipe while we wait for it.
-    let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("tern-nl-\(UUID().uuidString).out")
-    _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: outputFile) }
-    let handle = try FileHandle(forWritingTo: outputFile)
-    defer { try? handle.close() }
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(5_000) }
-    if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        throw NetlinkTestError("\(arguments.joined(separator: " ")) timed out after \(timeout) s")
-    }
-    process.waitUntilExit()
-    return (process.terminationStatus, (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "")
 }
 
 /// Like `execute`, but a non-zero exit is an error carrying the output.
