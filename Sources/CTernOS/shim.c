@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -126,4 +127,13 @@ void tern_write_pktinfo(struct msghdr *message, void *control, const struct tern
         if (local->address[0] == 0xfe && (local->address[1] & 0xc0) == 0x80) info.ipi6_ifindex = local->ifindex;
         memcpy(CMSG_DATA(c), &info, sizeof info);
     }
+}
+
+int tern_boottime_timer(void) { return timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+int tern_timer_arm(int fd, uint64_t nanoseconds) {
+    struct itimerspec spec = {0};
+    spec.it_value.tv_sec = (time_t)(nanoseconds / 1000000000u);
+    spec.it_value.tv_nsec = (long)(nanoseconds % 1000000000u);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
 }

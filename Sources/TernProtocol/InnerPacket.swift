@@ -74,3 +74,44 @@ public struct KeepaliveSchedule: Sendable {
         return Int32(min(UInt64(cap), (due - now + 999_999) / 1_000_000))
     }
 }
+
+/// When a data-plane thread publishes its counters (DESIGN.md: idle is idle): at most every `interval`
+/// while there is traffic, once more after the last of it, and never while nothing happens — so an idle
+/// thread sleeps in poll with no timeout at all. Time is a value (monotonic nanoseconds).
+public struct PublishSchedule: Sendable {
+    /// Nanoseconds between publications while counters change.
+    public static let interval: UInt64 = 200_000_000
+
+    public private(set) var lastPublished: UInt64
+    /// Something was counted since the last publication.
+    public private(set) var isDirty = false
+
+    public init(now: UInt64) { lastPublished = now }
+
+    /// Records that the counters may have changed (the thread handled something).
+    public mutating func changed() { isDirty = true }
+
+    /// True when the counters should be published at `now`.
+    public func isDue(at now: UInt64) -> Bool { isDirty && now &- lastPublished >= Self.interval }
+
+    public mutating func published(at now: UInt64) {
+        lastPublished = now
+        isDirty = false
+    }
+
+    /// Milliseconds poll may sleep before the next publication is due: −1 (no timeout) when nothing is
+    /// waiting to be published.
+    public func pollTimeout(at now: UInt64) -> Int32 {
+        guard isDirty else { return -1 }
+        let due = lastPublished &+ Self.interval
+        return due <= now ? 0 : Int32((due - now + 999_999) / 1_000_000)
+    }
+}
+
+/// The shorter of two poll timeouts, where −1 means none.
+@inline(__always)
+public func shorterPollTimeout(_ a: Int32, _ b: Int32) -> Int32 {
+    if a < 0 { return b }
+    if b < 0 { return a }
+    return min(a, b)
+}

@@ -104,8 +104,6 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     private let counters = CounterBoard(threads: 2)
     private var threads: [PlatformThread] = []
 
-    /// Milliseconds a thread sleeps in poll at most, so that it notices a stop and publishes counters.
-    static let pollTimeoutMilliseconds: Int32 = 250
     /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
     static let batchesPerWake = 8
 
@@ -240,10 +238,16 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         let batch = DatagramBatch(slotLength: slotLength)
         var local = TunnelCounters()
         var state = ReceiverState(view: SessionTableView(tables), cache: BindingCache(policy: bindingPolicy))
-        var lastPublished = monotonicNanoseconds()
+        var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
-                try poller.wait(timeoutMilliseconds: Self.pollTimeoutMilliseconds)
+                // No timeout while idle: only traffic, a binding's expiry, or the stop wakes this thread.
+                let before = monotonicNanoseconds()
+                var timeout = publication.pollTimeout(at: before)
+                if let next = state.cache.nextExpiry {
+                    timeout = shorterPollTimeout(timeout, Self.milliseconds(from: before, to: next))
+                }
+                if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
                 for (position, socket) in sockets.enumerated() where poller.isReadable(position) {
                     for _ in 0..<Self.batchesPerWake {
                         let count = try batch.receive(from: socket)
@@ -269,12 +273,17 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 }
                 cacheSnapshot.withLock { $0 = state.cache.entries }
             }
-            if now &- lastPublished >= 200_000_000 {
+            if publication.isDue(at: now) {
                 counters.publish(local, slot: 0)
-                lastPublished = now
+                publication.published(at: now)
             }
         }
         counters.publish(local, slot: 0)
+    }
+
+    /// Milliseconds from `now` until `deadline` (monotonic ns), rounded up, for poll.
+    static func milliseconds(from now: UInt64, to deadline: UInt64) -> Int32 {
+        deadline <= now ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
     }
 
     /// What only the receiving thread touches.
@@ -451,10 +460,12 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         defer { isIPv6.deallocate() }
         var view = SessionTableView(tables)
         var local = TunnelCounters()
-        var lastPublished = monotonicNanoseconds()
+        var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
-                try poller.wait(timeoutMilliseconds: Self.pollTimeoutMilliseconds)
+                if try poller.wait(timeoutMilliseconds: publication.pollTimeout(at: monotonicNanoseconds())) {
+                    publication.changed()
+                }
                 if poller.isReadable(1) { sendSignalling(batch, counters: &local) }
                 if poller.isReadable(0) {
                     for _ in 0..<Self.batchesPerWake {
@@ -469,9 +480,9 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 return
             }
             let now = monotonicNanoseconds()
-            if now &- lastPublished >= 200_000_000 {
+            if publication.isDue(at: now) {
                 counters.publish(local, slot: 1)
-                lastPublished = now
+                publication.published(at: now)
             }
         }
         counters.publish(local, slot: 1)

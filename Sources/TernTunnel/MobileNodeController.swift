@@ -64,8 +64,6 @@ public struct MobileNodeRegistration: Sendable {
 public final class MobileNodeController: @unchecked Sendable {
     /// Handover records kept for status.
     public static let handoverHistory = 16
-    /// Longest sleep between looks at the clocks when nothing is pending.
-    static let idlePollMilliseconds: Int32 = 1_000
     /// Sleep while a handover record still waits for its Binding Acknowledgement or first data.
     static let handoverPollMilliseconds: Int32 = 5
     /// How far CLOCK_BOOTTIME must run ahead of CLOCK_MONOTONIC between two looks to count as a resume.
@@ -104,6 +102,9 @@ public final class MobileNodeController: @unchecked Sendable {
     private let rekeyResults: Mailbox<Result<Rekeyed, RekeyFailure>>
     private let stopping = Atomic<Bool>(false)
     private let wakeUp: Notifier
+    /// Wakes the thread at its next deadline on CLOCK_BOOTTIME, so that no periodic wake-up is needed to
+    /// notice a suspend: a deadline that passed while the machine slept fires at resume.
+    private let timer: BootTimer
     private var thread: PlatformThread?
     private let published = Mutex<MobileNodeRegistration>(
         MobileNodeRegistration(state: "starting", handovers: []))
@@ -142,6 +143,7 @@ public final class MobileNodeController: @unchecked Sendable {
         configuredKeepaliveSeconds = keepaliveIntervalSeconds
         self.events = events
         wakeUp = try Notifier()
+        timer = try BootTimer()
         list = BindingUpdateList(configuration: binding, initialSequenceNumber: initialSequenceNumber)
         clockOffset = bootTimeNanoseconds() &- monotonicNanoseconds()
     }
@@ -167,7 +169,7 @@ public final class MobileNodeController: @unchecked Sendable {
     private func run() {
         let poller = Poller([
             monitor.descriptor.rawValue, dataPlane.incomingSignalling.notifier.descriptor.rawValue,
-            wakeUp.descriptor.rawValue, rekeyResults.notifier.descriptor.rawValue,
+            wakeUp.descriptor.rawValue, rekeyResults.notifier.descriptor.rawValue, timer.descriptor.rawValue,
         ])
         evaluatePath(trigger: .startup, at: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
@@ -188,6 +190,7 @@ public final class MobileNodeController: @unchecked Sendable {
             }
             if poller.isReadable(1) { receiveSignalling(at: now) }
             if poller.isReadable(3) { finishRekey(at: now) }
+            if poller.isReadable(4) { timer.drain() }
             if let due = rekeyAt, now >= due { startRekey() }
             if let due = dropPreviousAt, now >= due {
                 dataPlane.dropPreviousSecurityAssociation()
@@ -200,18 +203,21 @@ public final class MobileNodeController: @unchecked Sendable {
         deregister()
     }
 
+    /// Arms the boot-time timer for the next deadline and returns how long poll may sleep: no limit
+    /// while idle (DESIGN.md: idle is idle), a few milliseconds while a handover record still waits for
+    /// its acknowledgement or first data.
     private func pollTimeout(at now: UInt64) -> Int32 {
-        var timeout = Self.idlePollMilliseconds
-        if let last = handovers.last, !last.isComplete,
-            now &- last.detectedMonotonic < 10_000_000_000
-        {
-            timeout = Self.handoverPollMilliseconds
+        let deadlines = [list.nextDeadline, rekeyInFlight ? nil : rekeyAt, dropPreviousAt].compactMap { $0 }
+        if let next = deadlines.min() {
+            // Monotonic deadlines carried to CLOCK_BOOTTIME: the two advance together while awake.
+            timer.arm(at: bootTimeNanoseconds() &+ (next > now ? next - now : 0))
+        } else {
+            timer.arm(at: nil)
         }
-        for deadline in [list.nextDeadline, rekeyInFlight ? nil : rekeyAt, dropPreviousAt].compactMap({ $0 }) {
-            let wait = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
-            timeout = Int32(min(UInt64(timeout), wait))
+        if let last = handovers.last, !last.isComplete, now &- last.detectedMonotonic < 10_000_000_000 {
+            return Self.handoverPollMilliseconds
         }
-        return timeout
+        return -1
     }
 
     /// Asks the kernel where packets to each Home Agent address would go; acts when the answer changed.

@@ -183,10 +183,13 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         var local = TunnelCounters()
         var view = AssociationView(self)
         var seenGeneration: UInt64 = 0
-        var lastPublished = monotonicNanoseconds()
+        var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
-                try poller.wait(timeoutMilliseconds: HomeAgentDataPlane.pollTimeoutMilliseconds)
+                // No timeout while idle: only traffic or the stop wakes this thread.
+                if try poller.wait(timeoutMilliseconds: publication.pollTimeout(at: monotonicNanoseconds())) {
+                    publication.changed()
+                }
             } catch {
                 events(.threadFailed(thread: "tern-mn-rx", error: error.description))
                 return
@@ -210,9 +213,9 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 }
             }
             let now = monotonicNanoseconds()
-            if now &- lastPublished >= 200_000_000 {
+            if publication.isDue(at: now) {
                 counters.publish(local, slot: 0)
-                lastPublished = now
+                publication.published(at: now)
             }
         }
         counters.publish(local, slot: 0)
@@ -273,12 +276,14 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         var view = AssociationView(self)
         var interval = keepaliveSeconds.load(ordering: .relaxed)
         var schedule = KeepaliveSchedule(intervalSeconds: interval, now: monotonicNanoseconds())
-        var lastPublished = monotonicNanoseconds()
+        var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
-                let timeout = schedule.millisecondsUntilDue(
-                    at: monotonicNanoseconds(), cap: HomeAgentDataPlane.pollTimeoutMilliseconds)
-                try poller.wait(timeoutMilliseconds: timeout)
+                // Idle, this thread wakes only for the next keepalive (DESIGN.md: 25 s by default).
+                let before = monotonicNanoseconds()
+                let keepaliveTimeout = schedule.interval > 0 ? schedule.millisecondsUntilDue(at: before, cap: .max) : -1
+                let timeout = shorterPollTimeout(publication.pollTimeout(at: before), keepaliveTimeout)
+                if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
                 let homeAgent = currentHomeAgent()
                 view.refresh(self)
                 let outbound = view.set.outbound
@@ -310,10 +315,11 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
             }
             if schedule.isDue(at: now) {
                 sendKeepalive(batch, to: currentHomeAgent(), outbound: view.set.outbound, counters: &local, schedule: &schedule)
+                publication.changed()
             }
-            if now &- lastPublished >= 200_000_000 {
+            if publication.isDue(at: now) {
                 counters.publish(local, slot: 1)
-                lastPublished = now
+                publication.published(at: now)
             }
         }
         counters.publish(local, slot: 1)

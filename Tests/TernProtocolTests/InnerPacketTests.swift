@@ -51,3 +51,32 @@ struct InnerPacketTests {
         #expect(!off.isDue(at: UInt64.max))
     }
 }
+
+@Suite("PublishSchedule: counters published while busy, never a wake-up while idle")
+struct PublishScheduleTests {
+    @Test("idle: no timeout; after activity: due within the interval, then idle again")
+    func schedule() {
+        var schedule = PublishSchedule(now: 1_000)
+        #expect(schedule.pollTimeout(at: 5_000_000_000) == -1, "nothing to publish: sleep without a timeout")
+        #expect(!schedule.isDue(at: 5_000_000_000))
+        schedule.changed()
+        #expect(schedule.isDue(at: 5_000_000_000), "long since the last publication")
+        schedule.published(at: 5_000_000_000)
+        schedule.changed()
+        #expect(!schedule.isDue(at: 5_100_000_000))
+        #expect(schedule.pollTimeout(at: 5_100_000_000) == 100)
+        #expect(schedule.pollTimeout(at: 5_199_999_999) == 1, "rounded up, never early")
+        #expect(schedule.isDue(at: 5_200_000_000))
+        schedule.published(at: 5_200_000_000)
+        #expect(schedule.pollTimeout(at: 5_300_000_000) == -1)
+    }
+
+    @Test("the shorter of two poll timeouts, −1 meaning none")
+    func shorter() {
+        #expect(shorterPollTimeout(-1, -1) == -1)
+        #expect(shorterPollTimeout(-1, 40) == 40)
+        #expect(shorterPollTimeout(30, -1) == 30)
+        #expect(shorterPollTimeout(30, 40) == 30)
+        #expect(shorterPollTimeout(0, 40) == 0)
+    }
+}

@@ -44,6 +44,13 @@ int tern_setns(int fd, int nstype);
 /// eventfd(2), non-blocking and close-on-exec (Glibc's Swift module does not export it).
 int tern_eventfd(void);
 
+/// timerfd_create(CLOCK_BOOTTIME), non-blocking and close-on-exec (sys/timerfd.h is not in Glibc's
+/// Swift module). CLOCK_BOOTTIME keeps counting through a suspend, so a deadline that passed while the
+/// machine slept fires at resume.
+int tern_boottime_timer(void);
+/// Arms `fd` to fire once at `nanoseconds` of CLOCK_BOOTTIME (absolute); 0 disarms it.
+int tern_timer_arm(int fd, uint64_t nanoseconds);
+
 /// Names the calling thread (pthread_setname_np, a GNU extension); at most 15 characters are kept.
 int tern_set_thread_name(const char *name);
 
