@@ -71,6 +71,8 @@ public final class HomeAgentControllerService: @unchecked Sendable {
     /// Keys `auth` for identities the store does not know (DESIGN.md: unknown identity), per process.
     private let dummyKey: [UInt8]
     private let active = Atomic<Int>(0)
+    /// Wakes the accept threads for the stop.
+    private let wakeUp: Notifier
     private let stopping = Atomic<Bool>(false)
     private var threads: [PlatformThread] = []
 
@@ -112,6 +114,7 @@ public final class HomeAgentControllerService: @unchecked Sendable {
         }
         do {
             dummyKey = try SecureRandom.bytes(count: 32)
+            wakeUp = try Notifier()
             listeners = try settings.listen.map { (address) throws(SystemCallError) in try TCPListener(address: address) }
         } catch let error as SystemCallError {
             throw .internalFailure("cannot listen for the home agent controller: \(error)")
@@ -135,18 +138,19 @@ public final class HomeAgentControllerService: @unchecked Sendable {
     /// Stops accepting; connections in progress finish within their deadline.
     public func stop() {
         stopping.store(true, ordering: .releasing)
+        wakeUp.signal()
         for thread in threads { thread.join() }
         threads = []
     }
 
-    /// How long an accept waits before it looks at `stopping` again.
-    static let acceptPollSeconds = 0.25
-
     private func acceptLoop(_ listener: TCPListener) {
+        // Sleeps until a client connects or the stop: no periodic wake-up.
+        let poller = Poller([listener.descriptor.rawValue, wakeUp.descriptor.rawValue])
         while !stopping.load(ordering: .acquiring) {
             let connection: TCPConnection
             do {
-                connection = try listener.accept(deadline: .after(seconds: Self.acceptPollSeconds))
+                guard try poller.wait(timeoutMilliseconds: -1), poller.isReadable(0) else { continue }
+                connection = try listener.accept(deadline: .after(seconds: 1))
             } catch {
                 if error.errno != ETIMEDOUT, error.errno != ECONNABORTED {
                     events(.failed(peer: "-", reason: "accept: \(error)"))

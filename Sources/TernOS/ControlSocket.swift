@@ -8,7 +8,8 @@ import Glibc
 /// and a stale one left by a crashed run is replaced at start.
 public final class ControlSocketServer: @unchecked Sendable {
     public let path: String
-    private let descriptor: FileDescriptor
+    /// The listening socket, for a poller that waits on it beside other descriptors.
+    public let descriptor: FileDescriptor
     /// Set once this server has bound the path: only then is the file its to remove (an init that
     /// throws still runs deinit, and must not remove another daemon's socket).
     private var boundPath = false

@@ -206,6 +206,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         session.grantSequenceNumbers(through: limit)
     }
 
+    /// The earliest validity end (seconds since 1970) of the SAs in the data plane, if any has one.
+    public var nextValidityEnd: Double? {
+        tables.current().0.sessions.compactMap { $0.validity?.end }.min()
+    }
+
     /// Removes every SA past its validity end at `now` (seconds since 1970); returns their SPIs.
     public func removeExpired(at now: Double) -> [SecurityParameterIndex] {
         let expired = tables.current().0.sessions.filter { ($0.validity?.end ?? .infinity) <= now }

@@ -154,6 +154,7 @@ final class SequenceReservationKeeper: @unchecked Sendable {
     }
 
     private let stopping = StopFlag()
+    private let wakeUp: Notifier
     private var thread: PlatformThread?
 
     /// The limit to persist and grant for an SA whose sender has used up to `lastSent`.
@@ -164,11 +165,17 @@ final class SequenceReservationKeeper: @unchecked Sendable {
 
     init(plane: HomeAgentDataPlane, store: HomeAgentControllerStore, logger: Logger) throws {
         let requests = plane.reservationRequests
+        let wakeUp = try Notifier()
+        self.wakeUp = wakeUp
         thread = try PlatformThread(name: "tern-ha-state") { [stopping] in
             let changes = plane.bindingChanges
-            let poller = Poller([requests.notifier.descriptor.rawValue, changes.notifier.descriptor.rawValue])
+            let poller = Poller([
+                requests.notifier.descriptor.rawValue, changes.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue,
+            ])
             while !stopping.value.load(ordering: .acquiring) {
-                _ = try? poller.wait(timeoutMilliseconds: 250)
+                // Woken by the mailboxes, the stop, or the next SA's validity end: no periodic wake-up.
+                let untilExpiry = plane.nextValidityEnd.map { max($0 - Date().timeIntervalSince1970, 0) }
+                _ = try? poller.wait(timeoutMilliseconds: untilExpiry.map { Int32(min($0 * 1000 + 1, 86_400_000)) } ?? -1)
                 for change in changes.take() { Self.persist(change, in: store, logger: logger) }
                 // SAs past their validity end leave the data plane (their MN has re-keyed, or must).
                 for spi in plane.removeExpired(at: Date().timeIntervalSince1970) {
@@ -206,6 +213,7 @@ final class SequenceReservationKeeper: @unchecked Sendable {
 
     func stop() {
         stopping.value.store(true, ordering: .releasing)
+        wakeUp.signal()
         thread?.join()
         thread = nil
     }

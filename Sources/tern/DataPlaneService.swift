@@ -19,8 +19,11 @@ struct DataPlaneService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            // Without a status file nothing is due until the stop: sleep through (no periodic wake-up,
+            // DESIGN.md: idle is idle); cancellation at the stop ends the sleep.
+            let interval = statusFile == nil ? Duration.seconds(86_400) : Self.statusInterval
             while true {
-                try await Task.sleep(for: Self.statusInterval)
+                try await Task.sleep(for: interval)
                 writeStatus()
             }
         }

@@ -13,6 +13,8 @@ final class StatusServer: @unchecked Sendable {
     }
 
     private let stopping = StopFlag()
+    /// Wakes the thread for the stop: it sleeps in poll without a timeout otherwise.
+    private let wakeUp: Notifier
     private var thread: PlatformThread?
     /// How long a client may take to read its reply.
     static let replySeconds = 2.0
@@ -24,11 +26,16 @@ final class StatusServer: @unchecked Sendable {
             mkdir(directory, 0o700)
         }
         let server = try ControlSocketServer(path: path)
+        let wakeUp = try Notifier()
+        self.wakeUp = wakeUp
         thread = try PlatformThread(name: "tern-status") { [stopping] in
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let poller = Poller([server.descriptor.rawValue, wakeUp.descriptor.rawValue])
             while !stopping.value.load(ordering: .acquiring) {
-                guard let client = try? server.accept(deadline: .after(seconds: 0.25)) else { continue }
+                guard (try? poller.wait(timeoutMilliseconds: -1)) == true, poller.isReadable(0),
+                    let client = try? server.accept(deadline: .after(seconds: Self.replySeconds))
+                else { continue }
                 do {
                     let data = try encoder.encode(report())
                     try data.withUnsafeBytes { (raw) throws in
@@ -54,6 +61,7 @@ final class StatusServer: @unchecked Sendable {
 
     func stop() {
         stopping.value.store(true, ordering: .releasing)
+        wakeUp.signal()
         thread?.join()
         thread = nil
     }
