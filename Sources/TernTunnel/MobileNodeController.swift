@@ -64,8 +64,6 @@ public struct MobileNodeRegistration: Sendable {
 public final class MobileNodeController: @unchecked Sendable {
     /// Handover records kept for status.
     public static let handoverHistory = 16
-    /// Sleep while a handover record still waits for its Binding Acknowledgement or first data.
-    static let handoverPollMilliseconds: Int32 = 5
     /// How far CLOCK_BOOTTIME must run ahead of CLOCK_MONOTONIC between two looks to count as a resume.
     static let suspendThreshold: UInt64 = 1_000_000_000
     /// How long a clean stop waits for the deregistration's Binding Acknowledgement.
@@ -170,6 +168,7 @@ public final class MobileNodeController: @unchecked Sendable {
         let poller = Poller([
             monitor.descriptor.rawValue, dataPlane.incomingSignalling.notifier.descriptor.rawValue,
             wakeUp.descriptor.rawValue, rekeyResults.notifier.descriptor.rawValue, timer.descriptor.rawValue,
+            dataPlane.handoverProgress.descriptor.rawValue,
         ])
         evaluatePath(trigger: .startup, at: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
@@ -191,6 +190,7 @@ public final class MobileNodeController: @unchecked Sendable {
             if poller.isReadable(1) { receiveSignalling(at: now) }
             if poller.isReadable(3) { finishRekey(at: now) }
             if poller.isReadable(4) { timer.drain() }
+            if poller.isReadable(5) { dataPlane.handoverProgress.drain() }
             if let due = rekeyAt, now >= due { startRekey() }
             if let due = dropPreviousAt, now >= due {
                 dataPlane.dropPreviousSecurityAssociation()
@@ -203,9 +203,9 @@ public final class MobileNodeController: @unchecked Sendable {
         deregister()
     }
 
-    /// Arms the boot-time timer for the next deadline and returns how long poll may sleep: no limit
-    /// while idle (DESIGN.md: idle is idle), a few milliseconds while a handover record still waits for
-    /// its acknowledgement or first data.
+    /// Arms the boot-time timer for the next deadline; poll itself then sleeps without a limit (DESIGN.md:
+    /// idle is idle). Handover records are completed by the events that complete them: the Binding
+    /// Acknowledgement, and the data plane's signal when the first data arrives.
     private func pollTimeout(at now: UInt64) -> Int32 {
         let deadlines = [list.nextDeadline, rekeyInFlight ? nil : rekeyAt, dropPreviousAt].compactMap { $0 }
         if let next = deadlines.min() {
@@ -213,9 +213,6 @@ public final class MobileNodeController: @unchecked Sendable {
             timer.arm(at: bootTimeNanoseconds() &+ (next > now ? next - now : 0))
         } else {
             timer.arm(at: nil)
-        }
-        if let last = handovers.last, !last.isComplete, now &- last.detectedMonotonic < 10_000_000_000 {
-            return Self.handoverPollMilliseconds
         }
         return -1
     }

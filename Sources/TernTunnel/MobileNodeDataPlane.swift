@@ -53,6 +53,9 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     private let firstDataAt = Atomic<UInt64>(0)
     /// When the last Mobility Header left (monotonic ns), for the handover record.
     private let lastSignallingSentAt = Atomic<UInt64>(0)
+    /// Signalled (once per handover) when the first inner packet after it arrived, so the control plane
+    /// completes its record without polling for it.
+    public let handoverProgress: Notifier
 
     /// - Parameters:
     ///   - ipv4, ipv6: unconnected UDP sockets, one for each family the Home Agent has an address of.
@@ -70,6 +73,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
             associations = Mutex(try AssociationSet(current: association, previous: nil))
             wakeUp = try Notifier()
             controlWake = try Notifier()
+            handoverProgress = try Notifier()
             outgoingSignalling = try Mailbox()
             incomingSignalling = try Mailbox()
         } catch let error as SecurityAssociationError {
@@ -230,6 +234,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         seen = generation
         firstDataAt.store(monotonicNanoseconds(), ordering: .relaxed)
         firstDataGeneration.store(generation, ordering: .releasing)
+        handoverProgress.signal()
     }
 
     @inline(__always)
