@@ -67,12 +67,7 @@ LOG_TAG=compare
 
 teardown_topology() {
     stop_all_pids
-    local ns
-    for ns in "$NS_C" "$NS_S"; do
-        if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns"; then
-            ip netns del "$ns" 2>/dev/null || log "could not delete namespace $ns"
-        fi
-    done
+    delete_namespaces "$NS_C" "$NS_S"
     rm -f "/var/run/wireguard/$WG_IF_S.sock" "/var/run/wireguard/$WG_IF_C.sock"
 }
 

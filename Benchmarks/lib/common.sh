@@ -30,6 +30,15 @@ stop_all_pids() {  # every PID in PIDS, newest first
     PIDS=()
 }
 
+delete_namespaces() {  # delete_namespaces NS...: each that exists; a failure is logged, not fatal
+    local ns
+    for ns in "$@"; do
+        if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns"; then
+            ip netns del "$ns" 2>/dev/null || log "could not delete namespace $ns"
+        fi
+    done
+}
+
 make_pki() {  # make_pki DIR LABEL: self-signed CA + server/client certificates (ECDSA P-256) in DIR
     local d=$1 label=${2:-tern-bench}
     (

@@ -76,12 +76,7 @@ LOG_TAG=roaming
 
 teardown_topology() {
     stop_all_pids
-    local ns
-    for ns in "$NS_MN" "$NS_NAT" "$NS_R" "$NS_HA"; do
-        if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns"; then
-            ip netns del "$ns" 2>/dev/null || log "could not delete namespace $ns"
-        fi
-    done
+    delete_namespaces "$NS_MN" "$NS_NAT" "$NS_R" "$NS_HA"
     rm -f "/var/run/wireguard/$WG_IF_HA.sock" "/var/run/wireguard/$WG_IF_MN.sock"
 }
 
