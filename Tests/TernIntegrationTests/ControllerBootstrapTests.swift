@@ -7,15 +7,29 @@ import Testing
 /// and carries IPv4 and IPv6 traffic to the correspondent.
 @Suite("HAC bootstrap in network namespaces", .serialized)
 struct ControllerBootstrapTests {
-    @Test("the MN bootstraps (TLS 1.3, PSK), registers, carries both families, and survives an HA restart")
-    func bootstrap() throws {
+    /// A lab with the ordinary topology and a certificate factory, torn down afterwards; on failure the
+    /// daemons' and the traffic's logs are printed.
+    private func withControllerLab(
+        _ body: (NetworkLab, Topology, CertificateFactory) throws -> Void
+    ) throws {
         guard requireRoot() else { return }
         let lab = try NetworkLab()
         defer { lab.tearDown() }
         let certificates = try CertificateFactory()
         defer { certificates.remove() }
         do {
-            let topology = try Topology(lab: lab)
+            try body(lab, try Topology(lab: lab), certificates)
+        } catch {
+            for name in ["ha", "ha2", "mn0", "transfer", "ping"] where !lab.log(name).isEmpty {
+                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
+            }
+            throw error
+        }
+    }
+
+    @Test("the MN bootstraps (TLS 1.3, PSK), registers, carries both families, and survives an HA restart")
+    func bootstrap() throws {
+        try withControllerLab { lab, topology, certificates in
             var deployment = try ControllerDeployment(topology: topology, certificates: certificates)
             let binary = deployment.binary
             let authority = deployment.authority
@@ -62,21 +76,12 @@ struct ControllerBootstrapTests {
                 ["ping", "-c", "5", "-i", "0.2", "-W", "2", "-w", "10", Topology.cn6], in: topology.mobileNodes[0], timeout: 15)
             #expect(after.contains(" 0% packet loss"), "after the restart: \(after)")
             #expect(lab.log("mn0").components(separatedBy: "bootstrapped over").count == 2, "one TLS exchange only")
-        } catch {
-            for name in ["ha", "ha2", "mn0"] where !lab.log(name).isEmpty { print("--- \(name).log ---\n\(lab.log(name).suffix(3000))") }
-            throw error
         }
     }
 
     @Test("re-key before the validity end under a running transfer: make before break, nothing lost")
     func rekey() throws {
-        guard requireRoot() else { return }
-        let lab = try NetworkLab()
-        defer { lab.tearDown() }
-        let certificates = try CertificateFactory()
-        defer { certificates.remove() }
-        do {
-            let topology = try Topology(lab: lab)
+        try withControllerLab { lab, topology, certificates in
             // The shortest validity the HAC allows: the MN re-contacts it at 80 %, 48 s in.
             let deployment = try ControllerDeployment(topology: topology, certificates: certificates, hacExtra: "  sa-validity: 60")
             let haStatus = deployment.haStatus
@@ -105,11 +110,6 @@ struct ControllerBootstrapTests {
                 let bindings = status["bindings"] as? [[String: Any]] ?? []
                 return bindings.contains { "\($0["spi"] ?? "")" == spi && $0["registered"] as? Bool == true }
             }
-        } catch {
-            for name in ["ha", "mn0", "transfer", "ping"] where !lab.log(name).isEmpty {
-                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
-            }
-            throw error
         }
     }
 
