@@ -259,7 +259,9 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                         if count == 0 { break }
                         state.now = monotonicNanoseconds()
                         if state.view.refresh(from: tables) { state.tableChanged() }
-                        for slot in 0..<count { receive(slot, of: batch, counters: &local, state: &state) }
+                        PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
+                            receive(datagram, counters: &local, state: &state)
+                        }
                     }
                 }
             } catch {
@@ -316,19 +318,15 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     static let bindingErrorInterval: UInt64 = 1_000_000_000
 
     @inline(__always)
-    private func receive(
-        _ slot: Int, of batch: DatagramBatch, counters local: inout TunnelCounters, state: inout ReceiverState
-    ) {
-        guard !batch.wasTruncated(slot) else { return local.drop(.truncatedDatagram) }
-        let buffer = batch.buffer(slot)
-        let length = batch.receivedLength(slot)
+    private func receive(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters, state: inout ReceiverState) {
+        let buffer = datagram.buffer
         let header: DataChannelHeader
         do {
-            header = try DataChannel.parseHeader(UnsafeRawBufferPointer(buffer), datagram: 0..<length)
+            header = try DataChannel.parseHeader(UnsafeRawBufferPointer(buffer), datagram: datagram.range)
         } catch {
             return local.drop(error)
         }
-        guard let source = batch.source(slot) else { return local.drop(.unknownPlaintextSource) }
+        guard let source = datagram.source else { return local.drop(.unknownPlaintextSource) }
         let session: MobileNodeSession
         if header.packetType == .plaintext {
             guard let found = state.sessionByEndpoint[source] else { return local.drop(.unknownPlaintextSource) }
@@ -339,11 +337,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             }
             session = found
         }
-        guard let opened = PacketPath.open(buffer, length: length, inbound: session.inbound, counters: &local) else {
+        guard let opened = PacketPath.open(datagram, inbound: session.inbound, counters: &local) else {
             return
         }
         if opened.isNewest {
-            let endpoint = Endpoint(remote: source, local: batch.localAddress(slot))
+            let endpoint = Endpoint(remote: source, local: datagram.local)
             let previous = session.currentEndpoint()
             if previous != endpoint {
                 _ = session.move(to: endpoint)
@@ -361,7 +359,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             // register again at once instead of at its next refresh.
             session.lastBindingErrorAt = state.now
             let error = BindingError(status: BindingError.unknownBindingForHomeAddress, homeAddress: .any, options: [])
-            queue(.bindingError(error), to: Endpoint(remote: source, local: batch.localAddress(slot)), session: session,
+            queue(.bindingError(error), to: Endpoint(remote: source, local: datagram.local), session: session,
                 counters: &local)
         }
         switch opened.kind {
@@ -369,7 +367,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             local.keepalivesReceived &+= 1
         case .mobilityHeader:
             local.mobilityHeadersReceived &+= 1
-            let reply = Endpoint(remote: source, local: batch.localAddress(slot))
+            let reply = Endpoint(remote: source, local: datagram.local)
             handleMobilityHeader(
                 PacketPath.copyPayload(opened.payload, of: buffer), session: session, replyTo: reply,
                 cache: &state.cache, counters: &local)

@@ -205,7 +205,9 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                         if count == 0 { break }
                         let deliveredBefore = local.packetsReceived
                         view.refresh(self)
-                        for slot in 0..<count { receive(slot, of: batch, associations: view.set, counters: &local) }
+                        PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
+                            receive(datagram, associations: view.set, counters: &local)
+                        }
                         if local.packetsReceived != deliveredBefore { noteFirstData(seen: &seenGeneration) }
                     }
                 } catch {
@@ -239,17 +241,14 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
 
     @inline(__always)
     private func receive(
-        _ slot: Int, of batch: DatagramBatch, associations: AssociationSet, counters local: inout TunnelCounters
+        _ datagram: ReceivedDatagram, associations: AssociationSet, counters local: inout TunnelCounters
     ) {
-        guard !batch.wasTruncated(slot) else { return local.drop(.truncatedDatagram) }
-        guard let source = batch.source(slot), homeAgents.contains(source) else {
+        guard let source = datagram.source, homeAgents.contains(source) else {
             return local.drop(.notFromHomeAgent)
         }
-        let buffer = batch.buffer(slot)
-        let length = batch.receivedLength(slot)
-        let inbound = associations.inbound(for: UnsafeRawBufferPointer(buffer), length: length)
-        guard let opened = PacketPath.open(buffer, length: length, inbound: inbound, counters: &local)
-        else { return }
+        let buffer = datagram.buffer
+        let inbound = associations.inbound(for: UnsafeRawBufferPointer(buffer), datagram: datagram.range)
+        guard let opened = PacketPath.open(datagram, inbound: inbound, counters: &local) else { return }
         switch opened.kind {
         case .keepalive:
             local.keepalivesReceived &+= 1
@@ -443,9 +442,9 @@ final class AssociationSet: @unchecked Sendable {
     /// The inbound SA for the datagram's SPI; the newest when it names neither (it will then fail to
     /// open, and be counted, as any datagram under an unknown SPI).
     @inline(__always)
-    func inbound(for datagram: UnsafeRawBufferPointer, length: Int) -> InboundSecurityAssociation {
-        guard inbound.count > 1, length >= 4 else { return inbound[0] }
-        let spi = datagram.loadBigEndianUInt32(at: 0) & SecurityParameterIndex.maximum
+    func inbound(for buffer: UnsafeRawBufferPointer, datagram: Range<Int>) -> InboundSecurityAssociation {
+        guard inbound.count > 1, datagram.count >= 4 else { return inbound[0] }
+        let spi = buffer.loadBigEndianUInt32(at: datagram.lowerBound) & SecurityParameterIndex.maximum
         for candidate in inbound where candidate.securityParameterIndex.rawValue == spi { return candidate }
         return inbound[0]
     }

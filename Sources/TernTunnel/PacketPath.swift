@@ -5,6 +5,14 @@ import TernProtocol
 
 /// The per-packet steps both roles share: sizing slots, sealing an inner packet for the wire, and
 /// opening a datagram. Kept here once so the Home Agent and the Mobile Node cannot drift apart.
+/// One datagram of a received batch: where it lies in its slot, who sent it, and to which local address.
+struct ReceivedDatagram {
+    let buffer: UnsafeMutableRawBufferPointer
+    let range: Range<Int>
+    let source: SocketAddress?
+    let local: tern_local_address
+}
+
 enum PacketPath {
     /// Where an inner packet is read into a slot: after the largest headroom any suite needs.
     static let payloadOffset = DataChannel.maximumHeadroom
@@ -73,17 +81,36 @@ enum PacketPath {
         Array(UnsafeRawBufferPointer(rebasing: slot[payload]))
     }
 
-    /// Opens the datagram in `slot`; nil after counting the drop.
+    /// Opens `datagram` in place; nil after counting the drop.
     @inline(__always)
     static func open(
-        _ slot: UnsafeMutableRawBufferPointer, length: Int, inbound: InboundSecurityAssociation,
-        counters: inout TunnelCounters
+        _ datagram: ReceivedDatagram, inbound: InboundSecurityAssociation, counters: inout TunnelCounters
     ) -> OpenedDatagram? {
         do {
-            return try inbound.open(slot, datagram: 0..<length)
+            return try inbound.open(datagram.buffer, datagram: datagram.range)
         } catch {
             counters.drop(error)
             return nil
+        }
+    }
+
+    /// Calls `body` for every datagram of the first `count` slots of a received batch, in order; counts
+    /// truncated slots as drops.
+    @inline(__always)
+    static func forEachDatagram(
+        in batch: DatagramBatch, count: Int, counters: inout TunnelCounters,
+        _ body: (ReceivedDatagram, inout TunnelCounters) -> Void
+    ) {
+        for slot in 0..<count {
+            guard !batch.wasTruncated(slot) else {
+                counters.drop(.truncatedDatagram)
+                continue
+            }
+            let buffer = batch.buffer(slot)
+            let length = batch.receivedLength(slot)
+            let source = batch.source(slot)
+            let local = batch.localAddress(slot)
+            body(ReceivedDatagram(buffer: buffer, range: 0..<length, source: source, local: local), &counters)
         }
     }
 
