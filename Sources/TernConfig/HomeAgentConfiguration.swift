@@ -84,7 +84,7 @@ extension HomeAgentConfiguration {
     static let gatewayFields = ["forwarding", "masquerade"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
     static let listenFields = ["port", "addresses"]
-    static let tunnelFields = ["name", "mtu", "addresses"]
+    static let tunnelFields = ["name", "mtu", "addresses", "offloads"]
     static let mobileNodeFields = ["name", "spi", "suite", "scope", "keys", "home-addresses"]
 
     /// Reads the file at `path` and parses it, loading key files with `KeyFile.load`.
@@ -209,7 +209,10 @@ extension HomeAgentConfiguration {
         }
         var configuration = HomeAgentConfiguration(
             listenPort: listenPort, listenAddresses: listenAddresses,
-            tunnel: TunnelSettings(name: tunnelName, mtu: mtu, addresses: tunnelAddresses), mobileNodes: nodes,
+            tunnel: TunnelSettings(
+                name: tunnelName, mtu: mtu, addresses: tunnelAddresses,
+                offloads: try tunnelMapping.optional("offloads")?.boolean() ?? ConfigurationDefaults.offloads),
+            mobileNodes: nodes,
             statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive,
             controller: controller, gateway: gateway)
         configuration.controlSocket = try root.optional("control-socket")?.filePath()

@@ -85,7 +85,7 @@ extension MobileNodeConfiguration {
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
-    static let tunnelFields = ["name", "mtu", "home-addresses", "routes", "full-tunnel", "block-ipv6"]
+    static let tunnelFields = ["name", "mtu", "home-addresses", "routes", "full-tunnel", "block-ipv6", "offloads"]
     static let associationFields = ["spi", "suite", "scope", "keys"]
 
     /// Reads the file at `path` and parses it, loading the key file with `KeyFile.load`.
@@ -168,7 +168,10 @@ extension MobileNodeConfiguration {
         let controlSocket = try root.optional("control-socket")?.filePath()
         var configuration = MobileNodeConfiguration(
             homeAgentAddresses: homeAgentAddresses, homeAgentPort: homeAgentPort,
-            tunnel: TunnelSettings(name: name, mtu: mtu), homeAddresses: homeAddresses, routes: routes,
+            tunnel: TunnelSettings(
+                name: name, mtu: mtu,
+                offloads: try tunnel.optional("offloads")?.boolean() ?? ConfigurationDefaults.offloads),
+            homeAddresses: homeAddresses, routes: routes,
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
             bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6)
         configuration.controlSocket = controlSocket

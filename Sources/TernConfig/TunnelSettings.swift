@@ -10,11 +10,19 @@ public struct TunnelSettings: Hashable, Sendable {
     /// The Home Agent's own addresses on its TUN device (`tunnel.addresses`); empty on a Mobile Node, whose
     /// TUN device carries its Home Addresses instead.
     public var addresses: [IPPrefix]
+    /// `tunnel.offloads`, default true: open the TUN device with virtio headers and TSO/USO offloads,
+    /// and use UDP segmentation (GSO) and receive coalescing (GRO), each where the kernel accepts it
+    /// (docs/tunnel.md). false: one packet per read and write, one datagram per message.
+    public var offloads: Bool
 
-    public init(name: String = ConfigurationDefaults.tunnelName, mtu: Int? = nil, addresses: [IPPrefix] = []) {
+    public init(
+        name: String = ConfigurationDefaults.tunnelName, mtu: Int? = nil, addresses: [IPPrefix] = [],
+        offloads: Bool = ConfigurationDefaults.offloads
+    ) {
         self.name = name
         self.mtu = mtu
         self.addresses = addresses
+        self.offloads = offloads
     }
 }
 
@@ -28,6 +36,8 @@ public enum ConfigurationDefaults {
     public static let servicePort: UInt16 = 7872
     /// `tunnel.name`.
     public static let tunnelName = "tern0"
+    /// `tunnel.offloads`.
+    public static let offloads = true
     /// `listen.addresses`: every IPv4 and every IPv6 address.
     public static let listenAddresses: [IPAddress] = [.v4(.any), .v6(.any)]
     /// `suite`: AES-128-GCM, `{13,01}`.

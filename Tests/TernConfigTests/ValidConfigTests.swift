@@ -311,4 +311,28 @@ struct ValidConfigTests {
         let wrong = configurationError { () throws(ConfigurationError) in _ = try parse("  full-tunnel: 1") }
         #expect(wrong?.description == "mn.yaml:4:16: tunnel.full-tunnel: 1 is not true or false")
     }
+
+    @Test("tunnel.offloads: on by default for both roles, false turns TUN and UDP offloads off")
+    func tunnelOffloads() throws {
+        func parse(_ tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {
+            try MobileNodeConfiguration.parse(
+                """
+                home-agent: {address: 198.18.0.1}
+                tunnel:
+                  home-addresses: [192.0.2.10]
+                \(tunnelLines)
+                security-association: {spi: 7, keys: /etc/tern/mn0.keys}
+                """, path: "mn.yaml", keyLoader: Self.keys.load)
+        }
+        #expect(try parse("").tunnel.offloads)
+        #expect(try !parse("  offloads: false").tunnel.offloads)
+        let wrong = configurationError { () throws(ConfigurationError) in _ = try parse("  offloads: off") }
+        #expect(wrong?.description == "mn.yaml:4:13: tunnel.offloads: off is not true or false")
+        let homeAgent = """
+            tunnel: {addresses: [192.0.2.1/24], offloads: false}
+            mobile-nodes:
+              - {name: mn0, spi: 7, keys: /etc/tern/mn0.keys, home-addresses: [192.0.2.10]}
+            """
+        #expect(try !HomeAgentConfiguration.parse(homeAgent, path: "ha.yaml", keyLoader: Self.keys.load).tunnel.offloads)
+    }
 }
