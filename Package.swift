@@ -117,7 +117,9 @@ let package = Package(
         .testTarget(
             name: "TernTLSTests", dependencies: ["TernTLS", "TernOS", "TernProtocol", "TernTestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "TernOSTests", dependencies: ["TernOS", "TernProtocol", "TernTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TernOSTests", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernTestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "TernDataChannelTests",
             dependencies: ["TernDataChannel", "TernProtocol", "TernCrypto", "TernTestSupport"],

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: the OpenSSL headers (all crypto and, later, TLS), libcap (dropping privileges),
-# pkg-config (how SwiftPM finds OpenSSL); iproute2, ping and python3 for the network-namespace tests.
-packages=(libssl-dev libcap-dev libsqlite3-dev pkg-config iproute2 iputils-ping python3 nftables conntrack openssl systemd)
+# pkg-config (how SwiftPM finds OpenSSL); iproute2, ping and python3 for the network-namespace tests;
+# ethtool to read a TUN device's offload features (TernOSTests).
+packages=(libssl-dev libcap-dev libsqlite3-dev pkg-config iproute2 iputils-ping python3 nftables conntrack openssl systemd ethtool)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

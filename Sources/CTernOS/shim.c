@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <netinet/udp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -17,6 +18,17 @@
 _Static_assert(sizeof(struct tern_mmsghdr) == sizeof(struct mmsghdr), "tern_mmsghdr must mirror mmsghdr");
 _Static_assert(offsetof(struct tern_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len),
                "tern_mmsghdr.msg_len must sit where mmsghdr.msg_len does");
+
+// The offload constants the header spells out must be the kernel's.
+_Static_assert(TERN_IFF_VNET_HDR == IFF_VNET_HDR, "IFF_VNET_HDR");
+_Static_assert(TERN_TUN_F_CSUM == TUN_F_CSUM && TERN_TUN_F_TSO4 == TUN_F_TSO4 && TERN_TUN_F_TSO6 == TUN_F_TSO6 &&
+                   TERN_TUN_F_TSO_ECN == TUN_F_TSO_ECN,
+               "TUN_F_* checksum and TSO flags");
+#ifdef TUN_F_USO4
+_Static_assert(TERN_TUN_F_USO4 == TUN_F_USO4 && TERN_TUN_F_USO6 == TUN_F_USO6, "TUN_F_USO* flags");
+#endif
+_Static_assert(TERN_SOL_UDP == SOL_UDP && TERN_UDP_SEGMENT == UDP_SEGMENT && TERN_UDP_GRO == UDP_GRO,
+               "UDP offload socket options");
 
 int tern_recvmmsg(int fd, struct tern_mmsghdr *messages, unsigned int count, int flags) {
     return recvmmsg(fd, (struct mmsghdr *)messages, count, flags, NULL);
@@ -44,6 +56,11 @@ int tern_tun_open(const char *name, int extra_flags, char *actual_name) {
     return fd;
 }
 
+int tern_tun_set_vnet_header_length(int fd, int length) { return ioctl(fd, TUNSETVNETHDRSZ, &length); }
+
+// TUNSETOFFLOAD takes the flags as the argument itself, not through a pointer.
+int tern_tun_set_offload(int fd, unsigned int flags) { return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags); }
+
 int tern_udp_socket(int family) { return socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
 
 int tern_tcp_socket(int family) { return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); }
@@ -65,14 +82,23 @@ int tern_set_thread_name(const char *name) {
 
 unsigned int tern_if_index(const char *name) { return if_nametoindex(name); }
 
-size_t tern_pktinfo_control_length(void) {
+// Room for the larger packet-info message (IPv6's), aligned so that another message may follow it.
+static size_t tern_pktinfo_space(void) {
     size_t v4 = CMSG_SPACE(sizeof(struct in_pktinfo));
     size_t v6 = CMSG_SPACE(sizeof(struct in6_pktinfo));
     return v4 > v6 ? v4 : v6;
 }
 
-int tern_read_pktinfo(const struct msghdr *message, struct tern_local_address *local) {
+size_t tern_control_length(void) {
+    // Send: packet info + UDP_SEGMENT (a uint16_t). Receive: packet info + UDP_GRO (an int).
+    size_t send = tern_pktinfo_space() + CMSG_SPACE(sizeof(uint16_t));
+    size_t receive = tern_pktinfo_space() + CMSG_SPACE(sizeof(int));
+    return send > receive ? send : receive;
+}
+
+void tern_read_control(const struct msghdr *message, struct tern_local_address *local, int *segment_size) {
     memset(local, 0, sizeof *local);
+    *segment_size = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)message); c != NULL;
          c = CMSG_NXTHDR((struct msghdr *)message, c)) {
         if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -81,18 +107,18 @@ int tern_read_pktinfo(const struct msghdr *message, struct tern_local_address *l
             local->family = AF_INET;
             local->ifindex = (unsigned int)info.ipi_ifindex;
             memcpy(local->address, &info.ipi_addr, 4);
-            return 0;
-        }
-        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
             struct in6_pktinfo info;
             memcpy(&info, CMSG_DATA(c), sizeof info);
             local->family = AF_INET6;
             local->ifindex = info.ipi6_ifindex;
             memcpy(local->address, &info.ipi6_addr, 16);
-            return 0;
+        } else if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            // Only on a socket with UDP_GRO on, and only for a coalesced run: the length of each datagram
+            // in it but the last, which may be shorter.
+            memcpy(segment_size, CMSG_DATA(c), sizeof(int));
         }
     }
-    return -1;
 }
 
 void tern_write_pktinfo(struct msghdr *message, void *control, const struct tern_local_address *local) {
@@ -101,7 +127,7 @@ void tern_write_pktinfo(struct msghdr *message, void *control, const struct tern
         message->msg_controllen = 0;
         return;
     }
-    memset(control, 0, tern_pktinfo_control_length());
+    memset(control, 0, tern_pktinfo_space());
     message->msg_control = control;
     if (local->family == AF_INET) {
         message->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
@@ -127,6 +153,21 @@ void tern_write_pktinfo(struct msghdr *message, void *control, const struct tern
         if (local->address[0] == 0xfe && (local->address[1] & 0xc0) == 0x80) info.ipi6_ifindex = local->ifindex;
         memcpy(CMSG_DATA(c), &info, sizeof info);
     }
+}
+
+void tern_write_segmented(
+    struct msghdr *message, void *control, const struct tern_local_address *local, uint16_t segment_size) {
+    tern_write_pktinfo(message, control, local);
+    // CMSG_SPACE keeps every message aligned, so the next one starts right after the packet info.
+    size_t used = message->msg_controllen;
+    struct cmsghdr *c = (struct cmsghdr *)((char *)control + used);
+    memset(c, 0, CMSG_SPACE(sizeof(uint16_t)));
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &segment_size, sizeof segment_size);
+    message->msg_control = control;
+    message->msg_controllen = used + CMSG_SPACE(sizeof(uint16_t));
 }
 
 int tern_boottime_timer(void) { return timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC); }

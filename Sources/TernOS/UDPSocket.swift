@@ -1,13 +1,24 @@
 internal import CTernOS
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A non-blocking UDP socket of one address family.
+///
+/// Offloads (udp(7)): on kernels with UDP_SEGMENT, ``DatagramBatch/send(_:on:refused:)`` hands the kernel
+/// runs of equal-length datagrams as one message each, which the kernel (or the NIC) cuts up late; the
+/// first refusal of that turns it off for the socket's life (``segmentationDisabledReason``). With
+/// ``enableReceiveCoalescing()`` the kernel may deliver a run of datagrams from one peer in one read
+/// (``DatagramBatch/segmentSize(_:)``).
 public final class UDPSocket: @unchecked Sendable {
     public let descriptor: FileDescriptor
     /// True for AF_INET6 (IPv6 only: IPv4 peers get their own socket, so replies can name their source).
     public let isIPv6: Bool
+
+    /// Read once per batch sent; any thread may turn it off.
+    private let segmentation: Atomic<Bool>
+    private let segmentationOff: Mutex<SystemCallError?>
 
     /// The socket buffer size asked for: large, because a batched sender fills it in bursts.
     public static let preferredBufferLength: Int32 = 4 << 20
@@ -21,6 +32,19 @@ public final class UDPSocket: @unchecked Sendable {
         }
         descriptor = FileDescriptor(taking: fd)
         isIPv6 = ipv6
+        // A kernel with UDP segmentation offload (Linux 4.18) knows the option; one without refuses it.
+        var segmentSize: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        do {
+            _ = try SystemCall.call("getsockopt UDP_SEGMENT") {
+                getsockopt(fd, TERN_SOL_UDP, TERN_UDP_SEGMENT, &segmentSize, &length)
+            }
+            segmentation = Atomic(true)
+            segmentationOff = Mutex(nil)
+        } catch {
+            segmentation = Atomic(false)
+            segmentationOff = Mutex(error)
+        }
         if ipv6 { try setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY") }
         if receivePacketInfo {
             if ipv6 {
@@ -30,6 +54,35 @@ public final class UDPSocket: @unchecked Sendable {
             }
         }
         setBufferLengths(Self.preferredBufferLength)
+    }
+
+    // MARK: Offloads
+
+    /// True while ``DatagramBatch/send(_:on:refused:)`` packs runs of datagrams into UDP_SEGMENT messages
+    /// on this socket.
+    public var sendsSegmented: Bool { segmentation.load(ordering: .relaxed) }
+
+    /// Why this socket sends every datagram as its own message: nil while it segments; else the probe
+    /// that found no UDP_SEGMENT in the kernel, the send the kernel refused (EIO: the egress device cannot
+    /// checksum for it, or an IPsec policy; EINVAL: checksums turned off on the socket), or the reason
+    /// given to ``disableSendSegmentation(because:)``. For the data plane's status.
+    public var segmentationDisabledReason: SystemCallError? { segmentationOff.withLock { $0 } }
+
+    /// Stops send segmentation on this socket for good; the first reason given is kept. Safe from any
+    /// thread; a batch being sent at that moment may still go out segmented.
+    public func disableSendSegmentation(because reason: SystemCallError) {
+        segmentationOff.withLock { current in
+            if current == nil { current = reason }
+        }
+        segmentation.store(false, ordering: .relaxed)
+    }
+
+    /// Turns on UDP_GRO (Linux 5.0): the kernel may then deliver a run of datagrams from one peer as one
+    /// message, which ``DatagramBatch`` reports with ``DatagramBatch/segmentSize(_:)``. Its slots must then
+    /// hold ``DatagramBatch/maximumCoalescedLength`` octets, or runs arrive truncated. Returns false when
+    /// the kernel refused (it then delivers datagrams one by one, as before).
+    public func enableReceiveCoalescing() -> Bool {
+        (try? setOption(TERN_SOL_UDP, TERN_UDP_GRO, 1, "UDP_GRO")) != nil
     }
 
     /// Asks for `length`-octet send and receive buffers: past `net.core.*mem_max` with the FORCE

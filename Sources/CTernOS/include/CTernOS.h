@@ -22,9 +22,34 @@ int tern_recvmmsg(int fd, struct tern_mmsghdr *messages, unsigned int count, int
 int tern_sendmmsg(int fd, struct tern_mmsghdr *messages, unsigned int count, int flags);
 
 /// Opens /dev/net/tun and attaches it to interface `name` (created if absent) with IFF_TUN | IFF_NO_PI
-/// | `extra_flags` (IFF_VNET_HDR, IFF_MULTI_QUEUE later). Writes the kernel's name for it to
+/// | `extra_flags` (TERN_IFF_VNET_HDR, IFF_MULTI_QUEUE later). Writes the kernel's name for it to
 /// `actual_name` (IFNAMSIZ octets). Returns the descriptor, or -1 with errno.
 int tern_tun_open(const char *name, int extra_flags, char *actual_name);
+
+// Offload constants from linux/if_tun.h and linux/udp.h. Debian 12's kernel headers (Linux 6.1) lack
+// the UDP segmentation flags for TUN (Linux 6.2), so every value is spelled out here; shim.c checks each
+// one the system headers do define against them at compile time.
+/// TUNSETIFF flag: every read and write on the descriptor starts with a struct virtio_net_hdr.
+#define TERN_IFF_VNET_HDR 0x4000
+/// TUNSETOFFLOAD flags: what the reader of a TUN device can take (the kernel may then hand it
+/// unchecksummed packets and TCP/UDP super-packets).
+#define TERN_TUN_F_CSUM 0x01
+#define TERN_TUN_F_TSO4 0x02
+#define TERN_TUN_F_TSO6 0x04
+#define TERN_TUN_F_TSO_ECN 0x08
+#define TERN_TUN_F_USO4 0x20
+#define TERN_TUN_F_USO6 0x40
+/// Socket option level and options of UDP segmentation offload (send) and UDP GRO (receive).
+#define TERN_SOL_UDP 17
+#define TERN_UDP_SEGMENT 103
+#define TERN_UDP_GRO 104
+
+/// TUNSETVNETHDRSZ: the length of the virtio header that precedes every packet (10: the plain
+/// struct virtio_net_hdr). Returns 0, or -1 with errno.
+int tern_tun_set_vnet_header_length(int fd, int length);
+/// TUNSETOFFLOAD with `flags` (TERN_TUN_F_*). The kernel refuses a set it does not know whole (EINVAL),
+/// so a caller probes by trying less. Returns 0, or -1 with errno.
+int tern_tun_set_offload(int fd, unsigned int flags);
 
 /// A non-blocking, close-on-exec UDP socket of `family` (AF_INET or AF_INET6): -1 with errno on failure.
 int tern_udp_socket(int family);
@@ -64,12 +89,21 @@ struct tern_local_address {
     uint8_t address[16];    // 4 octets for AF_INET
 };
 
-/// Octets of control buffer that one packet-info message needs (CMSG_SPACE of the larger one).
-size_t tern_pktinfo_control_length(void);
-/// Reads the packet info of a received message into `local`; returns 0, or -1 when there is none.
-int tern_read_pktinfo(const struct msghdr *message, struct tern_local_address *local);
-/// Fills `control` (at least tern_pktinfo_control_length() octets) so that sending `message` uses
-/// `local` as source; a `local` of family 0 clears the control data.
+/// Octets of control buffer per datagram: room for a packet-info message plus a UDP_SEGMENT (send) or
+/// UDP_GRO (receive) message, whichever family and direction needs most.
+size_t tern_control_length(void);
+/// Reads the control messages of a received message: its packet info into `local` (family 0 when there
+/// is none) and the UDP_GRO segment size into `segment_size` (0 when the kernel delivered one datagram,
+/// not a coalesced run).
+void tern_read_control(const struct msghdr *message, struct tern_local_address *local, int *segment_size);
+/// Fills `control` (at least tern_control_length() octets) so that sending `message` uses `local` as
+/// source; a `local` of family 0 clears the control data.
 void tern_write_pktinfo(struct msghdr *message, void *control, const struct tern_local_address *local);
+/// As tern_write_pktinfo, then appends a UDP_SEGMENT message: the kernel cuts the message's payload
+/// into datagrams of `segment_size` octets (the last may be shorter). The packet-info message stays
+/// first, so a message that points at the same buffer with only the packet info's length still reads
+/// its source correctly.
+void tern_write_segmented(
+    struct msghdr *message, void *control, const struct tern_local_address *local, uint16_t segment_size);
 
 #endif
