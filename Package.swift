@@ -133,5 +133,6 @@ let package = Package(
         .testTarget(
             name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel"],
             swiftSettings: strict),
+        .testTarget(name: "TernTunnelTests", dependencies: ["TernTunnel", "TernProtocol"], swiftSettings: strict),
     ]
 )

@@ -28,3 +28,5 @@ echo "== swift build --build-tests"
 swift build --build-tests
 echo "== swift test"
 swift test
+echo "== Benchmarks/lib/test_charts.py (the benchmark charts, on saved samples)"
+python3 Benchmarks/lib/test_charts.py

@@ -12,6 +12,8 @@
 #   SKIP_APT=1     do not apt-get install (the tools must already be there)
 #   PIN=1          pin client-side processes to CPU 0 and server-side ones to CPU 1 (default: off)
 #   RESULTS_FILE   also append the final report to this file
+#   OUT_DIR        where compare-<UTC time>.json (the results) and .svg (their chart) go
+#                  (default: <repo>/Benchmarks/results; the chart needs python3)
 #   KEEP_WORK=1    keep the run's temp dir (raw iperf3 JSON, daemon logs; it also holds the run's keys)
 #
 # Must run as root (namespaces, TUN devices). Traffic stays between the two namespaces it creates.
@@ -26,6 +28,7 @@ DURATION=${DURATION:-5}
 PINGS=${PINGS:-20}
 TERN_BIN=${TERN_BIN:-$REPO_ROOT/.build/release/tern}
 TERN_BUILD_TIMEOUT=${TERN_BUILD_TIMEOUT:-900}
+OUT_DIR=${OUT_DIR:-$REPO_ROOT/Benchmarks/results}
 IPERF_PORT=5201
 IPERF_TIMEOUT=$((DURATION + 25))
 
@@ -335,7 +338,7 @@ row() { printf '%-22s %12s %12s %14s %10s %10s\n' "$@"; }
 report() {
     local s
     echo
-    echo "== Tern comparison: $(date -u +%Y-%m-%dT%H:%M:%SZ), iperf3 -t $DURATION, $(nproc) CPUs, pinning $([ "${PIN:-0}" = 1 ] && echo "client CPU0/server CPU1" || echo off) =="
+    echo "== Tern comparison: $RUN_DATE, iperf3 -t $DURATION, $(nproc) CPUs, pinning $([ "${PIN:-0}" = 1 ] && echo "client CPU0/server CPU1" || echo off) =="
     row system "TCP1 Gbit/s" "TCP4 Gbit/s" "UDP64 rx kpps" "UDP loss%" "RTT ms"
     row ---------------------- ------------ ------------ -------------- ---------- ----------
     for s in $SYSTEMS; do
@@ -366,11 +369,36 @@ report() {
     [ -n "${OVPN_CIPHER_LINE:-}" ] && echo "openvpn: $OVPN_CIPHER_LINE, TLS (ECDSA P-256 PKI made for this run), DCO disabled"
     echo "loadavg at start:    $LOAD_START"
     echo "loadavg before legs: $LOAD_BEFORE"
-    echo "loadavg after:       $(cat /proc/loadavg)"
-    echo "kernel: $(uname -srm); $(openssl version)"
-    echo "packages: $(dpkg-query -W -f='${Package} ${Version}; ' iperf3 wireguard-go wireguard-tools openvpn iproute2 iputils-ping 2>/dev/null)"
-    [ -x "$TERN_BIN" ] && echo "tern: $TERN_BIN ($(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)), $(swift --version 2>/dev/null | head -n1)"
+    echo "loadavg after:       $LOAD_AFTER"
+    echo "kernel: $KERNEL_LINE"
+    echo "packages: $PACKAGES_LINE"
+    [ -n "$TERN_LINE" ] && echo "tern: $TERN_LINE"
     echo "run took $(( $(date +%s) - START_EPOCH )) s"
+}
+
+# The run's results as JSON (the fields are in README.md beside this script), for the chart and for
+# anyone who compares runs.
+write_results_json() {
+    local s systems="[]"
+    for s in $SYSTEMS; do
+        systems=$(jq -c --arg name "$s" --arg tcp1 "${RES[$s,tcp1]:-}" --arg tcp4 "${RES[$s,tcp4]:-}" \
+            --arg rx "${RES[$s,udp_rx_pps]:-}" --arg tx "${RES[$s,udp_tx_pps]:-}" --arg loss "${RES[$s,udp_loss]:-}" \
+            --arg rtt "${RES[$s,rtt]:-}" --arg note "${NOTE[$s]:-}" \
+            'def num: if . == "" then null else (tonumber? // null) end;
+             . + [{name: $name, tcp1_gbps: ($tcp1 | num), tcp4_gbps: ($tcp4 | num), udp_rx_pps: ($rx | num),
+                   udp_tx_pps: ($tx | num), udp_loss_pct: ($loss | num), rtt_ms: ($rtt | num),
+                   note: (if $note == "" then null else $note end)}]' <<<"$systems") || return 1
+    done
+    jq -n --arg date "$RUN_DATE" --arg duration "$DURATION" --arg pings "$PINGS" --arg cpus "$(nproc)" \
+        --arg pin "${PIN:-0}" --arg mtu "$TUN_MTU" --arg subject "$SUBJECT" --arg load_start "$LOAD_START" \
+        --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" --arg kernel "$KERNEL_LINE" \
+        --arg packages "$PACKAGES_LINE" --arg tern "$TERN_LINE" --arg openvpn "${OVPN_CIPHER_LINE:-}" \
+        --argjson systems "$systems" \
+        '{kind: "tern-compare", version: 1, date: $date, duration_s: ($duration | tonumber? // $duration),
+          pings: ($pings | tonumber? // $pings), cpus: ($cpus | tonumber), pinning: ($pin == "1"),
+          tunnel_mtu: ($mtu | tonumber), subject: $subject,
+          load: {start: $load_start, before_legs: $load_before, after: $load_after},
+          kernel: $kernel, packages: $packages, tern: $tern, openvpn: $openvpn, systems: $systems}' >"$1"
 }
 
 # ---------------------------------------------------------------- main
@@ -383,7 +411,7 @@ if [ "${SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     timeout 300 apt-get update -q >"$WORK/apt.log" 2>&1 || die "apt-get update failed: $(tail -n3 "$WORK/apt.log")"
     timeout 600 apt-get install -y -q --no-install-recommends iperf3 wireguard-go wireguard-tools openvpn \
-        iproute2 iputils-ping openssl jq gawk >>"$WORK/apt.log" 2>&1 ||
+        iproute2 iputils-ping openssl jq gawk python3 >>"$WORK/apt.log" 2>&1 ||
         die "apt-get install failed: $(tail -n3 "$WORK/apt.log")"
 fi
 for t in ip iperf3 ping jq openssl timeout; do command -v "$t" >/dev/null || die "$t missing"; done
@@ -414,6 +442,28 @@ for sys in $SYSTEMS; do
     teardown_topology
 done
 
+RUN_EPOCH=$(date +%s)
+RUN_DATE=$(date -u -d "@$RUN_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+LOAD_AFTER=$(cat /proc/loadavg)
+KERNEL_LINE="$(uname -srm); $(openssl version)"
+PACKAGES_LINE=$(dpkg-query -W -f='${Package} ${Version}; ' iperf3 wireguard-go wireguard-tools openvpn iproute2 iputils-ping 2>/dev/null)
+TERN_LINE=""
+[ -x "$TERN_BIN" ] && TERN_LINE="$TERN_BIN ($(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)), $(swift --version 2>/dev/null | head -n1)"
 report | tee -a "${RESULTS_FILE:-/dev/null}"
+
+# Results file and chart beside each other: compare-<UTC time>.json and .svg.
+STAMP=$(date -u -d "@$RUN_EPOCH" +%Y%m%dT%H%M%SZ)
+if mkdir -p "$OUT_DIR" && write_results_json "$OUT_DIR/compare-$STAMP.json"; then
+    echo "results: $OUT_DIR/compare-$STAMP.json" | tee -a "${RESULTS_FILE:-/dev/null}"
+    if ! command -v python3 >/dev/null; then
+        log "python3 missing: no chart"
+    elif python3 "$SCRIPT_DIR/../lib/charts.py" compare "$OUT_DIR/compare-$STAMP.json" -o "$OUT_DIR/compare-$STAMP.svg"; then
+        echo "chart:   $OUT_DIR/compare-$STAMP.svg" | tee -a "${RESULTS_FILE:-/dev/null}"
+    else
+        log "the chart failed (the results file is complete)"
+    fi
+else
+    log "could not write the results file in $OUT_DIR"
+fi
 [ -n "$TERN_WHY" ] && loud "TERN LEG SKIPPED: $TERN_WHY"
 exit 0

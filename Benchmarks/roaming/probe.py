@@ -9,7 +9,8 @@
                    first datagram received; then writes LOG.json (meta) and LOG.rx (seq send_ns recv_ns).
                    Every 50 ms it rewrites --status with "<wall-clock ns of last receipt> <received>".
   probe.py analyze per-handover numbers of one scenario run (a directory with mn.*, ha.*, moves.txt),
-                   appended as CSV rows.
+                   appended as CSV rows; with --timeline, also the median handover's receive timeline
+                   (one JSON line) for the chart.
   probe.py report  the summary table (median / p95 per system, scenario, direction) from the CSV.
 """
 import argparse
@@ -190,9 +191,10 @@ def read_moves(path):
             if p[0] == "end":
                 end = int(p[1])
             elif p[0] == "move":
-                # move IDX START_WALL_NS DONE_WALL_NS GAP_MS ACTUAL_GAP_NS FROM TO
+                # move IDX START_WALL_NS DONE_WALL_NS GAP_MS ACTUAL_GAP_NS FROM TO [OLD_LINK_DOWN_WALL_NS]
                 moves.append({"i": int(p[1]), "start": int(p[2]), "done": int(p[3]), "gap_ms": float(p[4]),
-                              "actual_gap_ns": int(p[5]), "from": p[6], "to": p[7]})
+                              "actual_gap_ns": int(p[5]), "from": p[6], "to": p[7],
+                              "down": int(p[8]) if len(p) > 8 else 0})
     return moves, end
 
 
@@ -227,14 +229,17 @@ def direction_stats(sender, receiver_rows, receiver_meta, w0_wall, w1_wall, move
     edge0 = start + lo * interval
     edge1 = start + (hi - 1) * interval
     points = [edge0] + times + [max(edge1, times[-1] if times else edge1)]
-    gap = max(b - a for a, b in zip(points, points[1:]))
+    gap, gap_from = max((b - a, a) for a, b in zip(points, points[1:]))
     # the same measure over the 500 ms before the move: what the probe, the tunnel and the machine's
     # load do without any move (a gap with no loss is delay: a daemon or the probe not scheduled)
     move = move_wall - off
     before = [t for t in times if t < move]
     base = max((b - a for a, b in zip(before, before[1:])), default=None)
     return {"lost": lost, "late": len(late), "outage_ms": gap / 1e6, "send_errors": errs, "datagrams": hi - lo,
-            "baseline_ms": None if base is None else base / 1e6}
+            "baseline_ms": None if base is None else base / 1e6,
+            # for the timeline chart: receive times and the longest gap, in ms after the move started
+            "rx_ms": [(t - move) / 1e6 for t in times], "gap_ms": ((gap_from - move) / 1e6, (gap_from + gap - move) / 1e6),
+            "window_end_ms": (w1 - move) / 1e6}
 
 
 FIELDS = ["system", "scenario", "handover", "from", "to", "direction", "datagrams", "lost", "late", "outage_ms",
@@ -266,6 +271,54 @@ def tern_match(records, start_wall, end_wall):
     return None
 
 
+TIMELINE_BIN_MS = 5
+TIMELINE_BEFORE_MS = 500   # the analysis window starts 500 ms before the move
+TIMELINE_AFTER_MS = 3000   # at least this much after it (make-before-break drops the old link at ~1 s)
+
+
+def timeline(a, candidates, count):
+    """The handover with the median MN->HA outage of one scenario run, for the timeline chart
+    (Benchmarks/lib/charts.py): datagrams received per 5 ms bin in each direction, from 500 ms before
+    the move, the longest gap, the move's marks and Tern's own record, all in ms after the move started."""
+    def outage(c):
+        st = c[1].get("MN->HA") or c[1].get("HA->MN")
+        return st["outage_ms"] if st else float("inf")
+    ranked = sorted(candidates, key=outage)
+    m, stats, h = ranked[(len(ranked) - 1) // 2]
+    start = m["start"]
+    marks = []
+    if a.scenario == "nat-rebinding":
+        marks.append({"label": "conntrack -D", "ms": 0.0})
+    else:
+        if m.get("down"):
+            marks.append({"label": "old link down", "ms": (m["down"] - start) / 1e6})
+        # make-before-break brings the new link up first; break-before-make after the gap
+        up = m["down"] + m["actual_gap_ns"] if a.scenario == "break-before-make" and m.get("down") else start
+        marks.append({"label": "new link up", "ms": (up - start) / 1e6})
+    directions = {}
+    for name, st in stats.items():
+        if not st:
+            continue
+        end = min(st["window_end_ms"], max(TIMELINE_AFTER_MS, st["gap_ms"][1] + 500))
+        bins = [0] * max(1, int((end + TIMELINE_BEFORE_MS) // TIMELINE_BIN_MS))
+        for t in st["rx_ms"]:
+            k = int((t + TIMELINE_BEFORE_MS) // TIMELINE_BIN_MS)
+            if 0 <= k < len(bins):
+                bins[k] += 1
+        directions[name] = {"bins": bins, "outage_ms": round(st["outage_ms"], 2), "lost": st["lost"],
+                            "gap_from_ms": round(st["gap_ms"][0], 2), "gap_to_ms": round(st["gap_ms"][1], 2)}
+    record = None
+    if h:
+        record = {"trigger": h.get("trigger"), "detected_ms": round((h.get("detectedAt") or 0) * 1e3 - start / 1e6, 2),
+                  "bu_sent_ms": h.get("bindingUpdateSentAfterMilliseconds"),
+                  "ba_ms": h.get("acknowledgedAfterMilliseconds"),
+                  "first_data_ms": h.get("firstDataAfterMilliseconds")}
+    return {"system": a.system, "scenario": a.scenario, "handover": m["i"], "handovers": count,
+            "chosen_by": "median MN->HA outage", "from": m["from"], "to": m["to"],
+            "bin_ms": TIMELINE_BIN_MS, "start_ms": -TIMELINE_BEFORE_MS, "marks": marks,
+            "directions": directions, "tern": record}
+
+
 def cmd_analyze(a):
     d = a.dir
     moves, end = read_moves(os.path.join(d, "moves.txt"))
@@ -273,6 +326,7 @@ def cmd_analyze(a):
     ha_meta, ha_rows = load(os.path.join(d, "ha"))
     tern = tern_records(a.tern_handovers)
     out = []
+    timeline_candidates = []  # (move, stats by direction, tern record) of each streamed handover
     for k, m in enumerate(moves):
         w0 = m["start"] - 500_000_000
         w1 = (moves[k + 1]["start"] - 500_000_000) if k + 1 < len(moves) else (end or m["done"] + 10**10)
@@ -299,9 +353,11 @@ def cmd_analyze(a):
                 row["lost"] = ha_meta.get("sent", "") if ha_meta else ""
             out.append(row)
             continue
+        stats = {}
         for name, sender, rx_meta, rx_rows in (("MN->HA", mn_meta, ha_meta, ha_rows),
                                                ("HA->MN", ha_meta, mn_meta, mn_rows)):
             st = direction_stats(sender, rx_rows, rx_meta, w0, w1, m["start"], int(a.late_ms * 1e6))
+            stats[name] = st
             row = dict(base, direction=name)
             if st:
                 row.update(datagrams=st["datagrams"], lost=st["lost"], late=st["late"], outage_ms="%.2f" % st["outage_ms"],
@@ -310,6 +366,10 @@ def cmd_analyze(a):
                 if m["gap_ms"] > 0:
                     row["outage_beyond_gap_ms"] = "%.2f" % (st["outage_ms"] - m["gap_ms"])
             out.append(row)
+        timeline_candidates.append((m, stats, h))
+    if a.timeline and timeline_candidates:
+        with open(a.timeline, "a") as f:
+            f.write(json.dumps(timeline(a, timeline_candidates, len(moves))) + "\n")
     new = not os.path.exists(a.csv)
     with open(a.csv, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -426,6 +486,7 @@ def main():
     an.add_argument("--tern-handovers")
     an.add_argument("--idle-timeout", type=float, default=30)
     an.add_argument("--late-ms", type=float, default=1000, help="later than this counts as lost")
+    an.add_argument("--timeline", help="append the median handover's receive timeline here (JSON lines)")
     rp = sub.add_parser("report")
     rp.add_argument("--csv", required=True)
     rp.add_argument("--systems", required=True)

@@ -18,6 +18,8 @@
 #   RESULTS_FILE   also append the final report to this file
 #   KEEP_WORK=1    keep the run's work dir (also kept when it is under WORK_DIR)
 #   WORK_DIR       parent of the run's work dir      (default: /tmp)
+#   OUT_DIR        where roaming-<UTC time>.json (every handover's numbers and the timelines) and .svg
+#                  (the handover timeline chart) go  (default: <repo>/Benchmarks/results)
 #
 # Must run as root. All traffic stays between the namespaces it creates (198.18.0.0/15 underlays,
 # documentation ranges inside the tunnels). Nothing here tells any system that a move happened: the
@@ -39,6 +41,7 @@ IDLE_S=${IDLE_S:-3}
 IDLE_TIMEOUT_S=${IDLE_TIMEOUT_S:-30}
 RATE=${RATE:-1000}
 TERN_BIN=${TERN_BIN:-$REPO_ROOT/.build/release/tern}
+OUT_DIR=${OUT_DIR:-$REPO_ROOT/Benchmarks/results}
 TUN_MTU=1420
 PROBE_PORT=9000
 
@@ -64,6 +67,7 @@ mkdir -p "${WORK_DIR:-/tmp}"
 WORK=$(mktemp -d "${WORK_DIR:-/tmp}/tern-roaming.XXXXXX")
 chmod 700 "$WORK"
 CSV="$WORK/handovers.csv"
+TIMELINE="$WORK/timeline.jsonl"   # per system and scenario, the median handover's datagrams over time
 PIDS=()
 declare -A NOTE
 CUR=wifi          # the MN's current uplink
@@ -230,21 +234,21 @@ run_stream_scenario() {
         log "  probe died: $(tail -n2 "$d/mn.err" "$d/ha.err" | tr '\n' ' ')"; stop_probes; return 1
     fi
     for ((i = 1; i <= HANDOVERS; i++)); do
-        from=$CUR; to=$(other "$CUR"); gap=0; tg0=0; tg1=0
+        from=$CUR; to=$(other "$CUR"); gap=0; tg0=0; tg1=0; tdown=0
         case $sc in
             make-before-break)
                 t0=$(now_ns); use_uplink "$to"; t1=$(now_ns)
                 sleep "$(awk -v m="$OVERLAP_MS" 'BEGIN{print m/1000}')"
-                link_down "$from"; CUR=$to ;;
+                link_down "$from"; tdown=$(now_ns); CUR=$to ;;
             break-before-make)
-                t0=$(now_ns); link_down "$from"; tg0=$(now_ns)
+                t0=$(now_ns); link_down "$from"; tg0=$(now_ns); tdown=$tg0
                 sleep "$(awk -v m="$GAP_MS" 'BEGIN{print m/1000}')"
                 tg1=$(now_ns); use_uplink "$to"; t1=$(now_ns); gap=$GAP_MS; CUR=$to ;;
             nat-rebinding)
                 from=lte; to=lte
                 t0=$(now_ns); ip netns exec "$NS_NAT" conntrack -D -p udp >/dev/null 2>&1; t1=$(now_ns) ;;
         esac
-        echo "move $i $t0 $t1 $gap $((tg1 - tg0)) $from $to" >>"$d/moves.txt"
+        echo "move $i $t0 $t1 $gap $((tg1 - tg0)) $from $to $tdown" >>"$d/moves.txt"
         wait_recovered "$d"
         tern_snapshot
         log "  $sc $i/$HANDOVERS: $from -> $to"
@@ -441,7 +445,7 @@ for SYS in $SYSTEMS; do
     [ "$SYS" = tern ] && { sleep 1.2; tern_snapshot; }
     for a in "${ANALYSES[@]}"; do
         python3 "$PROBE" analyze --dir "${a% *}" --system "$SYS" --scenario "${a##* }" --csv "$CSV" \
-            --idle-timeout "$IDLE_TIMEOUT_S" ${TERN_HANDOVERS:+--tern-handovers "$TERN_HANDOVERS"} ||
+            --timeline "$TIMELINE" --idle-timeout "$IDLE_TIMEOUT_S" ${TERN_HANDOVERS:+--tern-handovers "$TERN_HANDOVERS"} ||
             log "analysis of ${a% *} failed"
     done
     teardown_topology
@@ -449,19 +453,47 @@ done
 
 report() {
     echo
-    echo "== Tern roaming benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $HANDOVERS handovers per scenario, $RATE datagrams/s each way, gap ${GAP_MS} ms, overlap ${OVERLAP_MS} ms =="
+    echo "== Tern roaming benchmark: $RUN_DATE, $HANDOVERS handovers per scenario, $RATE datagrams/s each way, gap ${GAP_MS} ms, overlap ${OVERLAP_MS} ms =="
     python3 "$PROBE" report --csv "$CSV" --systems "$SYSTEMS" --scenarios "$SCENARIOS"
     local s
     for s in $SYSTEMS; do [ -n "${NOTE[$s]:-}" ] && echo "$s: NOT MEASURED: ${NOTE[$s]}"; done
     echo
     echo "loadavg at start: $LOAD_START"
-    echo "loadavg at end:   $(cat /proc/loadavg)"
-    echo "kernel: $(uname -srm); $(nproc) CPUs"
-    echo "packages: $(dpkg-query -W -f='${Package} ${Version}; ' wireguard-go wireguard-tools openvpn nftables conntrack 2>/dev/null)"
+    echo "loadavg at end:   $LOAD_END"
+    echo "kernel: $KERNEL_LINE"
+    echo "packages: $PACKAGES_LINE"
     echo "openvpn: $(openvpn --version 2>/dev/null | head -n1 | cut -c1-60)"
-    [ -x "$TERN_BIN" ] && echo "tern: $TERN_BIN, commit $(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO_ROOT" && git diff --quiet HEAD -- Sources 2>/dev/null || echo ' (+ uncommitted changes in Sources)')"
+    [ -n "$TERN_LINE" ] && echo "tern: $TERN_LINE"
     echo "per-handover numbers: $CSV$( [ "${KEEP_WORK:-0}" = 1 ] || [ -n "${WORK_DIR:-}" ] || echo ' (deleted at exit: set KEEP_WORK=1 or WORK_DIR)')"
     echo "run took $(( $(date +%s) - START_EPOCH )) s"
 }
+RUN_EPOCH=$(date +%s)
+RUN_DATE=$(date -u -d "@$RUN_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+LOAD_END=$(cat /proc/loadavg)
+KERNEL_LINE="$(uname -srm); $(nproc) CPUs"
+PACKAGES_LINE=$(dpkg-query -W -f='${Package} ${Version}; ' wireguard-go wireguard-tools openvpn nftables conntrack 2>/dev/null)
+TERN_LINE=""
+[ -x "$TERN_BIN" ] && TERN_LINE="$TERN_BIN, commit $(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO_ROOT" && git diff --quiet HEAD -- Sources 2>/dev/null || echo ' (+ uncommitted changes in Sources)')"
 report | tee -a "${RESULTS_FILE:-/dev/null}"
+
+# One results file (every handover's row, the timelines, the run's details) and the timeline chart
+# drawn from it: roaming-<UTC time>.json and .svg.
+STAMP=$(date -u -d "@$RUN_EPOCH" +%Y%m%dT%H%M%SZ)
+meta=(--meta "date=$RUN_DATE" --meta "handovers=$HANDOVERS" --meta "rate=$RATE" --meta "gap_ms=$GAP_MS"
+      --meta "overlap_ms=$OVERLAP_MS" --meta "load_start=$LOAD_START" --meta "load_end=$LOAD_END"
+      --meta "kernel=$KERNEL_LINE" --meta "packages=$PACKAGES_LINE" --meta "tern=$TERN_LINE"
+      --meta "systems=$SYSTEMS" --meta "scenarios=$SCENARIOS")
+for s in $SYSTEMS; do [ -n "${NOTE[$s]:-}" ] && meta+=(--meta "note.$s=${NOTE[$s]}"); done
+if mkdir -p "$OUT_DIR" &&
+   python3 "$SCRIPT_DIR/../lib/charts.py" roaming-results --csv "$CSV" --timeline "$TIMELINE" "${meta[@]}" \
+       -o "$OUT_DIR/roaming-$STAMP.json"; then
+    echo "results: $OUT_DIR/roaming-$STAMP.json" | tee -a "${RESULTS_FILE:-/dev/null}"
+    if python3 "$SCRIPT_DIR/../lib/charts.py" roaming "$OUT_DIR/roaming-$STAMP.json" -o "$OUT_DIR/roaming-$STAMP.svg"; then
+        echo "chart:   $OUT_DIR/roaming-$STAMP.svg" | tee -a "${RESULTS_FILE:-/dev/null}"
+    else
+        log "the chart failed (the results file is complete)"
+    fi
+else
+    log "could not write the results file in $OUT_DIR"
+fi
 exit 0
