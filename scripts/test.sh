@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 # System packages: the OpenSSL headers (all crypto and, later, TLS), libcap (dropping privileges),
 # pkg-config (how SwiftPM finds OpenSSL); iproute2, ping and python3 for the network-namespace tests;
-# ethtool to read a TUN device's offload features (TernOSTests).
-packages=(libssl-dev libcap-dev libsqlite3-dev pkg-config iproute2 iputils-ping python3 nftables conntrack openssl systemd ethtool)
+# ethtool to read a TUN device's offload features (TernOSTests); openresolv for the Mobile Node's DNS
+# tests, which run it privately (Tests/TernIntegrationTests/PrivateResolver.swift). Installing it changes
+# nothing: it has no maintainer scripts, so the machine's /etc/resolv.conf stays as it is (unlike Debian's
+# resolvconf or systemd-resolved, whose postinst replace it with a link).
+packages=(libssl-dev libcap-dev libsqlite3-dev pkg-config iproute2 iputils-ping python3 nftables conntrack openssl systemd ethtool openresolv)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -24,6 +24,12 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     /// has no IPv6 Home Address, so that no IPv6 leaves outside it. False leaves IPv6 to the main table
     /// then.
     public var blockIPv6: Bool
+    /// `tunnel.dns`, default ``DNSMode/auto``: whether the node applies DNS servers while it runs
+    /// (docs/dns.md).
+    public var dns: DNSMode
+    /// `tunnel.dns-servers`: the DNS servers to apply; when given they replace those the HAC names. Empty:
+    /// the HAC's, if any.
+    public var dnsServers: [IPAddress]
     /// `security-association`: `spi`, `suite`, `scope`, `keys` (manual keying); nil with `hac`.
     public var securityAssociation: SecurityAssociation?
     /// `hac`: bootstrap the SA, Home Addresses and Home Agent from a Home Agent Controller instead.
@@ -42,8 +48,11 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
         tunnel: TunnelSettings = TunnelSettings(), homeAddresses: [IPAddress], routes: [IPPrefix] = [],
         securityAssociation: SecurityAssociation?, keepaliveInterval: Int = ConfigurationDefaults.keepaliveInterval,
         statusFile: String? = nil, bindingLifetime: Int = ConfigurationDefaults.bindingLifetime,
-        controller: ControllerClientSettings? = nil, fullTunnel: Bool = false, blockIPv6: Bool = true
+        controller: ControllerClientSettings? = nil, fullTunnel: Bool = false, blockIPv6: Bool = true,
+        dns: DNSMode = .auto, dnsServers: [IPAddress] = []
     ) {
+        self.dns = dns
+        self.dnsServers = dnsServers
         self.controller = controller
         self.fullTunnel = fullTunnel
         self.blockIPv6 = blockIPv6
@@ -62,8 +71,16 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
         "MobileNodeConfiguration(home agent \(homeAgentAddresses.map(\.description).joined(separator: ", ")) port \(homeAgentPort), tunnel \(tunnel.name) mtu "
             + "\(tunnel.mtu.map(String.init) ?? "auto"), home addresses \(homeAddresses.map(\.description).joined(separator: ", ")), "
             + "routes [\(routes.map(\.description).joined(separator: ", "))], full tunnel \(fullTunnel ? "on" : "off")"
-            + "\(fullTunnel && !blockIPv6 ? " (IPv6 only with an IPv6 home address)" : ""), \(securityAssociation.map(summary) ?? "SA from the HAC"), "
+            + "\(fullTunnel && !blockIPv6 ? " (IPv6 only with an IPv6 home address)" : ""), DNS \(dnsDescription), "
+            + "\(securityAssociation.map(summary) ?? "SA from the HAC"), "
             + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"))"
+    }
+
+    private var dnsDescription: String {
+        switch dns {
+        case .off: "off"
+        case .auto: dnsServers.isEmpty ? "auto (the HAC's servers)" : "auto [\(dnsServers.map(\.description).joined(separator: ", "))]"
+        }
     }
 
     public var customMirror: Mirror {
@@ -71,7 +88,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
             self,
             children: [
                 "homeAgentAddresses": homeAgentAddresses, "homeAgentPort": homeAgentPort, "tunnel": tunnel,
-                "homeAddresses": homeAddresses, "routes": routes, "fullTunnel": fullTunnel, "blockIPv6": blockIPv6, "securityAssociation": securityAssociation.map(summary) as Any,
+                "homeAddresses": homeAddresses, "routes": routes, "fullTunnel": fullTunnel, "blockIPv6": blockIPv6,
+                "dns": dns, "dnsServers": dnsServers, "securityAssociation": securityAssociation.map(summary) as Any,
                 "controller": controller as Any,
                 "keepaliveInterval": keepaliveInterval, "bindingLifetime": bindingLifetime,
                 "statusFile": statusFile as Any,
@@ -85,7 +103,9 @@ extension MobileNodeConfiguration {
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
-    static let tunnelFields = ["name", "mtu", "home-addresses", "routes", "full-tunnel", "block-ipv6", "offloads"]
+    static let tunnelFields = [
+        "name", "mtu", "home-addresses", "routes", "full-tunnel", "block-ipv6", "dns", "dns-servers", "offloads",
+    ]
     static let associationFields = ["spi", "suite", "scope", "keys"]
 
     /// Reads the file at `path` and parses it, loading the key file with `KeyFile.load`.
@@ -142,6 +162,18 @@ extension MobileNodeConfiguration {
         }
         let fullTunnel = try tunnel.optional("full-tunnel")?.boolean() ?? false
         let blockIPv6 = try tunnel.optional("block-ipv6")?.boolean() ?? true
+        let dns = try tunnel.optional("dns")?.dnsMode() ?? .auto
+        var dnsServers: [IPAddress] = []
+        if let serversField = tunnel.optional("dns-servers") {
+            if dns == .off {
+                throw serversField.error("dns is off, so these servers would never be applied; remove dns-servers or set dns: auto")
+            }
+            let entries = try serversField.sequence("addresses", limit: ConfigurationLimits.maximumListLength)
+            dnsServers = try serversField.list(of: "addresses") { entry throws(ConfigurationError) in try entry.address() }
+            for (index, server) in dnsServers.enumerated() where server.isUnspecified {
+                throw entries[index].valueError("\(server) cannot be a DNS server")
+            }
+        }
         // A HAC may lease an IPv6 Home Address, so the MTU must allow IPv6 then.
         let carriesIPv6 = controller != nil || homeAddresses.contains { !$0.isIPv4 } || routes.contains { !$0.address.isIPv4 }
         let mtu = try tunnel.optional("mtu")?.mtu(carriesIPv6: carriesIPv6)
@@ -173,7 +205,8 @@ extension MobileNodeConfiguration {
                 offloads: try tunnel.optional("offloads")?.boolean() ?? ConfigurationDefaults.offloads),
             homeAddresses: homeAddresses, routes: routes,
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
-            bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6)
+            bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6,
+            dns: dns, dnsServers: dnsServers)
         configuration.controlSocket = controlSocket
         return configuration
     }
@@ -204,5 +237,23 @@ extension MobileNodeConfiguration {
             }
         }
         return addresses
+    }
+}
+
+/// `tunnel.dns` of a Mobile Node.
+public enum DNSMode: String, Hashable, Sendable {
+    /// Apply the DNS servers (`dns-servers`, else the HAC's) through systemd-resolved or resolvconf when
+    /// the node is up, and take them back when it stops.
+    case auto
+    /// Leave the system's DNS configuration alone.
+    case off
+}
+
+extension YAMLField {
+    /// `auto` or `off`.
+    func dnsMode() throws(ConfigurationError) -> DNSMode {
+        let text = try scalar("auto or off")
+        guard let mode = DNSMode(rawValue: text) else { throw valueError("\(shown(text)) is not auto or off") }
+        return mode
     }
 }

@@ -20,13 +20,18 @@ public enum HomeAgentControllerClient {
         public var proposedScope: SecurityAssociationScope
         /// The whole exchange (TCP, TLS, both request/response pairs) must finish within this.
         public var exchangeSeconds: Double
+        /// SO_MARK for the TCP connection: with the full tunnel, the mark that keeps it outside the tunnel
+        /// (docs/gateway.md); nil: none.
+        public var firewallMark: UInt32?
 
         public init(
             controller: SocketAddress, trust: TLSTrust, serverIdentity: TLSServerIdentity,
             identity: NetworkAccessIdentifier, preSharedKey: [UInt8],
             proposedSuites: [Ciphersuite] = PSKServer.Policy.defaultSuitePreference,
-            proposedScope: SecurityAssociationScope = .allTraffic, exchangeSeconds: Double = 10
+            proposedScope: SecurityAssociationScope = .allTraffic, exchangeSeconds: Double = 10,
+            firewallMark: UInt32? = nil
         ) {
+            self.firewallMark = firewallMark
             self.controller = controller
             self.trust = trust
             self.serverIdentity = serverIdentity
@@ -53,7 +58,7 @@ public enum HomeAgentControllerClient {
         let session: TLSSession
         do {
             context = try TLSClientContext(trust: settings.trust, serverIdentity: settings.serverIdentity)
-            session = try context.connect(to: settings.controller, deadline: deadline)
+            session = try context.connect(to: settings.controller, deadline: deadline, firewallMark: settings.firewallMark)
         } catch {
             throw .transport(error)
         }

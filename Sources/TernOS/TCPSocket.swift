@@ -155,14 +155,20 @@ public final class TCPConnection: @unchecked Sendable {
 
     /// Connects to `address`, waiting until `deadline` for the handshake (a non-blocking connect(2), then
     /// poll(2) for writability and SO_ERROR for the outcome).
+    /// - Parameter firewallMark: set with ``setFirewallMark(_:)`` before the SYN goes out, so that the
+    ///   connection's route is chosen with it (the Mobile Node's full tunnel keeps its connection to the HAC
+    ///   outside the tunnel this way).
     /// - Throws: `SystemCallError` naming `connect` and the address: `ECONNREFUSED`, `ENETUNREACH`, …, or
     ///   `ETIMEDOUT` when the deadline passes first.
-    public static func connect(to address: SocketAddress, deadline: Deadline) throws(SystemCallError) -> TCPConnection {
+    public static func connect(
+        to address: SocketAddress, deadline: Deadline, firewallMark: UInt32? = nil
+    ) throws(SystemCallError) -> TCPConnection {
         let ipv6 = !address.address.isIPv4
         let fd = try SystemCall.call("socket(\(ipv6 ? "AF_INET6" : "AF_INET"), SOCK_STREAM)") {
             tern_tcp_socket(ipv6 ? AF_INET6 : AF_INET)
         }
         let connection = TCPConnection(taking: FileDescriptor(taking: fd), peer: address)
+        if let firewallMark { try connection.setFirewallMark(firewallMark) }
         var storage = sockaddr_in6()
         let immediate: Bool
         do {
@@ -190,6 +196,13 @@ public final class TCPConnection: @unchecked Sendable {
     /// delayed ACKs together would add tens of milliseconds to every round.
     func setNoDelay() throws(SystemCallError) {
         try setIntOption(descriptor.rawValue, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY")
+    }
+
+    /// `SO_MARK` (socket(7)), as ``UDPSocket/setFirewallMark(_:)``: every segment this socket sends
+    /// carries firewall mark `mark`, which policy routing rules may select on. Set it before connecting:
+    /// the route is chosen at connect(2). Needs CAP_NET_ADMIN.
+    public func setFirewallMark(_ mark: UInt32) throws(SystemCallError) {
+        try setIntOption(descriptor.rawValue, SOL_SOCKET, UDPSocket.SO_MARK, Int32(bitPattern: mark), "SO_MARK \(mark)")
     }
 
     public func localAddress() throws(SystemCallError) -> SocketAddress {

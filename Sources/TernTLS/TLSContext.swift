@@ -237,11 +237,14 @@ public final class TLSClientContext: @unchecked Sendable {
         return session
     }
 
-    /// Connects TCP to `address` and runs ``connect(_:deadline:)``, both within `deadline`.
-    public func connect(to address: SocketAddress, deadline: Deadline) throws(TLSError) -> TLSSession {
+    /// Connects TCP to `address` and runs ``connect(_:deadline:)``, both within `deadline`. A
+    /// `firewallMark` goes on the TCP socket before it connects (``TCPConnection/setFirewallMark(_:)``).
+    public func connect(
+        to address: SocketAddress, deadline: Deadline, firewallMark: UInt32? = nil
+    ) throws(TLSError) -> TLSSession {
         let connection: TCPConnection
         do {
-            connection = try TCPConnection.connect(to: address, deadline: deadline)
+            connection = try TCPConnection.connect(to: address, deadline: deadline, firewallMark: firewallMark)
         } catch {
             throw TLSError.socket(error, "connect to HAC \(address)")
         }

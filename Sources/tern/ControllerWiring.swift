@@ -241,12 +241,16 @@ struct Bootstrapped {
     var homeAddresses: [IPAddress]
     var validityEnd: HTTPDate?
     var tlsVersion: String
+    /// The DNS servers the HAC named (dns-ip4, then dns-ip6), in its order.
+    var dnsServers: [IPAddress]
     /// Seconds from now to the SA's validity end, when the HAC gave one.
     var validitySeconds: Double? {
         validityEnd.map { Double($0.secondsSince1970) - Date().timeIntervalSince1970 }
     }
 
-    init(_ settings: ControllerClientSettings, logger: Logger) throws {
+    /// - Parameter firewallMark: SO_MARK for the TCP connection (the full tunnel's, so that a re-key
+    ///   never runs through the tunnel it re-keys); nil: none.
+    init(_ settings: ControllerClientSettings, firewallMark: UInt32? = nil, logger: Logger) throws {
         let key: [UInt8]
         do {
             key = try PreSharedKeyFile.load(settings.pskFile)
@@ -266,7 +270,8 @@ struct Bootstrapped {
                 .init(
                     controller: SocketAddress(settings.address, port: settings.port), trust: trust,
                     serverIdentity: TLSServerIdentity(settings.serverName), identity: identity, preSharedKey: key,
-                    proposedSuites: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites))
+                    proposedSuites: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites,
+                    firewallMark: firewallMark))
         } catch {
             throw fail("bootstrap with the home agent controller at \(settings.address) failed: \(error)")
         }
@@ -281,6 +286,7 @@ struct Bootstrapped {
         homeAddresses = [bootstrap.homeAddressIPv4.map(IPAddress.v4), bootstrap.homeAddressIPv6.map(IPAddress.v6)]
             .compactMap { $0 }
         port = bootstrap.port
+        dnsServers = bootstrap.dnsIPv4.map(IPAddress.v4) + bootstrap.dnsIPv6.map(IPAddress.v6)
         validityEnd = provisioned.securityAssociation.validityEnd
         tlsVersion = result.tlsVersion
         guard !homeAgents.isEmpty, !homeAddresses.isEmpty else {

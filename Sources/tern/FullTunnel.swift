@@ -18,7 +18,8 @@ import TernProtocol
 ///
 /// Everything goes through rtnetlink. The routes in table 7872 go away with the TUN device; the rules are
 /// deleted by ``remove()``, and rules left by a crashed run are deleted by ``removeStale(_:)`` before
-/// anything is added. Priorities, table and mark are fixed, so a later run knows what to look for.
+/// anything is added. Priorities, table and mark are fixed, so a later run knows what to look for. With
+/// strict reverse-path filtering the replies need their mark back: ``ReversePathMarking``.
 ///
 /// Thread safety: ``remove()`` may be called from any thread, more than once; only the first call acts.
 final class FullTunnelRouting: Sendable {
@@ -44,11 +45,20 @@ final class FullTunnelRouting: Sendable {
 
     private let netlink: RouteNetlink
     private let installed: Mutex<[RouteNetlinkMessage.Rule]>
+    private let marking: ReversePathMarking
     private let logger: Logger
 
     /// Deletes stale rules, then routes 0.0.0.0/0 (and ::/0 when `ipv6`) into the TUN device in
     /// ``table`` and adds the rules. On a failure, what was added is deleted before the error is thrown.
-    init(netlink: RouteNetlink, tunIndex: UInt32, ipv6: Bool, logger: Logger) throws(NetlinkError) {
+    /// Then makes replies pass strict reverse-path filtering (``ReversePathMarking``, which only warns
+    /// when it cannot).
+    ///
+    /// - Parameters:
+    ///   - tunnel: the TUN device's name.
+    ///   - recordDirectory: where ``ReversePathMarking`` records the sysctl value it changes.
+    init(
+        netlink: RouteNetlink, tunIndex: UInt32, tunnel: String, ipv6: Bool, recordDirectory: String, logger: Logger
+    ) throws(NetlinkError) {
         self.netlink = netlink
         self.logger = logger
         installed = Mutex([])
@@ -67,14 +77,17 @@ final class FullTunnelRouting: Sendable {
             for rule in added.reversed() { try? netlink.deleteRule(rule) }
             throw error
         }
+        marking = ReversePathMarking(tunnel: tunnel, recordDirectory: recordDirectory, logger: logger)
         installed.withLock { $0 = added }
         logger.info(
             "full tunnel: \(ipv6 ? "IPv4 and IPv6" : "IPv4") routed into the tunnel (table \(Self.table), rules \(Self.suppressPriority) and \(Self.tunnelPriority), mark \(Self.firewallMark))"
         )
     }
 
-    /// Deletes the rules this run added. The routes of ``table`` go with the TUN device.
+    /// Deletes the rules this run added and undoes the reply marking. The routes of ``table`` go with the
+    /// TUN device.
     func remove() {
+        marking.undo()
         let rules = installed.withLock { rules in
             defer { rules = [] }
             return rules

@@ -20,8 +20,8 @@ import TernProtocol
 /// Why `nft -f -` in a subprocess: no nftables library is packaged for Swift, and speaking nf_tables
 /// netlink (batches of NFT_MSG_NEW* with nested expression attributes) by hand would be far more code to
 /// trust than the tool that defines the ruleset language; wg-quick runs `nft -f` the same way. The
-/// ruleset is one atomic transaction, so it applies whole or not at all. Every run is bounded by
-/// ``commandTimeoutSeconds``.
+/// ruleset is one atomic transaction, so it applies whole or not at all. Every run is bounded
+/// (``ExternalCommand``).
 ///
 /// Thread safety: ``undo()`` may be called from any thread, more than once; only the first call acts.
 final class Gateway: Sendable {
@@ -33,10 +33,6 @@ final class Gateway: Sendable {
 
     /// The sysctls `gateway.forwarding` sets to 1.
     static let forwardingSysctls = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]
-    /// How long one `nft` run may take before it is killed and counted as failed.
-    static let commandTimeoutSeconds = 10.0
-    /// Where `nft` is looked for (the daemon's PATH may be minimal under a service manager).
-    static let nftCandidates = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"]
 
     /// `tern_<tunnel>`, with every character nft would not take in a bare name replaced by `_`.
     let tableName: String
@@ -116,8 +112,8 @@ final class Gateway: Sendable {
 
     /// Deletes `table` if it exists: declaring a table creates it when missing (and is a no-op
     /// otherwise), so the delete that follows never fails for want of a table.
-    static func deletion(table: String) -> String {
-        "table ip \(table)\ndelete table ip \(table)\n"
+    static func deletion(table: String, family: String = "ip") -> String {
+        "table \(family) \(table)\ndelete table \(family) \(table)\n"
     }
 
     /// The whole `nft -f -` input for a start: delete a stale table, then create the masquerade table.
@@ -158,36 +154,14 @@ final class Gateway: Sendable {
 
     // MARK: nft
 
-    /// Runs `nft -f -` with `ruleset` on standard input; throws with nft's own message when it fails
-    /// or does not finish within ``commandTimeoutSeconds``.
+    /// Runs `nft -f -` with `ruleset` on standard input (``ExternalCommand``: bounded, nft's own message
+    /// in the error).
     static func runNft(_ ruleset: String) throws {
-        guard let nft = nftCandidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw GatewayError("nft not found (looked at \(nftCandidates.joined(separator: ", "))); install nftables")
+        guard let nft = ExternalCommand("nft") else {
+            throw GatewayError(
+                "nft not found (looked in \(ExternalCommand.searchDirectories.joined(separator: ", "))); install nftables")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: nft)
-        process.arguments = ["-f", "-"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // The ruleset is a few hundred octets: far below a pipe's capacity, so this write cannot block.
-        try input.fileHandleForWriting.write(contentsOf: Data(ruleset.utf8))
-        try input.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(commandTimeoutSeconds)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw GatewayError("nft did not finish within \(commandTimeoutSeconds) s")
-        }
-        process.waitUntilExit()
-        let message = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw GatewayError("nft exited \(process.terminationStatus): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
+        try nft.run(["-f", "-"], input: ruleset)
     }
 }
 

@@ -1,8 +1,10 @@
 import ArgumentParser
+import Foundation
 import Logging
 import TernConfig
 import TernDataChannel
 import TernOS
+import TernPrivileges
 import TernProtocol
 import TernTunnel
 
@@ -19,7 +21,9 @@ struct MobileNodeCommand: AsyncParsableCommand {
             goes out whenever the tunnel has been idle for the keepalive interval (25 s by default, shorter
             if the Home Agent reports a NAT). With tunnel.full-tunnel everything is routed into the tunnel
             through a routing table and policy rules of Tern's own (7872), the tunnel's own datagrams marked
-            (SO_MARK 7872) to stay outside it. SIGINT/SIGTERM deregister, remove the rules and stop.
+            (SO_MARK 7872) to stay outside it. With tunnel.dns: auto (the default) the DNS servers
+            (tunnel.dns-servers, else the HAC's) go to systemd-resolved or resolvconf while the node runs.
+            SIGINT/SIGTERM deregister, take the DNS servers back, remove the rules and stop.
             """)
 
     @OptionGroup var options: DaemonOptions
@@ -38,13 +42,17 @@ struct MobileNodeCommand: AsyncParsableCommand {
         var homeAgentPort = configuration.homeAgentPort
         var homeAddresses = configuration.homeAddresses
         var validitySeconds: Double?
+        var controllerDNSServers: [IPAddress] = []
+        // With the full tunnel, every connection to the HAC carries the tunnel's mark and stays outside it.
+        let firewallMark: UInt32? = configuration.fullTunnel ? FullTunnelRouting.firewallMark : nil
         if let settings = configuration.controller {
-            let bootstrapped = try Bootstrapped(settings, logger: logger)
+            let bootstrapped = try Bootstrapped(settings, firewallMark: firewallMark, logger: logger)
             association = bootstrapped.association
             homeAgentAddresses = bootstrapped.homeAgents
             homeAgentPort = bootstrapped.port
             homeAddresses = bootstrapped.homeAddresses
             validitySeconds = bootstrapped.validitySeconds
+            controllerDNSServers = bootstrapped.dnsServers
         } else if let configured = configuration.securityAssociation {
             association = configured
         } else {
@@ -82,7 +90,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
         // The full tunnel: everything into the TUN device by policy routing, the tunnel's own datagrams
         // marked to stay on the main table. IPv6 goes in too without an IPv6 home address (blocked, not
         // leaked) unless block-ipv6 is false.
-        let firewallMark: UInt32? = configuration.fullTunnel ? FullTunnelRouting.firewallMark : nil
+        let controlSocket = configuration.controlSocket ?? ControlSocketDefaults.mobileNode
         let routing: FullTunnelRouting?
         if !configuration.fullTunnel {
             routing = nil
@@ -90,7 +98,8 @@ struct MobileNodeCommand: AsyncParsableCommand {
             let hasIPv6 = homeAddresses.contains { !$0.isIPv4 }
             do {
                 routing = try FullTunnelRouting(
-                    netlink: netlink, tunIndex: tun.index, ipv6: hasIPv6 || configuration.blockIPv6, logger: logger)
+                    netlink: netlink, tunIndex: tun.index, tunnel: tun.name, ipv6: hasIPv6 || configuration.blockIPv6,
+                    recordDirectory: (controlSocket as NSString).deletingLastPathComponent, logger: logger)
             } catch {
                 throw fail("cannot route everything into \(tun.name): \(error)")
             }
@@ -119,10 +128,15 @@ struct MobileNodeCommand: AsyncParsableCommand {
         var rekey: MobileNodeController.Rekey?
         if let settings = configuration.controller {
             let known = homeAddresses
+            let knownDNSServers = controllerDNSServers
+            let staticDNS = !configuration.dnsServers.isEmpty
             rekey = { [logger] in
-                let bootstrapped = try Bootstrapped(settings, logger: logger)
+                let bootstrapped = try Bootstrapped(settings, firewallMark: firewallMark, logger: logger)
                 if bootstrapped.homeAddresses != known {
                     logger.warning("the HAC now names other home addresses; they take effect at the next start")
+                }
+                if bootstrapped.dnsServers != knownDNSServers && !staticDNS {
+                    logger.warning("the HAC now names other DNS servers; they take effect at the next start")
                 }
                 return MobileNodeController.Rekeyed(
                     association: bootstrapped.association,
@@ -154,11 +168,16 @@ struct MobileNodeCommand: AsyncParsableCommand {
             routing?.remove()
             throw fail("cannot start the data plane: \(error)")
         }
+        // The tunnel is up: its DNS servers go to the system's resolver, before the privilege drop (they
+        // are taken back at the stop as root without capabilities, which owns what resolvconf writes).
+        let resolver = applyDNS(
+            configuration, controllerServers: controllerDNSServers, tunnel: tun.name, logger: logger)
         do {
             try dropPrivileges(.mobileNode(rereadsKeyFiles: configuration.controller != nil), options: options, logger: logger)
         } catch {
             controller.stop()
             plane.stop()
+            resolver?.restore()
             routing?.remove()
             throw error
         }
@@ -173,11 +192,11 @@ struct MobileNodeCommand: AsyncParsableCommand {
         }
         let status: StatusServer
         do {
-            status = try StatusServer.open(
-                configuration.controlSocket ?? ControlSocketDefaults.mobileNode, report: report, logger: logger)
+            status = try StatusServer.open(controlSocket, report: report, logger: logger)
         } catch {
             controller.stop()
             plane.stop()
+            resolver?.restore()
             routing?.remove()
             throw error
         }
@@ -188,9 +207,55 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 status.stop()
                 controller.stop()
                 plane.stop()
+                resolver?.restore()
                 routing?.remove()
             })
         try await runUntilSignalled(service, logger: logger)
+    }
+}
+
+extension MobileNodeCommand {
+    /// Applies the node's DNS servers (`tunnel.dns-servers`, else the HAC's) through the system's
+    /// resolver manager, when `tunnel.dns` is `auto`. Nil when nothing was applied; every reason is
+    /// logged, none stops the node (it runs, with the system's own DNS, as with `dns: off`).
+    func applyDNS(
+        _ configuration: MobileNodeConfiguration, controllerServers: [IPAddress], tunnel: String, logger: Logger
+    ) -> ResolverConfiguration? {
+        guard configuration.dns == .auto else { return nil }
+        let servers = configuration.dnsServers.isEmpty ? controllerServers : configuration.dnsServers
+        // Nothing to apply: nothing is run (not even the clean-up of a crashed run's record, which only
+        // matters if that run had servers and this one has none; docs/dns.md).
+        guard !servers.isEmpty else {
+            logger.debug("DNS: no servers to apply (no tunnel.dns-servers, none from the HAC)")
+            return nil
+        }
+        let shown = servers.map(\.description).joined(separator: ", ")
+        let manager: ResolverConfiguration.Manager
+        switch ResolverConfiguration.detect() {
+        case .failure(let reason):
+            logger.warning("DNS: \(shown) not applied: \(reason)")
+            return nil
+        case .success(let found):
+            manager = found
+        }
+        // After the drop the node runs as `--user`: it could not take the servers back at the stop
+        // (resolvconf writes root's files, resolved wants root or CAP_NET_ADMIN, which a program the node
+        // runs does not inherit), so it does not apply them.
+        let switchesUser = options.user.map { name in ((try? Privileges.account(named: name))?.uid ?? 0) != 0 } ?? false
+        if switchesUser {
+            ResolverConfiguration.removeStale(manager, tunnel: tunnel, logger: logger)
+            logger.warning(
+                "DNS: \(shown) not applied: with --user the node could not remove them at the stop; run as root (the default) or set tunnel.dns: off"
+            )
+            return nil
+        }
+        do {
+            return try ResolverConfiguration(
+                manager: manager, tunnel: tunnel, servers: servers, fullTunnel: configuration.fullTunnel, logger: logger)
+        } catch {
+            logger.error("DNS: \(shown) not applied: \(error)")
+            return nil
+        }
     }
 }
 

@@ -68,6 +68,7 @@ struct ExampleConfigTests {
         #expect(config.securityAssociation?.suite == .aes128GCMSHA256)
         #expect(config.keepaliveInterval == 25)
         #expect(config.statusFile == "/run/tern/mn-status.json")
+        #expect(config.dns == .auto && config.dnsServers.isEmpty)
     }
 
     @Test("Configs/keys.example.yaml fits {13,01} and {00,02}")

@@ -312,6 +312,42 @@ struct ValidConfigTests {
         #expect(wrong?.description == "mn.yaml:4:16: tunnel.full-tunnel: 1 is not true or false")
     }
 
+    @Test("Mobile Node DNS: auto by default with no static servers; dns-servers replace the HAC's; off means none")
+    func mobileNodeDNS() throws {
+        func parse(_ tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {
+            try MobileNodeConfiguration.parse(
+                """
+                home-agent: {address: 198.18.0.1}
+                tunnel:
+                  home-addresses: [192.0.2.10]
+                \(tunnelLines)
+                security-association: {spi: 7, keys: /etc/tern/mn0.keys}
+                """, path: "mn.yaml", keyLoader: Self.keys.load)
+        }
+        let defaults = try parse("")
+        #expect(defaults.dns == .auto && defaults.dnsServers.isEmpty)
+        let servers = try parse("  dns-servers: [\"192.0.2.53\", \"2001:db8:1::53\"]")
+        #expect(servers.dns == .auto)
+        #expect(servers.dnsServers == [IPAddress("192.0.2.53")!, IPAddress("2001:db8:1::53")!])
+        #expect(try parse("  dns: off").dns == .off)
+        #expect(try parse("  dns: auto\n  dns-servers: [192.0.2.53]").dnsServers == [IPAddress("192.0.2.53")!])
+
+        let notMode = configurationError { () throws(ConfigurationError) in _ = try parse("  dns: false") }
+        #expect(notMode?.description == "mn.yaml:4:8: tunnel.dns: false is not auto or off")
+        let offWithServers = configurationError { () throws(ConfigurationError) in
+            _ = try parse("  dns: off\n  dns-servers: [192.0.2.53]")
+        }
+        #expect(
+            offWithServers?.description
+                == "mn.yaml:5:3: tunnel.dns-servers: dns is off, so these servers would never be applied; remove dns-servers or set dns: auto")
+        let unspecified = configurationError { () throws(ConfigurationError) in _ = try parse("  dns-servers: [192.0.2.53, 0.0.0.0]") }
+        #expect(unspecified?.description == "mn.yaml:4:29: tunnel.dns-servers[1]: 0.0.0.0 cannot be a DNS server")
+        let duplicate = configurationError { () throws(ConfigurationError) in _ = try parse("  dns-servers: [192.0.2.53, 192.0.2.53]") }
+        #expect(duplicate?.description == "mn.yaml:4:29: tunnel.dns-servers[1]: duplicate of entry [0]")
+        let notAddress = configurationError { () throws(ConfigurationError) in _ = try parse("  dns-servers: [dns.example]") }
+        #expect(notAddress?.description == "mn.yaml:4:17: tunnel.dns-servers[0]: dns.example is not an IPv4 or IPv6 address")
+    }
+
     @Test("tunnel.offloads: on by default for both roles, false turns TUN and UDP offloads off")
     func tunnelOffloads() throws {
         func parse(_ tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {

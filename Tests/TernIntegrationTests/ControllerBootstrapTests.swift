@@ -27,10 +27,17 @@ struct ControllerBootstrapTests {
         }
     }
 
-    @Test("the MN bootstraps (TLS 1.3, PSK), registers, carries both families, and survives an HA restart")
+    @Test("the MN bootstraps (TLS 1.3, PSK), applies the HAC's DNS server, registers, carries both families, survives an HA restart, restores DNS on stop")
     func bootstrap() throws {
         try withControllerLab { lab, topology, certificates in
-            var deployment = try ControllerDeployment(topology: topology, certificates: certificates)
+            // The HAC names a DNS server (hac.dns); the MN applies it through a real openresolv private to
+            // the lab (PrivateResolver), over a resolv.conf that no manager wrote.
+            let host = PrivateResolver.hostSnapshot()
+            let original = "nameserver 198.18.0.53\n"
+            let resolver = try PrivateResolver(lab: lab, original: original)
+            var deployment = try ControllerDeployment(
+                topology: topology, certificates: certificates, hacExtra: "  dns: [\"192.0.2.53\"]",
+                mobileNodeWrapper: resolver.wrapper)
             let binary = deployment.binary
             let authority = deployment.authority
             let database = deployment.database
@@ -38,6 +45,11 @@ struct ControllerBootstrapTests {
             // The first lease of each pool: .2 (the HA's own .1 is never leased).
             #expect(lab.log("mn0").contains("home addresses 192.0.2.2, 2001:db8:1::2"), "\(lab.log("mn0"))")
             #expect(lab.log("ha").contains("HAC: laptop@example.test from"), "\(lab.log("ha"))")
+            #expect(
+                lab.log("mn0").contains("DNS: 192.0.2.53 applied through resolvconf (openresolv) (record tern0.tern, metric 0)"),
+                "\(lab.log("mn0"))")
+            let applied = try String(contentsOfFile: resolver.resolvConf, encoding: .utf8)
+            #expect(applied.contains("nameserver 192.0.2.53\n") && !applied.contains("198.18.0.53"), "\(applied)")
 
             try topology.startEchoServers()
             for target in [Topology.cn4, Topology.cn6] {
@@ -76,6 +88,11 @@ struct ControllerBootstrapTests {
                 ["ping", "-c", "5", "-i", "0.2", "-W", "2", "-w", "10", Topology.cn6], in: topology.mobileNodes[0], timeout: 15)
             #expect(after.contains(" 0% packet loss"), "after the restart: \(after)")
             #expect(lab.log("mn0").components(separatedBy: "bootstrapped over").count == 2, "one TLS exchange only")
+
+            #expect(lab.stop(deployment.mobileNode) == 0, "\(lab.log("mn0").suffix(1000))")
+            // openresolv puts back the resolv.conf it found (from its backup) once no record is left.
+            #expect(try String(contentsOfFile: resolver.resolvConf, encoding: .utf8) == original)
+            #expect(PrivateResolver.hostSnapshot() == host, "the machine's own resolver changed")
         }
     }
 
@@ -127,8 +144,12 @@ private struct ControllerDeployment {
     private(set) var homeAgent: Process
     let mobileNode: Process
 
-    /// - Parameter hacExtra: more lines for the HA's `hac:` section (indented two spaces).
-    init(topology: Topology, certificates: CertificateFactory, hacExtra: String = "") throws {
+    /// - Parameters:
+    ///   - hacExtra: more lines for the HA's `hac:` section (indented two spaces).
+    ///   - mobileNodeWrapper: a command prefix the MN runs under (inside its namespace).
+    init(
+        topology: Topology, certificates: CertificateFactory, hacExtra: String = "", mobileNodeWrapper: [String] = []
+    ) throws {
         self.topology = topology
         let lab = topology.lab
         binary = try ternBinary()
@@ -169,7 +190,7 @@ private struct ControllerDeployment {
               routes: ["198.51.100.0/24", "2001:db8:2::/64"]
             control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
             """)
-        let mn = try lab.start("mn0", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
+        let mn = try lab.start("mn0", mobileNodeWrapper + [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
         try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
             if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
             return lab.log("mn0").contains("registered: lifetime") && lab.log("mn0").contains("mobile node up")

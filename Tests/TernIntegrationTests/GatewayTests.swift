@@ -14,7 +14,7 @@ struct GatewayTests {
         do {
             try body(try RoamingTopology(lab: lab))
         } catch {
-            for name in ["ha", "mn"] where !lab.log(name).isEmpty {
+            for name in ["ha", "mn", "mn2"] where !lab.log(name).isEmpty {
                 print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
             }
             throw error
@@ -90,23 +90,63 @@ struct GatewayTests {
         }
     }
 
-    /// `ip rule` and every routing table of the MN, both families.
-    private func routingSnapshot(_ topology: RoamingTopology) throws -> String {
-        try ["-4", "-6"].map { family in
-            try topology.lab.run(["ip", family, "rule", "show"], in: topology.mobileNode)
-                + topology.lab.run(["ip", family, "route", "show", "table", "all"], in: topology.mobileNode)
+    /// What the MN changes on its system, in its namespace: `ip rule` and every routing table (both
+    /// families), the nftables tables, the reverse-path sysctls, and the (private) resolver.
+    private func systemSnapshot(_ topology: RoamingTopology, _ resolver: PrivateResolver) throws -> String {
+        let lab = topology.lab
+        let routing = try ["-4", "-6"].map { family in
+            try lab.run(["ip", family, "rule", "show"], in: topology.mobileNode)
+                + lab.run(["ip", family, "route", "show", "table", "all"], in: topology.mobileNode)
         }.joined()
+        let tables = try lab.run(["nft", "list", "tables"], in: topology.mobileNode)
+        let sysctls = try Self.reversePathSysctls.map { name in
+            "\(name)=" + (try lab.run(["sysctl", "-n", name], in: topology.mobileNode)).trimmingCharacters(in: .whitespacesAndNewlines)
+        }.joined(separator: "\n")
+        return [routing, "nft tables:\n" + tables, sysctls, resolver.snapshot()].joined(separator: "\n")
     }
 
-    @Test("full tunnel: everything goes through the HA, the tunnel's own packets stay outside it, roaming works; restored on stop")
+    private static let reversePathSysctls = ["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.all.src_valid_mark"]
+    /// The DNS servers the MN is given; its uplink's (a DHCP client's record) is 198.18.1.1.
+    private static let tunnelDNS = ["192.0.2.53", "2001:db8:1::53"]
+    private static let fullTunnelLines = "  full-tunnel: true\n  dns-servers: [\"192.0.2.53\", \"2001:db8:1::53\"]"
+
+    /// The MN's namespace as a laptop with strict reverse-path filtering and a DHCP-configured resolver
+    /// (through openresolv, private to the lab), before the MN starts.
+    private func prepareMobileNode(_ topology: RoamingTopology) throws -> PrivateResolver {
+        let lab = topology.lab
+        try lab.run(["sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1"], in: topology.mobileNode)
+        let resolver = try PrivateResolver(lab: lab, original: "nameserver 198.18.1.1\n")
+        try resolver.register("\(topology.wifi).dhcp", servers: ["198.18.1.1"], in: topology.mobileNode)
+        return resolver
+    }
+
+    /// While the MN runs: its servers alone (exclusive) in the resolver, the reply marking in place.
+    private func expectApplied(_ topology: RoamingTopology, _ resolver: PrivateResolver, log: String) throws {
+        let lab = topology.lab
+        let resolvConf = try String(contentsOfFile: resolver.resolvConf, encoding: .utf8)
+        for server in Self.tunnelDNS { #expect(resolvConf.contains("nameserver \(server)\n"), "\(resolvConf)") }
+        #expect(!resolvConf.contains("198.18.1.1"), "exclusive: the uplink's server is not used meanwhile: \(resolvConf)")
+        #expect(
+            lab.log(log).contains("DNS: 192.0.2.53, 2001:db8:1::53 applied through resolvconf (openresolv)"),
+            "\(lab.log(log).suffix(2000))")
+        let table = try lab.run(["nft", "list", "table", "inet", "tern_mark_tern0"], in: topology.mobileNode)
+        #expect(table.contains("meta mark set ct mark") && table.contains("ct mark set meta mark"), "\(table)")
+        let mark = try lab.run(["sysctl", "-n", "net.ipv4.conf.all.src_valid_mark"], in: topology.mobileNode)
+        #expect(mark.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+    }
+
+    @Test("full tunnel: everything goes through the HA, the tunnel's own packets stay outside it, strict rp_filter passes, DNS applied, roaming works; all restored on stop")
     func fullTunnel() throws {
         try withLab { topology in
             let lab = topology.lab
-            let before = try routingSnapshot(topology)
+            let host = PrivateResolver.hostSnapshot()
+            let resolver = try prepareMobileNode(topology)
+            let before = try systemSnapshot(topology, resolver)
             // A rule that a crashed run left: removed at start, so the state after the stop is `before`.
             try lab.run(["ip", "rule", "add", "priority", "7871", "not", "fwmark", "7872", "table", "7872"], in: topology.mobileNode)
 
-            let deployment = try RoamingDeployment(topology: topology, tunnelLines: "  full-tunnel: true")
+            let deployment = try RoamingDeployment(
+                topology: topology, tunnelLines: Self.fullTunnelLines, mobileNodeWrapper: resolver.wrapper)
             let rules = try lab.run(["ip", "rule", "show"], in: topology.mobileNode)
             #expect(rules.contains("7870:") && rules.contains("suppress_prefixlength 0"), "\(rules)")
             #expect(rules.components(separatedBy: "not from all fwmark 0x1ec0 lookup 7872").count == 2, "\(rules)")
@@ -116,8 +156,10 @@ struct GatewayTests {
             let marked = try lab.run(
                 ["ip", "route", "get", RoamingTopology.haUnderlay4, "mark", "7872"], in: topology.mobileNode)
             #expect(marked.contains("dev \(topology.wifi)"), "\(marked)")
+            try expectApplied(topology, resolver, log: "mn")
 
-            // The router knows no route to the correspondent: only the tunnel reaches it.
+            // The router knows no route to the correspondent: only the tunnel reaches it. rp_filter is
+            // strict (1): the HA's replies pass only because they get the mark back.
             let received = try deployment.status(deployment.haStatus)["packetsReceived"] as? Int ?? 0
             for target in [RoamingTopology.cn4, RoamingTopology.cn6] {
                 let output = try ping(topology, target)
@@ -126,6 +168,14 @@ struct GatewayTests {
             try lab.wait("the HA to count the pings", timeout: 5) {
                 (try deployment.status(deployment.haStatus)["packetsReceived"] as? Int ?? 0) >= received + 6
             }
+            // The control: without src_valid_mark the reverse-path check ignores the mark and drops the
+            // HA's replies; with it back, traffic flows again.
+            try lab.run(["sysctl", "-q", "-w", "net.ipv4.conf.all.src_valid_mark=0"], in: topology.mobileNode)
+            let dropped = try ping(topology, RoamingTopology.cn4, count: 2)
+            #expect(dropped.contains("100% packet loss"), "strict rp_filter without src_valid_mark: \(dropped)")
+            try lab.run(["sysctl", "-q", "-w", "net.ipv4.conf.all.src_valid_mark=1"], in: topology.mobileNode)
+            let again = try ping(topology, RoamingTopology.cn4)
+            #expect(again.contains(" 0% packet loss"), "with src_valid_mark back: \(again)")
 
             // Roam to lte (behind the NAT): the tunnel follows instead of routing into itself.
             try topology.useUplink(topology.lte)
@@ -141,8 +191,43 @@ struct GatewayTests {
             // Put the uplinks back as they were, then compare.
             try topology.useUplink(topology.wifi)
             try topology.linkDown(topology.lte)
-            let after = try routingSnapshot(topology)
+            let after = try systemSnapshot(topology, resolver)
             #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
+            #expect(PrivateResolver.hostSnapshot() == host, "the machine's own resolver changed")
+        }
+    }
+
+    @Test("full tunnel killed (SIGKILL): its rules, marks and DNS stay; the next start cleans up and its stop restores everything")
+    func fullTunnelAfterKill() throws {
+        try withLab { topology in
+            let lab = topology.lab
+            let host = PrivateResolver.hostSnapshot()
+            let resolver = try prepareMobileNode(topology)
+            let before = try systemSnapshot(topology, resolver)
+            var deployment = try RoamingDeployment(
+                topology: topology, tunnelLines: Self.fullTunnelLines, mobileNodeWrapper: resolver.wrapper)
+            try expectApplied(topology, resolver, log: "mn")
+
+            kill(deployment.mobileNodeProcess.processIdentifier, SIGKILL)
+            #expect(lab.stop(deployment.mobileNodeProcess) == SIGKILL)
+            // What a killed MN leaves (the TUN device and its table's routes go with the process).
+            let left = try systemSnapshot(topology, resolver)
+            #expect(left != before)
+            #expect(left.contains("7870:") && left.contains("tern_mark_tern0"), "\(left)")
+            #expect(left.contains("net.ipv4.conf.all.src_valid_mark=1") && left.contains("192.0.2.53"), "\(left)")
+            #expect(FileManager.default.fileExists(atPath: lab.directory.appendingPathComponent("tern0.src_valid_mark").path))
+
+            try deployment.restartMobileNode(log: "mn2")
+            #expect(lab.log("mn2").contains("an earlier run did not stop cleanly"), "\(lab.log("mn2"))")
+            let rules = try lab.run(["ip", "rule", "show"], in: topology.mobileNode)
+            #expect(rules.components(separatedBy: "7871:").count == 2, "one copy of each rule: \(rules)")
+            try expectApplied(topology, resolver, log: "mn2")
+
+            let status = lab.stop(deployment.mobileNodeProcess)
+            #expect(status == 0, "tern mn exited \(status): \(lab.log("mn2").suffix(1000))")
+            let after = try systemSnapshot(topology, resolver)
+            #expect(after == before, "before:\n\(before)\nafter:\n\(after)")
+            #expect(PrivateResolver.hostSnapshot() == host, "the machine's own resolver changed")
         }
     }
 }

@@ -151,8 +151,10 @@ struct RoamingDeployment {
     let topology: RoamingTopology
     let haStatus: String
     let mnStatus: String
-    let mobileNodeProcess: Process
+    private(set) var mobileNodeProcess: Process
     let homeAgentProcess: Process
+    /// How the MN is started: the binary, its config, and what runs it (e.g. ``PrivateResolver/wrapper``).
+    private let mobileNodeCommand: [String]
     static let spi: UInt32 = 0x5EED
     /// The MN's `tunnel.routes` unless a test gives its own tunnel lines.
     static let defaultTunnelLines = "  routes: [\"198.51.100.0/24\", \"2001:db8:2::/64\"]"
@@ -161,9 +163,10 @@ struct RoamingDeployment {
     ///   - bindingLifetime: what the MN asks for (short in the suspend test).
     ///   - homeAgentLines: extra top-level YAML for the HA's config (e.g. a `gateway:` section).
     ///   - tunnelLines: the MN's `tunnel:` fields besides the home addresses (indented two spaces).
+    ///   - mobileNodeWrapper: a command prefix the MN runs under (inside its namespace).
     init(
         topology: RoamingTopology, bindingLifetime: Int = 600, homeAgentLines: String = "",
-        tunnelLines: String = RoamingDeployment.defaultTunnelLines
+        tunnelLines: String = RoamingDeployment.defaultTunnelLines, mobileNodeWrapper: [String] = []
     ) throws {
         self.topology = topology
         let lab = topology.lab
@@ -207,11 +210,26 @@ struct RoamingDeployment {
             status-file: \(mnStatus)
             control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
             """)
-        mobileNodeProcess = try lab.start("mn", [binary, "mn", "--config", mnConfig, "--log-level", "debug"], in: topology.mobileNode)
+        mobileNodeCommand = mobileNodeWrapper + [binary, "mn", "--config", mnConfig, "--log-level", "debug"]
+        mobileNodeProcess = try lab.start("mn", mobileNodeCommand, in: topology.mobileNode)
         try lab.wait("the mobile node to register", timeout: 15) { [mobileNodeProcess] in
             if !mobileNodeProcess.isRunning { throw LabError("tern mn exited: \(lab.log("mn"))") }
             // "mobile node up" comes after the privilege drop; the registration may come before it.
             return lab.log("mn").contains("registered: lifetime") && lab.log("mn").contains("mobile node up")
+        }
+    }
+
+    /// Starts the MN again, with the same config, logging to `log`, once the previous one has exited;
+    /// waits until it is up (not registered: with manual keying a restarted MN starts its sequence numbers
+    /// again, below the HA's replay window).
+    mutating func restartMobileNode(log: String) throws {
+        let lab = topology.lab
+        if mobileNodeProcess.isRunning { throw LabError("the mobile node is still running") }
+        let process = try lab.start(log, mobileNodeCommand, in: topology.mobileNode)
+        mobileNodeProcess = process
+        try lab.wait("the restarted mobile node to come up", timeout: 15) {
+            if !process.isRunning { throw LabError("tern mn exited: \(lab.log(log))") }
+            return lab.log(log).contains("mobile node up")
         }
     }
 

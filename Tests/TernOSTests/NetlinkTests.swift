@@ -31,11 +31,14 @@ private func ipJSON(_ arguments: [String]) throws -> [[String: Any]] {
     return objects
 }
 
-/// These tests change interfaces, so they need root. On CI a missing privilege is a failure; elsewhere
-/// the test says loudly that it did not run and is reported as cancelled, never as passed.
-private func requireRootForNetlink() throws -> Bool {
+/// These tests change interfaces (or set socket options reserved to CAP_NET_ADMIN), so they need root.
+/// On CI a missing privilege is a failure; elsewhere the test says loudly that it did not run and is
+/// reported as cancelled, never as passed.
+func requireRootForNetlink(
+    _ why: String = "rtnetlink tests need root (uid 0) to create network namespaces and interfaces"
+) throws -> Bool {
     if getuid() == 0 { return true }
-    let message = "NOT RUN: rtnetlink tests need root (uid 0) to create network namespaces and interfaces"
+    let message = "NOT RUN: \(why)"
     if ProcessInfo.processInfo.environment["CI"] != nil {
         Issue.record("\(message); on CI this is a failure")
         return false
