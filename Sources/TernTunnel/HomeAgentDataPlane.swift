@@ -94,6 +94,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     private let ipv6: UDPSocket?
     private let tables: SessionTableSource
     private let slotLength: Int
+    /// What the kernel does for this data plane (TUN and UDP offloads), fixed at start.
+    public let offloads: DataPlaneOffloads
     private let events: @Sendable (TunnelEvent) -> Void
     private let bindingPolicy: BindingCache.Policy
     private let stopping = Atomic<Bool>(false)
@@ -113,9 +115,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     ///   - bindingPolicy: lifetimes and NAT keepalive the binding cache grants (RFC 6275 §9.5, RFC 5555).
     public init(
         tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, mtu: Int, mobileNodes: [MobileNode],
-        bindingPolicy: BindingCache.Policy = BindingCache.Policy(), events: @escaping @Sendable (TunnelEvent) -> Void
+        bindingPolicy: BindingCache.Policy = BindingCache.Policy(), offloads enabled: Bool = false,
+        events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
         self.bindingPolicy = bindingPolicy
+        offloads = DataPlaneOffloads(enabled: enabled, tun: tun, sockets: [ipv4, ipv6].compactMap { $0 })
         self.tun = tun
         self.ipv4 = ipv4
         self.ipv6 = ipv6
@@ -240,9 +244,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(
             sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue, restoredBindings.notifier.descriptor.rawValue])
-        let batch = DatagramBatch(slotLength: slotLength)
+        let batch = PacketPath.receiveBatch(slotLength: slotLength, offloads: offloads)
         var local = TunnelCounters()
-        var state = ReceiverState(view: SessionTableView(tables), cache: BindingCache(policy: bindingPolicy))
+        var state = ReceiverState(
+            view: SessionTableView(tables), cache: BindingCache(policy: bindingPolicy),
+            sink: InnerPacketSink(tun: tun, coalesceUDP: offloads.coalescesUDP))
         var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
@@ -262,6 +268,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                         PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
                             receive(datagram, counters: &local, state: &state)
                         }
+                        state.sink.flush(counters: &local)
                     }
                 }
             } catch {
@@ -304,6 +311,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         var cache: BindingCache
         /// The time of the batch being handled (one clock read per batch).
         var now: UInt64 = 0
+        /// Where opened inner packets go (through GRO with offloads).
+        let sink: InnerPacketSink
 
         /// Sessions came or went: PType 0's map is rebuilt from the endpoints the sessions hold.
         mutating func tableChanged() {
@@ -375,7 +384,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             guard let inner = InnerPacket.source(UnsafeRawBufferPointer(buffer), opened.payload), session.owns(inner) else {
                 return local.drop(.spoofedInnerSource)
             }
-            PacketPath.deliver(opened.payload, of: buffer, to: tun, counters: &local)
+            state.sink.deliver(opened.payload, of: buffer, counters: &local)
         }
     }
 
@@ -458,6 +467,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     private func transmitLoop() {
         let poller = Poller([tun.descriptor.rawValue, signalling.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue])
         let batch = DatagramBatch(slotLength: slotLength)
+        let reader = TunReader(tun: tun)
         let isIPv6 = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.capacity)
         isIPv6.initialize(repeating: false)
         defer { isIPv6.deallocate() }
@@ -473,7 +483,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 if poller.isReadable(0) {
                     for _ in 0..<Self.batchesPerWake {
                         _ = view.refresh(from: tables)
-                        let (count, tunEmpty) = try fill(batch, families: isIPv6, table: view.table, counters: &local)
+                        let (count, tunEmpty) = try fill(batch, from: reader, families: isIPv6, table: view.table, counters: &local)
                         PacketPath.flush(batch, count: count, families: isIPv6, ipv4: ipv4, ipv6: ipv6, counters: &local)
                         if tunEmpty { break }
                     }
@@ -495,7 +505,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// many slots are ready to send, and whether the TUN device ran dry.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, families isIPv6: UnsafeMutableBufferPointer<Bool>, table: SessionTable,
+        _ batch: DatagramBatch, from reader: TunReader, families isIPv6: UnsafeMutableBufferPointer<Bool>, table: SessionTable,
         counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
@@ -503,7 +513,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         let now = monotonicNanoseconds()
         while count < batch.capacity {
             let slot = batch.buffer(count)
-            guard let length = try tun.read(into: PacketPath.readArea(slot)) else { return (count, true) }
+            guard let length = try reader.next(into: PacketPath.readArea(slot), counters: &local) else { return (count, true) }
             let payload = PacketPath.payloadOffset..<(PacketPath.payloadOffset + length)
             guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(slot), payload) else {
                 local.drop(.malformedInnerPacket)

@@ -30,6 +30,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     private let associationVersion = Atomic<UInt64>(1)
     private let homeAddresses: [IPAddress]
     private let slotLength: Int
+    /// What the kernel does for this data plane (TUN and UDP offloads), fixed at start.
+    public let offloads: DataPlaneOffloads
     private let events: @Sendable (TunnelEvent) -> Void
     private let stopping = Atomic<Bool>(false)
     /// Stop only: never drained, so every thread sees it.
@@ -63,9 +65,10 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     public init(
         tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, homeAgents: [SocketAddress], mtu: Int,
         association: SecurityAssociation, homeAddresses: [IPAddress], keepaliveIntervalSeconds: Int,
-        events: @escaping @Sendable (TunnelEvent) -> Void
+        offloads enabled: Bool = false, events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
         self.tun = tun
+        offloads = DataPlaneOffloads(enabled: enabled, tun: tun, sockets: [ipv4, ipv6].compactMap { $0 })
         self.ipv4 = ipv4
         self.ipv6 = ipv6
         self.homeAgents = homeAgents
@@ -183,7 +186,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
-        let batch = DatagramBatch(slotLength: slotLength)
+        let batch = PacketPath.receiveBatch(slotLength: slotLength, offloads: offloads)
+        let sink = InnerPacketSink(tun: tun, coalesceUDP: offloads.coalescesUDP)
         var local = TunnelCounters()
         var view = AssociationView(self)
         var seenGeneration: UInt64 = 0
@@ -206,8 +210,9 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                         let deliveredBefore = local.packetsReceived
                         view.refresh(self)
                         PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
-                            receive(datagram, associations: view.set, counters: &local)
+                            receive(datagram, associations: view.set, sink: sink, counters: &local)
                         }
+                        sink.flush(counters: &local)
                         if local.packetsReceived != deliveredBefore { noteFirstData(seen: &seenGeneration) }
                     }
                 } catch {
@@ -241,7 +246,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
 
     @inline(__always)
     private func receive(
-        _ datagram: ReceivedDatagram, associations: AssociationSet, counters local: inout TunnelCounters
+        _ datagram: ReceivedDatagram, associations: AssociationSet, sink: InnerPacketSink,
+        counters local: inout TunnelCounters
     ) {
         guard let source = datagram.source, homeAgents.contains(source) else {
             return local.drop(.notFromHomeAgent)
@@ -261,7 +267,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
             guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(buffer), opened.payload),
                 homeAddresses.contains(destination)
             else { return local.drop(.notForHomeAddress) }
-            PacketPath.deliver(opened.payload, of: buffer, to: tun, counters: &local)
+            sink.deliver(opened.payload, of: buffer, counters: &local)
         }
     }
 
@@ -273,6 +279,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
             wakeUp.descriptor.rawValue,
         ])
         let batch = DatagramBatch(slotLength: slotLength)
+        let reader = TunReader(tun: tun)
         let families = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.capacity)
         families.initialize(repeating: false)
         defer { families.deallocate() }
@@ -297,7 +304,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 if poller.isReadable(0) {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
                         let (count, tunEmpty) = try fill(
-                            batch, to: homeAgent, outbound: outbound, scope: view.set.scope, counters: &local)
+                            batch, from: reader, to: homeAgent, outbound: outbound, scope: view.set.scope, counters: &local)
                         if count > 0, let homeAgent {
                             families.update(repeating: !homeAgent.address.isIPv4)
                             PacketPath.flush(batch, count: count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
@@ -340,7 +347,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     /// and dropped (counted), so the TUN queue does not fill with stale data.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
+        _ batch: DatagramBatch, from reader: TunReader, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
         scope: SecurityAssociationScope, counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
@@ -349,7 +356,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         var pastSoftLimit = false
         while count < batch.capacity {
             let slot = batch.buffer(count)
-            guard let length = try tun.read(into: PacketPath.readArea(slot)) else { return (count, true) }
+            guard let length = try reader.next(into: PacketPath.readArea(slot), counters: &local) else { return (count, true) }
             let payload = PacketPath.payloadOffset..<(PacketPath.payloadOffset + length)
             guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(slot), payload) else {
                 local.drop(.malformedInnerPacket)

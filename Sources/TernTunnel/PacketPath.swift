@@ -23,6 +23,16 @@ enum PacketPath {
         (DataChannel.maximumHeadroom + mtu + 1 + DataChannel.maximumTailroom + 63) & ~63
     }
 
+    /// Slots of a receiving batch whose sockets coalesce (UDP GRO): each slot holds a 64 KiB run.
+    static let coalescedBatchCapacity = 32
+
+    /// The receiving thread's batch: slots for one datagram each, or for a coalesced run each.
+    static func receiveBatch(slotLength: Int, offloads: DataPlaneOffloads) -> DatagramBatch {
+        offloads.receiveCoalescing
+            ? DatagramBatch(capacity: coalescedBatchCapacity, slotLength: DatagramBatch.maximumCoalescedLength)
+            : DatagramBatch(slotLength: slotLength)
+    }
+
     /// The part of a slot the TUN device reads into.
     @inline(__always)
     static func readArea(_ slot: UnsafeMutableRawBufferPointer) -> UnsafeMutableRawBufferPointer {
@@ -94,8 +104,9 @@ enum PacketPath {
         }
     }
 
-    /// Calls `body` for every datagram of the first `count` slots of a received batch, in order; counts
-    /// truncated slots as drops.
+    /// Calls `body` for every datagram of the first `count` slots of a received batch, in order — several
+    /// per slot where the kernel coalesced a run (UDP GRO: equal steps of its segment size, the last one
+    /// shorter); counts truncated slots as drops.
     @inline(__always)
     static func forEachDatagram(
         in batch: DatagramBatch, count: Int, counters: inout TunnelCounters,
@@ -110,7 +121,17 @@ enum PacketPath {
             let length = batch.receivedLength(slot)
             let source = batch.source(slot)
             let local = batch.localAddress(slot)
-            body(ReceivedDatagram(buffer: buffer, range: 0..<length, source: source, local: local), &counters)
+            let step = batch.segmentSize(slot)
+            guard step > 0 else {
+                body(ReceivedDatagram(buffer: buffer, range: 0..<length, source: source, local: local), &counters)
+                continue
+            }
+            var start = 0
+            while start < length {
+                let end = min(start + step, length)
+                body(ReceivedDatagram(buffer: buffer, range: start..<end, source: source, local: local), &counters)
+                start = end
+            }
         }
     }
 

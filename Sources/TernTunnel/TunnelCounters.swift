@@ -35,6 +35,8 @@ public enum TunnelDropReason: UInt8, Sendable, CaseIterable, CustomStringConvert
     case notFromHomeAgent
     /// HA: the SA's persisted sequence-number reservation is used up and the next one is not written yet.
     case sequenceReservationPending
+    /// A super-packet from the TUN device (virtio header, TSO/USO) that could not be split.
+    case malformedOffloadPacket
 
     public var description: String { label }
 
@@ -57,6 +59,7 @@ public enum TunnelDropReason: UInt8, Sendable, CaseIterable, CustomStringConvert
         case .noPathToHomeAgent: "no_path_to_home_agent"
         case .notFromHomeAgent: "not_from_home_agent"
         case .sequenceReservationPending: "sequence_reservation_pending"
+        case .malformedOffloadPacket: "malformed_offload_packet"
         }
     }
 }

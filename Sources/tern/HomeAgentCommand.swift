@@ -38,7 +38,7 @@ struct HomeAgentCommand: AsyncParsableCommand {
         let tun: TunDevice
         let netlink: RouteNetlink
         do {
-            tun = try TunDevice(name: configuration.tunnel.name)
+            tun = try TunDevice(name: configuration.tunnel.name, virtioHeaders: configuration.tunnel.offloads)
             netlink = try RouteNetlink()
             try netlink.setLink(index: tun.index, up: true, mtu: mtu)
             for prefix in configuration.tunnel.addresses {
@@ -77,7 +77,8 @@ struct HomeAgentCommand: AsyncParsableCommand {
                 bindingPolicy: BindingCache.Policy(
                     maximumLifetimeSeconds: UInt32(configuration.maximumBindingLifetime),
                     natKeepaliveSeconds: UInt32(configuration.natKeepalive)),
-                events: { [logger] event in log(event, logger) })
+                offloads: configuration.tunnel.offloads, events: { [logger] event in log(event, logger) })
+            logger.info("offloads: \(plane.offloads)")
             try plane.start()
         } catch {
             throw fail("cannot start the data plane: \(error)")

@@ -73,7 +73,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
         let tun: TunDevice
         let netlink: RouteNetlink
         do {
-            tun = try TunDevice(name: configuration.tunnel.name)
+            tun = try TunDevice(name: configuration.tunnel.name, virtioHeaders: configuration.tunnel.offloads)
             netlink = try RouteNetlink()
             try netlink.setLink(index: tun.index, up: true, mtu: mtu)
             for address in homeAddresses {
@@ -150,7 +150,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 tun: tun, ipv4: ipv4, ipv6: ipv6, homeAgents: homeAgents, mtu: mtu,
                 association: association, homeAddresses: homeAddresses,
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
-                events: { [logger] event in log(event, logger) })
+                offloads: configuration.tunnel.offloads, events: { [logger] event in log(event, logger) })
             let ipv4HomeAddress = homeAddresses.lazy.compactMap {
                 if case .v4(let address) = $0 { address } else { nil }
             }.first
@@ -162,6 +162,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
                 rekey: rekey, validitySeconds: validitySeconds, firewallMark: firewallMark,
                 events: { [logger] event in log(event, logger) })
+            logger.info("offloads: \(plane.offloads)")
             try plane.start()
             try controller.start()
         } catch {
