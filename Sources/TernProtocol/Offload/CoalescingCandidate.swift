@@ -53,13 +53,13 @@ struct CoalescingCandidate {
             address0 = packet.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
         }
         let headers: TransportHeaders
-        do {
-            headers = try TransportHeaders(parsing: packet)
-        } catch {
-            switch error {
-            case .fragment, .ipv6ExtensionHeaders: kind = .addressesOnly
-            default: break
-            }
+        switch TransportHeaders.parse(packet) {
+        case .success(let parsed):
+            headers = parsed
+        case .failure(.fragment), .failure(.ipv6ExtensionHeaders):
+            kind = .addressesOnly
+            return
+        case .failure:
             return
         }
         isTCP = headers.isTCP

@@ -67,7 +67,11 @@ public struct PacketSegmenter {
             segmentCount = 1
             return
         }
-        let headers = try TransportHeaders(parsing: packet)
+        let headers: TransportHeaders
+        switch TransportHeaders.parse(packet) {
+        case .success(let parsed): headers = parsed
+        case .failure(let error): throw error
+        }
         let fits = switch header.gsoType {
         case .tcpv4: !headers.isIPv6 && headers.isTCP
         case .tcpv6: headers.isIPv6 && headers.isTCP

@@ -37,6 +37,69 @@ struct TransportHeaders {
     let protocolNumber: UInt8
     let transportHeaderLength: Int
 
+    /// Parses `packet`. A `Result` rather than `throws`: the coalescer meets unparsable packets (ICMP, say)
+    /// all the time, and a throw costs a runtime call (`swift_willThrowTypedImpl`) per packet.
+    @inline(__always)
+    static func parse(_ packet: UnsafeRawBufferPointer) -> Result<TransportHeaders, OffloadError> {
+        let count = packet.count
+        guard count >= 1 else { return .failure(.truncatedPacket(length: 0, needed: 1)) }
+        let version = packet[0] >> 4
+        let isIPv6: Bool
+        let ipHeaderLength: Int
+        let transport: UInt8
+        switch version {
+        case 4:
+            guard count >= InnerPacket.minimumIPv4HeaderLength else {
+                return .failure(.truncatedPacket(length: count, needed: InnerPacket.minimumIPv4HeaderLength))
+            }
+            let headerLength = Int(packet[0] & 0x0F) &* 4
+            guard headerLength >= InnerPacket.minimumIPv4HeaderLength else {
+                return .failure(.badIPv4HeaderLength(headerLength))
+            }
+            guard count >= headerLength else { return .failure(.truncatedPacket(length: count, needed: headerLength)) }
+            let totalLength = Int(packet.loadBigEndianUInt16(at: 2))
+            guard totalLength == count else { return .failure(.lengthMismatch(declared: totalLength, actual: count)) }
+            // MF, or a Fragment Offset: the transport header is elsewhere or incomplete.
+            guard packet.loadBigEndianUInt16(at: 6) & 0x3FFF == 0 else { return .failure(.fragment) }
+            isIPv6 = false
+            ipHeaderLength = headerLength
+            transport = packet[9]
+        case 6:
+            guard count >= InnerPacket.ipv6HeaderLength else {
+                return .failure(.truncatedPacket(length: count, needed: InnerPacket.ipv6HeaderLength))
+            }
+            let declared = Int(packet.loadBigEndianUInt16(at: 4)) &+ InnerPacket.ipv6HeaderLength
+            guard declared == count else { return .failure(.lengthMismatch(declared: declared, actual: count)) }
+            transport = packet[6]
+            guard !isIPv6ExtensionHeader(transport) else { return .failure(.ipv6ExtensionHeaders(nextHeader: transport)) }
+            isIPv6 = true
+            ipHeaderLength = InnerPacket.ipv6HeaderLength
+        default:
+            return .failure(.unknownIPVersion(version))
+        }
+        let transportHeaderLength: Int
+        switch transport {
+        case InternetChecksum.protocolTCP:
+            let minimum = ipHeaderLength &+ minimumTCPHeaderLength
+            guard count >= minimum else { return .failure(.truncatedPacket(length: count, needed: minimum)) }
+            let tcpLength = Int(packet[ipHeaderLength &+ 12] >> 4) &* 4
+            guard tcpLength >= minimumTCPHeaderLength else { return .failure(.badTCPDataOffset(tcpLength)) }
+            guard count >= ipHeaderLength &+ tcpLength else {
+                return .failure(.truncatedPacket(length: count, needed: ipHeaderLength &+ tcpLength))
+            }
+            transportHeaderLength = tcpLength
+        case InternetChecksum.protocolUDP:
+            let minimum = ipHeaderLength &+ udpHeaderLength
+            guard count >= minimum else { return .failure(.truncatedPacket(length: count, needed: minimum)) }
+            transportHeaderLength = udpHeaderLength
+        default:
+            return .failure(.unsupportedTransportProtocol(transport))
+        }
+        return .success(TransportHeaders(
+            isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, protocolNumber: transport,
+            transportHeaderLength: transportHeaderLength))
+    }
+
     var isTCP: Bool { protocolNumber == InternetChecksum.protocolTCP }
     var ipVersion: UInt8 { isIPv6 ? 6 : 4 }
     var headersLength: Int { ipHeaderLength + transportHeaderLength }
@@ -45,60 +108,6 @@ struct TransportHeaders {
     var addressesLength: Int { isIPv6 ? 32 : 8 }
     var checksumFieldOffset: Int {
         ipHeaderLength + (isTCP ? Self.tcpChecksumOffset : Self.udpChecksumOffset)
-    }
-
-    @inline(__always)
-    init(parsing packet: UnsafeRawBufferPointer) throws(OffloadError) {
-        let count = packet.count
-        guard count >= 1 else { throw .truncatedPacket(length: 0, needed: 1) }
-        let version = packet[0] >> 4
-        let transport: UInt8
-        switch version {
-        case 4:
-            guard count >= InnerPacket.minimumIPv4HeaderLength else {
-                throw .truncatedPacket(length: count, needed: InnerPacket.minimumIPv4HeaderLength)
-            }
-            let headerLength = Int(packet[0] & 0x0F) &* 4
-            guard headerLength >= InnerPacket.minimumIPv4HeaderLength else { throw .badIPv4HeaderLength(headerLength) }
-            guard count >= headerLength else { throw .truncatedPacket(length: count, needed: headerLength) }
-            let totalLength = Int(packet.loadBigEndianUInt16(at: 2))
-            guard totalLength == count else { throw .lengthMismatch(declared: totalLength, actual: count) }
-            // MF, or a Fragment Offset: the transport header is elsewhere or incomplete.
-            guard packet.loadBigEndianUInt16(at: 6) & 0x3FFF == 0 else { throw .fragment }
-            isIPv6 = false
-            ipHeaderLength = headerLength
-            transport = packet[9]
-        case 6:
-            guard count >= InnerPacket.ipv6HeaderLength else {
-                throw .truncatedPacket(length: count, needed: InnerPacket.ipv6HeaderLength)
-            }
-            let declared = Int(packet.loadBigEndianUInt16(at: 4)) &+ InnerPacket.ipv6HeaderLength
-            guard declared == count else { throw .lengthMismatch(declared: declared, actual: count) }
-            transport = packet[6]
-            guard !Self.isIPv6ExtensionHeader(transport) else { throw .ipv6ExtensionHeaders(nextHeader: transport) }
-            isIPv6 = true
-            ipHeaderLength = InnerPacket.ipv6HeaderLength
-        default:
-            throw .unknownIPVersion(version)
-        }
-        protocolNumber = transport
-        switch transport {
-        case InternetChecksum.protocolTCP:
-            let minimum = ipHeaderLength &+ Self.minimumTCPHeaderLength
-            guard count >= minimum else { throw .truncatedPacket(length: count, needed: minimum) }
-            let tcpLength = Int(packet[ipHeaderLength &+ 12] >> 4) &* 4
-            guard tcpLength >= Self.minimumTCPHeaderLength else { throw .badTCPDataOffset(tcpLength) }
-            guard count >= ipHeaderLength &+ tcpLength else {
-                throw .truncatedPacket(length: count, needed: ipHeaderLength &+ tcpLength)
-            }
-            transportHeaderLength = tcpLength
-        case InternetChecksum.protocolUDP:
-            let minimum = ipHeaderLength &+ Self.udpHeaderLength
-            guard count >= minimum else { throw .truncatedPacket(length: count, needed: minimum) }
-            transportHeaderLength = Self.udpHeaderLength
-        default:
-            throw .unsupportedTransportProtocol(transport)
-        }
     }
 
     /// The pseudo-header sum of `packet` for an upper-layer length of `transportLength` octets.
