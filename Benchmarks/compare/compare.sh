@@ -14,6 +14,8 @@
 #   RESULTS_FILE   also append the final report to this file
 #   OUT_DIR        where compare-<UTC time>.json (the results) and .svg (their chart) go
 #                  (default: <repo>/Benchmarks/results; the chart needs python3)
+#   PERF=1         record a system-wide perf profile during tern's TCP 1 stream (implies keeping the profile
+#                  text in the run's temp dir: use with KEEP_WORK=1)
 #   KEEP_WORK=1    keep the run's temp dir (raw iperf3 JSON, daemon logs; it also holds the run's keys)
 #
 # Must run as root (namespaces, TUN devices). Traffic stays between the two namespaces it creates.
@@ -141,11 +143,26 @@ measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
     fi
 
     log "$sys: TCP 1 stream (${DURATION} s)"
+    local perf_pid=""
+    if [ "${PERF:-0}" = 1 ] && [ "$sys" = tern ] && command -v perf >/dev/null; then
+        # The whole machine for the measured seconds (after iperf3's 1 s warm-up): where the time goes.
+        (sleep 1.5; exec perf record -q -F 499 -g -a -o "$out/perf-tcp1.data" -- sleep $((DURATION - 1))) \
+            >"$out/perf.err" 2>&1 &
+        perf_pid=$!
+    fi
     if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
             -t "$DURATION" -O 1 -J >"$out/tcp1.json" 2>"$out/tcp1.err"; then
         RES[$sys,tcp1]=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$out/tcp1.json")
     else
         log "$sys: TCP 1 stream failed: $(jq -r '.error? // empty' "$out/tcp1.json" 2>/dev/null) $(tail -n1 "$out/tcp1.err")"
+    fi
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" 2>/dev/null
+        perf report -q -i "$out/perf-tcp1.data" --no-children --sort comm,sym --percent-limit 0.7 2>/dev/null \
+            | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -70 >"$out/perf-tcp1.txt"
+        perf report -q -i "$out/perf-tcp1.data" --no-children --sort comm --percent-limit 0.5 2>/dev/null \
+            | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' >"$out/perf-tcp1-threads.txt"
+        log "$sys: perf profile of TCP 1 stream: $out/perf-tcp1.txt (threads: $out/perf-tcp1-threads.txt)"
     fi
 
     log "$sys: TCP 4 streams (${DURATION} s)"

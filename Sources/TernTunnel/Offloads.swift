@@ -48,8 +48,9 @@ final class TunReader {
     /// The segments of the super-packet in `staging` not handed out yet.
     private var pending: PacketSegmenter?
 
-    /// The largest read with virtio headers: the header and a 64 KiB IP packet.
-    static let stagingLength = VirtioNetHeader.length + 65_535
+    /// The largest read with virtio headers: the header and an IPv6 super-packet (a 40-octet header and
+    /// a 65 535-octet payload).
+    static let stagingLength = VirtioNetHeader.length + 40 + 65_535
 
     init(tun: TunDevice) {
         self.tun = tun
