@@ -83,6 +83,7 @@ final class TunReader {
             let read = UnsafeRawBufferPointer(rebasing: staging[0..<length])
             do {
                 let header = try VirtioNetHeader(parsing: read)
+                if header.gsoType != .none { counters.superPacketsRead &+= 1 }
                 pending = try PacketSegmenter(
                     header: header, packet: UnsafeRawBufferPointer(rebasing: read[VirtioNetHeader.length...]))
             } catch {
@@ -120,8 +121,11 @@ struct InnerPacketSink {
         coalescer?.flush { packet in write(packet, counters: &counters) }
     }
 
+    /// Writes one emitted packet: its virtio header, then the packet.
     @inline(__always)
     private func write(_ packet: UnsafeRawBufferPointer, counters: inout TunnelCounters) {
-        if (try? tun.write(packet)) != true { counters.drop(.tunWriteFailed) }
+        guard (try? tun.write(packet)) == true else { return counters.drop(.tunWriteFailed) }
+        // Octet 1 of the virtio header is the GSO type: not 0 for a coalesced super-packet.
+        if packet.count > 1, packet[1] != 0 { counters.superPacketsWritten &+= 1 }
     }
 }

@@ -79,6 +79,10 @@ public struct TunnelCounters: Sendable {
     /// Mobility Headers (PType 8) sealed and sent / authenticated and received.
     public var mobilityHeadersSent: UInt64 = 0
     public var mobilityHeadersReceived: UInt64 = 0
+    /// With offloads: TSO/USO super-packets read from the TUN device and split, and coalesced (GRO)
+    /// super-packets written to it. Each carried several of the inner packets counted above.
+    public var superPacketsRead: UInt64 = 0
+    public var superPacketsWritten: UInt64 = 0
     public var dataChannelDrops = DataChannelDropCounters()
     public var tunnelDrops = [UInt64](repeating: 0, count: TunnelDropReason.allCases.count)
 
@@ -102,6 +106,8 @@ public struct TunnelCounters: Sendable {
         sum.bindingMoves &+= other.bindingMoves
         sum.mobilityHeadersSent &+= other.mobilityHeadersSent
         sum.mobilityHeadersReceived &+= other.mobilityHeadersReceived
+        sum.superPacketsRead &+= other.superPacketsRead
+        sum.superPacketsWritten &+= other.superPacketsWritten
         for reason in DataChannelDropReason.allCases {
             sum.dataChannelDrops.add(other.dataChannelDrops[reason], for: reason)
         }

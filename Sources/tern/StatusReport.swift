@@ -75,6 +75,8 @@ struct StatusReport: Codable, Sendable {
     var mobilityHeadersSent: UInt64
     var mobilityHeadersReceived: UInt64
     var bindingMoves: UInt64
+    var superPacketsRead: UInt64
+    var superPacketsWritten: UInt64
     var drops: [String: UInt64]
     var bindings: [Binding]
     var registration: Registration?
@@ -90,6 +92,8 @@ struct StatusReport: Codable, Sendable {
         mobilityHeadersSent = counters.mobilityHeadersSent
         mobilityHeadersReceived = counters.mobilityHeadersReceived
         bindingMoves = counters.bindingMoves
+        superPacketsRead = counters.superPacketsRead
+        superPacketsWritten = counters.superPacketsWritten
         drops = counters.dropsByLabel
         self.bindings = bindings
         self.registration = registration
@@ -102,7 +106,8 @@ struct StatusReport: Codable, Sendable {
         return "sent \(packetsSent) packets (\(octetsSent) octets), received \(packetsReceived) packets "
             + "(\(octetsReceived) octets), keepalives sent \(keepalivesSent) received \(keepalivesReceived), "
             + "mobility headers sent \(mobilityHeadersSent) received \(mobilityHeadersReceived), "
-            + "binding moves \(bindingMoves), drops: \(dropText)"
+            + "binding moves \(bindingMoves), super-packets read \(superPacketsRead) written \(superPacketsWritten), "
+            + "drops: \(dropText)"
     }
 }
 

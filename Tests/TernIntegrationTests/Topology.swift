@@ -118,7 +118,10 @@ struct TernDeployment {
     private(set) var homeAgentProcess: Process?
     private(set) var mobileNodeProcesses: [Process] = []
 
-    init(topology: Topology, associations: [TestSecurityAssociation], outerIPv6: Bool = false) throws {
+    /// - Parameter offloads: `tunnel.offloads` of both daemons (TUN and UDP segmentation offloads).
+    init(
+        topology: Topology, associations: [TestSecurityAssociation], outerIPv6: Bool = false, offloads: Bool = true
+    ) throws {
         self.topology = topology
         self.associations = associations
         self.outerIPv6 = outerIPv6
@@ -148,6 +151,7 @@ struct TernDeployment {
             tunnel:
               name: tern0
               addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
+              offloads: \(offloads)
             status-file: \(haStatus)
             control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
             mobile-nodes:
@@ -171,6 +175,7 @@ struct TernDeployment {
                   name: tern0
                   home-addresses: ["\(Topology.homeAddress4(index))", "\(Topology.homeAddress6(index))"]
                   routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+                  offloads: \(offloads)
                 security-association:
                   spi: \(sa.spi)
                   suite: "\(sa.suite)"
@@ -202,6 +207,17 @@ struct TernDeployment {
         return object
     }
 
+    /// Mobile node `index`'s status file, parsed (waiting, bounded, for its first write).
+    func mobileNodeStatus(_ index: Int = 0) throws -> [String: Any] {
+        let path = topology.lab.directory.appendingPathComponent("mn\(index)-status.json").path
+        try topology.lab.wait("mobile node \(index)'s status file", timeout: 5) { FileManager.default.fileExists(atPath: path) }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw LabError("status file is not a JSON object")
+        }
+        return object
+    }
+
     /// Pings `target` from mobile node `index` (count packets, bounded) and returns ping's output.
     @discardableResult
     func ping(_ target: String, from index: Int = 0, count: Int = 3) throws -> String {
@@ -227,11 +243,23 @@ extension Topology {
         try lab.run(["python3", streamScript, "send", target, "5001", "\(bytes)"], in: mobileNodes[index], timeout: 60)
     }
 
-    /// Starts the correspondent's echo server on both families.
+    private var datagramScript: String { repositoryRoot.appendingPathComponent("scripts/testing/datagram_check.py").path }
+
+    /// Checked UDP datagrams from mobile node `index` to the correspondent's UDP echo and back: `groups`
+    /// groups of ten of `size` octets and one shorter, each group in one UDP_SEGMENT send if `segmented`.
+    func datagrams(groups: Int, size: Int, segmented: Bool, to target: String, from index: Int = 0) throws -> String {
+        try lab.run(
+            ["python3", datagramScript, "send", target, "5002", "\(groups)", "\(size)", segmented ? "segmented" : "plain"],
+            in: mobileNodes[index], timeout: 30)
+    }
+
+    /// Starts the correspondent's echo servers (TCP 5001, UDP 5002) on both families.
     func startEchoServers() throws {
         for (name, address) in [("echo4", Topology.cn4), ("echo6", Topology.cn6)] {
             try lab.start(name, ["python3", streamScript, "serve", address, "5001"], in: correspondent)
             try lab.wait("the \(name) server", timeout: 10) { lab.log(name).contains("listening") }
+            try lab.start("udp-" + name, ["python3", datagramScript, "serve", address, "5002"], in: correspondent)
+            try lab.wait("the UDP \(name) server", timeout: 10) { lab.log("udp-" + name).contains("listening") }
         }
     }
 }

@@ -25,23 +25,43 @@ struct TunnelTests {
     }
 
     @Test(
-        "ping and a checksummed TCP stream, IPv4 and IPv6 inside, over IPv4 and IPv6 outside",
-        arguments: [false, true])
-    func families(outerIPv6: Bool) throws {
+        "ping, a checksummed TCP stream and checked UDP datagrams (odd sizes, UDP_SEGMENT), IPv4 and IPv6 inside, over IPv4 and IPv6 outside, offloads on and off",
+        arguments: [false, true], [true, false])
+    func families(outerIPv6: Bool, offloads: Bool) throws {
         try withLab { topology in
             let deployment = try TernDeployment(
-                topology: topology, associations: [TestSecurityAssociation(spi: 4660)], outerIPv6: outerIPv6)
+                topology: topology, associations: [TestSecurityAssociation(spi: 4660)], outerIPv6: outerIPv6,
+                offloads: offloads)
             try deployment.startEchoServers()
             for target in [Topology.cn4, Topology.cn6] {
                 let ping = try deployment.ping(target)
                 #expect(ping.contains(" 0% packet loss"), "ping \(target): \(ping)")
                 let stream = try deployment.transfer(2_000_000, to: target)
                 #expect(stream.hasPrefix("OK 2000000"), "stream to \(target): \(stream)")
+                for (size, segmented) in [(1001, false), (1200, true)] {
+                    let datagrams = try topology.datagrams(groups: 20, size: size, segmented: segmented, to: target)
+                    #expect(datagrams.hasPrefix("OK"), "UDP \(size) segmented \(segmented) to \(target): \(datagrams)")
+                }
             }
             // The status file is rewritten every second: wait (bounded) for it to catch up.
             try topology.lab.wait("the HA to count the streams", timeout: 5) {
                 let status = try deployment.homeAgentStatus()
                 return (status["packetsReceived"] as? Int ?? 0) > 1000 && (status["packetsSent"] as? Int ?? 0) > 1000
+            }
+            // With offloads the MN's TCP stack hands its TUN device super-packets (TSO, and USO for the
+            // segmented datagrams), and the HA writes coalesced ones (GRO) into its own; without, none.
+            var (read, written) = (-1, -1)
+            try? topology.lab.wait("the status files to count super-packets", timeout: offloads ? 5 : 1.5) {
+                read = try deployment.mobileNodeStatus()["superPacketsRead"] as? Int ?? -1
+                written = try deployment.homeAgentStatus()["superPacketsWritten"] as? Int ?? -1
+                return read > 0 && written > 0
+            }
+            if offloads {
+                #expect(read > 0 && written > 0, "super-packets: MN read \(read), HA wrote \(written)")
+                #expect(topology.lab.log("ha").contains("UDP GRO on, UDP GSO on"), "\(topology.lab.log("ha"))")
+            } else {
+                #expect(read == 0 && written == 0, "super-packets: MN read \(read), HA wrote \(written)")
+                #expect(topology.lab.log("mn0").contains("offloads: TUN [none], UDP GRO off, UDP GSO off"))
             }
         }
     }
