@@ -14,6 +14,7 @@
 #   RESULTS_FILE   also append the final report to this file
 #   OUT_DIR        where compare-<UTC time>.json (the results) and .svg (their chart) go
 #                  (default: <repo>/Benchmarks/results; the chart needs python3)
+#   TERN_OFFLOADS  tunnel.offloads of both tern daemons (default: true)
 #   PERF=1         record a system-wide perf profile during tern's TCP 1 stream (implies keeping the profile
 #                  text in the run's temp dir: use with KEEP_WORK=1)
 #   KEEP_WORK=1    keep the run's temp dir (raw iperf3 JSON, daemon logs; it also holds the run's keys)
@@ -304,6 +305,7 @@ tunnel:
   name: tern0
   mtu: $TUN_MTU
   addresses: ["$TERN_SRV/24"]
+  offloads: ${TERN_OFFLOADS:-true}
 mobile-nodes:
   - name: bench
     spi: 4660
@@ -321,6 +323,7 @@ tunnel:
   name: tern0
   mtu: $TUN_MTU
   home-addresses: ["$TERN_CLI"]
+  offloads: ${TERN_OFFLOADS:-true}
   routes: ["192.0.2.0/24"]
 security-association:
   spi: 4660
