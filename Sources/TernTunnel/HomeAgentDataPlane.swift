@@ -104,6 +104,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// The binding cache's entries as the receiving thread last published them (on every change).
     private let cacheSnapshot = Mutex<[BindingCacheEntry]>([])
     private let counters = CounterBoard(threads: 2)
+    /// The sending side's state: the sending thread's, lent to the receiving thread when it is free.
+    private let transmitter: Mutex<HomeAgentTransmitState>
     private var threads: [PlatformThread] = []
 
     /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
@@ -135,6 +137,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         }
         tables = SessionTableSource(SessionTable(sessions))
         slotLength = PacketPath.slotLength(mtu: mtu)
+        transmitter = Mutex(HomeAgentTransmitState(tun: tun, slotLength: slotLength, tables: tables))
         self.events = events
         do {
             wakeUp = try Notifier()
@@ -259,6 +262,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                     timeout = shorterPollTimeout(timeout, Self.milliseconds(from: before, to: next))
                 }
                 if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
+                let deliveredBefore = local.packetsReceived
                 for (position, socket) in sockets.enumerated() where poller.isReadable(position) {
                     for _ in 0..<Self.batchesPerWake {
                         let count = try batch.receive(from: socket)
@@ -271,6 +275,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                         state.sink.flush(counters: &local)
                     }
                 }
+                if local.packetsReceived != deliveredBefore { sendAnswers() }
             } catch {
                 events(.threadFailed(thread: "tern-ha-rx", error: error.description))
                 return
@@ -466,39 +471,51 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
 
     private func transmitLoop() {
         let poller = Poller([tun.descriptor.rawValue, signalling.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue])
-        let batch = DatagramBatch(slotLength: slotLength)
-        let reader = TunReader(tun: tun)
-        let isIPv6 = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.capacity)
-        isIPv6.initialize(repeating: false)
-        defer { isIPv6.deallocate() }
-        var view = SessionTableView(tables)
-        var local = TunnelCounters()
-        var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
-                if try poller.wait(timeoutMilliseconds: publication.pollTimeout(at: monotonicNanoseconds())) {
-                    publication.changed()
-                }
-                if poller.isReadable(1) { sendSignalling(batch, counters: &local) }
-                if poller.isReadable(0) {
-                    for _ in 0..<Self.batchesPerWake {
-                        _ = view.refresh(from: tables)
-                        let (count, tunEmpty) = try fill(batch, from: reader, families: isIPv6, table: view.table, counters: &local)
-                        PacketPath.flush(batch, count: count, families: isIPv6, ipv4: ipv4, ipv6: ipv6, counters: &local)
-                        if tunEmpty { break }
-                    }
+                let timeout = transmitter.withLock { $0.publication.pollTimeout(at: monotonicNanoseconds()) }
+                let woken = try poller.wait(timeoutMilliseconds: timeout)
+                try transmitter.withLock { (state) throws(SystemCallError) in
+                    if woken { state.publication.changed() }
+                    if poller.isReadable(1) { sendSignalling(state.batch, counters: &state.counters) }
+                    if poller.isReadable(0) { try drain(state) }
+                    state.publishIfDue(to: counters, slot: 1)
                 }
             } catch {
                 events(.threadFailed(thread: "tern-ha-tx", error: error.description))
                 return
             }
-            let now = monotonicNanoseconds()
-            if publication.isDue(at: now) {
-                counters.publish(local, slot: 1)
-                publication.published(at: now)
-            }
         }
-        counters.publish(local, slot: 1)
+        transmitter.withLock { $0.publishIfDue(to: counters, slot: 1, force: true) }
+    }
+
+    /// Reads what the TUN device holds (at most ``batchesPerWake`` batches), seals it for each Mobile
+    /// Node and sends it. Returns whether anything was read.
+    @discardableResult
+    private func drain(_ state: HomeAgentTransmitState) throws(SystemCallError) -> Bool {
+        var read = false
+        for _ in 0..<Self.batchesPerWake {
+            _ = state.view.refresh(from: tables)
+            let (count, tunEmpty) = try fill(
+                state.batch, from: state.reader, families: state.families, table: state.view.table,
+                counters: &state.counters)
+            PacketPath.flush(
+                state.batch, count: count, families: state.families, ipv4: ipv4, ipv6: ipv6, counters: &state.counters)
+            if count > 0 { read = true }
+            if tunEmpty { break }
+        }
+        if read { state.publication.changed() }
+        return read
+    }
+
+    /// The receiving thread, after it wrote packets into the TUN device: sends what the kernel answered
+    /// at once, if the sending thread is not busy (it would find the same packets a wake-up later).
+    @inline(__always)
+    private func sendAnswers() {
+        _ = transmitter.withLockIfAvailable { state in
+            // A TUN read error is the sending thread's to report, at its next wake-up.
+            if (try? drain(state)) == true { state.publishIfDue(to: counters, slot: 1) }
+        }
     }
 
     /// Reads packets from the TUN into the batch's slots and seals each for its Mobile Node. Returns how
@@ -563,5 +580,15 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                 batch, range: datagram, to: message.endpoint.remote, from: message.endpoint.local, ipv4: ipv4, ipv6: ipv6,
                 counters: &local)
         }
+    }
+}
+
+/// The Home Agent's sending side: the common state and its own view of the sessions.
+final class HomeAgentTransmitState: TransmitState, @unchecked Sendable {
+    var view: SessionTableView
+
+    init(tun: TunDevice, slotLength: Int, tables: SessionTableSource) {
+        view = SessionTableView(tables)
+        super.init(tun: tun, slotLength: slotLength)
     }
 }
