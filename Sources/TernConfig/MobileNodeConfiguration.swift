@@ -36,6 +36,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var controlSocket: String?
     /// `binding.lifetime`: the binding lifetime the Binding Updates ask for, in seconds (default 600).
     public var bindingLifetime: Int
+    /// `metrics`: the Prometheus endpoint; nil (no `metrics:`) for none.
+    public var metrics: MetricsSettings?
 
     public init(
         homeAgentAddresses: [IPAddress], homeAgentPort: UInt16 = ConfigurationDefaults.servicePort,
@@ -63,7 +65,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
             + "\(tunnel.mtu.map(String.init) ?? "auto"), home addresses \(homeAddresses.map(\.description).joined(separator: ", ")), "
             + "routes [\(routes.map(\.description).joined(separator: ", "))], full tunnel \(fullTunnel ? "on" : "off")"
             + "\(fullTunnel && !blockIPv6 ? " (IPv6 only with an IPv6 home address)" : ""), \(securityAssociation.map(summary) ?? "SA from the HAC"), "
-            + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"))"
+            + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"), "
+            + "metrics \(metrics.map { "on \($0)" } ?? "off"))"
     }
 
     public var customMirror: Mirror {
@@ -74,7 +77,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
                 "homeAddresses": homeAddresses, "routes": routes, "fullTunnel": fullTunnel, "blockIPv6": blockIPv6, "securityAssociation": securityAssociation.map(summary) as Any,
                 "controller": controller as Any,
                 "keepaliveInterval": keepaliveInterval, "bindingLifetime": bindingLifetime,
-                "statusFile": statusFile as Any,
+                "statusFile": statusFile as Any, "metrics": metrics as Any,
             ])
     }
 }
@@ -82,6 +85,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
 extension MobileNodeConfiguration {
     static let fields = [
         "home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file", "control-socket",
+        "metrics",
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
@@ -172,6 +176,7 @@ extension MobileNodeConfiguration {
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
             bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6)
         configuration.controlSocket = controlSocket
+        configuration.metrics = try root.metricsSettings(defaults: .mobileNodeDefault)
         return configuration
     }
 
