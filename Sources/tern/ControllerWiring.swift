@@ -235,6 +235,19 @@ struct ClockPair {
 
 /// The Mobile Node's bootstrap: the HAC exchange, then what the daemon runs with.
 struct Bootstrapped {
+    /// Why a bootstrap failed: a sentence for the log or standard error (never a key), and whether the
+    /// configuration is at fault (exit status 78).
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        var configuration = false
+    }
+
+    /// What the exchange is for, as the `kind` label of `tern_hac_exchanges_total` says it.
+    enum Kind: String, CaseIterable {
+        case bootstrap
+        case rekey
+    }
+
     var association: SecurityAssociation
     var homeAgents: [IPAddress]
     var port: UInt16
@@ -246,20 +259,22 @@ struct Bootstrapped {
         validityEnd.map { Double($0.secondsSince1970) - Date().timeIntervalSince1970 }
     }
 
-    init(_ settings: ControllerClientSettings, logger: Logger) throws {
+    /// Runs one exchange with the HAC and counts how it ended (`tern_hac_exchanges_total{kind,outcome}`).
+    init(_ settings: ControllerClientSettings, kind: Kind, logger: Logger) throws(Failure) {
         let key: [UInt8]
         do {
             key = try PreSharedKeyFile.load(settings.pskFile)
         } catch {
-            throw fail("\(error)", configuration: true)
+            throw Failure(description: "\(error)", configuration: true)
         }
         guard let identity = NetworkAccessIdentifier(settings.identity) else {
-            throw fail("hac.identity: \(settings.identity) is not a network access identifier", configuration: true)
+            throw Failure(description: "hac.identity: \(settings.identity) is not a network access identifier", configuration: true)
         }
         let trust: TLSTrust =
             if let ca = settings.caFile { .certificateAuthorities(file: ca) } else {
                 .pinnedCertificate(file: settings.pinnedCertificate ?? "")
             }
+        let dimensions = [("kind", kind.rawValue)]
         let result: HomeAgentControllerClient.Result
         do {
             result = try HomeAgentControllerClient.bootstrap(
@@ -268,13 +283,16 @@ struct Bootstrapped {
                     serverIdentity: TLSServerIdentity(settings.serverName), identity: identity, preSharedKey: key,
                     proposedSuites: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites))
         } catch {
-            throw fail("bootstrap with the home agent controller at \(settings.address) failed: \(error)")
+            HACExchangeOutcome(error).count(dimensions: dimensions)
+            let what = kind == .bootstrap ? "bootstrap with" : "the exchange with"
+            throw Failure(description: "\(what) the home agent controller at \(settings.address) failed: \(error)")
         }
         let provisioned = result.provisioning
         do {
             association = try SecurityAssociation(provisioned.securityAssociation)
         } catch {
-            throw fail("the home agent controller sent an unusable SA: \(error)")
+            HACExchangeOutcome.serverError.count(dimensions: dimensions)
+            throw Failure(description: "the home agent controller sent an unusable SA: \(error)")
         }
         let bootstrap = provisioned.bootstrap
         homeAgents = [bootstrap.homeAgentIPv4.map(IPAddress.v4), bootstrap.homeAgentIPv6.map(IPAddress.v6)].compactMap { $0 }
@@ -284,8 +302,10 @@ struct Bootstrapped {
         validityEnd = provisioned.securityAssociation.validityEnd
         tlsVersion = result.tlsVersion
         guard !homeAgents.isEmpty, !homeAddresses.isEmpty else {
-            throw fail("the home agent controller named no home agent or no home address")
+            HACExchangeOutcome.serverError.count(dimensions: dimensions)
+            throw Failure(description: "the home agent controller named no home agent or no home address")
         }
+        HACExchangeOutcome.ok.count(dimensions: dimensions)
         logger.info(
             "bootstrapped over \(result.tlsVersion) (\(result.tlsCipher)): SPI \(association.securityParameterIndex.rawValue), suite \(association.suite), home addresses \(homeAddresses.map(\.description).joined(separator: ", "))"
         )
