@@ -124,7 +124,8 @@ struct ControllerBootstrapTests {
             let ha = try Scrape(lab, in: topology.homeAgent, url: "http://127.0.0.1:9587/metrics")
             #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"ok\"}") == 2, "\(ha.body)")
             #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"unauthorized\"}") == 0)
-            #expect(ha.value("tern_security_associations{role=\"ha\"}") == 2, "the replaced SA stays 60 s")
+            // The new SA, and the replaced one until its validity end (about now: timing decides).
+            #expect((1...2).contains(ha.value("tern_security_associations{role=\"ha\"}") ?? 0), "\(ha.body)")
             let mn = try Scrape(lab, in: topology.mobileNodes[0], url: "http://127.0.0.1:9588/metrics")
             #expect(mn.value("tern_hac_exchanges_total{role=\"mn\",kind=\"bootstrap\",outcome=\"ok\"}") == 1, "\(mn.body)")
             #expect(mn.value("tern_hac_exchanges_total{role=\"mn\",kind=\"rekey\",outcome=\"ok\"}") == 1)
