@@ -70,6 +70,9 @@ struct ObservabilityTests {
                     && scrape.value("tern_handovers_total{role=\"mn\",trigger=\"startup\"}") == 1
             }
             let mnScrape = try #require(mn)
+            // Kept with the lab (TERN_KEEP_LAB=1) for a look at the exposition.
+            try lab.write("ha-metrics.txt", haScrape.body)
+            try lab.write("mn0-metrics.txt", mnScrape.body)
             #expect(mnScrape.status == 200 && mnScrape.contentType == Self.prometheusContentType)
             #expect((mnScrape.value("tern_packets_sent_total{role=\"mn\"}") ?? 0) >= 5, "\(mnScrape.body)")
             #expect(mnScrape.value("tern_packets_received_total{role=\"mn\"}") == number(mnReport, "packetsReceived"))
