@@ -44,7 +44,9 @@ extension YAMLField {
     /// `address:port`, with IPv6 addresses in brackets.
     func listenAddress() throws(ConfigurationError) -> MetricsSettings {
         let example = "write address:port, e.g. 127.0.0.1:9587 or \"[::1]:9587\" (quoted)"
-        if case .sequence = node { throw valueError("quote an IPv6 address and port: \"[::1]:9587\" (unquoted brackets are a YAML list)") }
+        if case .sequence = node {
+            throw valueError("quote an IPv6 address and port: \"[::1]:9587\" (unquoted brackets are a YAML list)")
+        }
         let text = try scalar("address:port")
         let host: Substring
         let portText: Substring

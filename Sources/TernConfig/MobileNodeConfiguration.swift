@@ -77,7 +77,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
                 "homeAddresses": homeAddresses, "routes": routes, "fullTunnel": fullTunnel, "blockIPv6": blockIPv6, "securityAssociation": securityAssociation.map(summary) as Any,
                 "controller": controller as Any,
                 "keepaliveInterval": keepaliveInterval, "bindingLifetime": bindingLifetime,
-                "statusFile": statusFile as Any, "metrics": metrics as Any,
+                "statusFile": statusFile as Any,
+                "metrics": metrics as Any,
             ])
     }
 }

@@ -129,7 +129,8 @@ extension SecurityAssociation {
 extension HomeAgentControllerClient.Settings: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Never the PSK: its length only.
     public var description: String {
-        "HAC \(controller) as \(serverIdentity), identity \(identity), PSK \(redacted(preSharedKey)), suites \(proposedSuites)"
+        "HAC \(controller) as \(serverIdentity), identity \(identity), PSK \(redacted(preSharedKey)), "
+            + "suites \(proposedSuites)"
     }
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["settings": description]) }

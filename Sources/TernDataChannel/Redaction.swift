@@ -1,4 +1,4 @@
-public import TernProtocol
+import TernProtocol
 
 // Keys never show in a description, a debug description or a dump (`"\(keys)"`, `dump(association)`):
 // a log line that interpolates an SA by mistake prints its lengths, not its keys.

@@ -1,4 +1,4 @@
-public import TernProtocol
+import TernProtocol
 
 // Keys and PSKs never show in a description, a debug description or a dump.
 
@@ -14,7 +14,8 @@ extension HACDirectionalKeys: CustomStringConvertible, CustomDebugStringConverti
 
 extension PSKClient.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var description: String {
-        "PSKClient.Configuration(identity: \(identity), preSharedKey: \(redacted(preSharedKey)), proposedScope: \(proposedScope.rawValue), proposedSuites: \(proposedSuites))"
+        "PSKClient.Configuration(identity: \(identity), preSharedKey: \(redacted(preSharedKey)), "
+            + "proposedScope: \(proposedScope.rawValue), proposedSuites: \(proposedSuites))"
     }
     public var debugDescription: String { description }
     public var customMirror: Mirror {

@@ -74,7 +74,8 @@ public final class TunnelMetrics: Sendable {
 /// `tern_bindings` (of them, those with a live registration).
 public enum HomeAgentMetrics {
     public static func record(_ bindings: [HomeAgentBinding], now: UInt64) {
-        record(securityAssociations: bindings.count, liveBindings: bindings.filter { ($0.entry?.expiresAt ?? 0) > now }.count)
+        let live = bindings.filter { ($0.entry?.expiresAt ?? 0) > now }.count
+        record(securityAssociations: bindings.count, liveBindings: live)
     }
 
     public static func record(securityAssociations: Int, liveBindings: Int) {

@@ -169,7 +169,8 @@ public final class MetricsHTTPServer: @unchecked Sendable {
             while connection.response.isEmpty {
                 let room = Self.maximumRequestLength + 1 - connection.request.count
                 let count = try scratch.withUnsafeMutableBytes { (buffer) throws(SystemCallError) in
-                    try connection.socket.readAvailable(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, room)]))
+                    let window = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, room)])
+                    return try connection.socket.readAvailable(into: window)
                 }
                 guard let count else { return true }
                 if count == 0 { return false }  // closed before a whole request: nothing to answer

@@ -129,7 +129,9 @@ public struct HTTPResponse: Sendable {
     /// More header lines, e.g. `("Allow", "GET, HEAD")`.
     public var headers: [(String, String)]
 
-    public init(status: Int, contentType: String = "text/plain; charset=utf-8", body: [UInt8], headers: [(String, String)] = []) {
+    public init(
+        status: Int, contentType: String = "text/plain; charset=utf-8", body: [UInt8], headers: [(String, String)] = []
+    ) {
         self.status = status
         self.contentType = contentType
         self.body = body

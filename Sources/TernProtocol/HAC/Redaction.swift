@@ -34,7 +34,9 @@ extension TVHeaderBlock: CustomStringConvertible, CustomDebugStringConvertible, 
     }
     public var debugDescription: String { description }
     public var customMirror: Mirror {
-        Mirror(self, children: ["headers": headers, "auth": auth as Any, "authenticatedOctets": redacted(authenticatedOctets)])
+        Mirror(
+            self,
+            children: ["headers": headers, "auth": auth as Any, "authenticatedOctets": redacted(authenticatedOctets)])
     }
 }
 
