@@ -22,6 +22,9 @@ public enum TernMetricsSystem {
     /// Bootstraps swift-metrics with a Prometheus factory that adds `role` to every metric, sets
     /// `tern_build_info`, and returns the registry. Once per process: later calls return the first
     /// registry (and keep its role), since swift-metrics allows one bootstrap.
+    ///
+    /// What swift-prometheus refuses with a trap, and so no caller may do: give a metric its own `role`
+    /// dimension (a label twice), or use one name for two kinds of metric (a counter and a gauge).
     static func bootstrap(role: MetricsRole) -> PrometheusCollectorRegistry {
         registry.withLock { current in
             if let current { return current }
