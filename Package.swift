@@ -13,6 +13,8 @@
 //   TernStore        the Home Agent Controller's SQLite state (GRDB).
 //   TernPrivileges   least privilege after setup: libcap (CLibCap) names and reads, CTernPrivileges
 //                    changes credentials on every thread (docs/privileges.md).
+//   TernMetrics      the Prometheus endpoint (swift-metrics, swift-prometheus): counters read from the data
+//                    planes at scrape time, served by TernOS' MetricsHTTPServer on a thread of its own.
 //   TernConfig, tern the YAML configuration and the `tern` command.
 // Benchmarks live in Benchmarks/Package.swift so the ordinary build never resolves the benchmark tooling.
 import PackageDescription
@@ -39,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -83,7 +87,8 @@ let package = Package(
             name: "tern",
             dependencies: [
                 "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernCrypto",
-                "TernController", "TernHAC", "TernTLS", "TernPrivileges",
+                "TernController", "TernHAC", "TernTLS", "TernPrivileges", "TernMetrics",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,7 +103,20 @@ let package = Package(
         // PSK exchange (TernHAC) and the store (TernStore), on threads with deadlines.
         .target(
             name: "TernController",
-            dependencies: ["TernHAC", "TernTLS", "TernStore", "TernCrypto", "TernOS", "TernProtocol", "TernDataChannel"],
+            dependencies: [
+                "TernHAC", "TernTLS", "TernStore", "TernCrypto", "TernOS", "TernProtocol", "TernDataChannel",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        // Metrics (off unless configured): swift-metrics' API with swift-prometheus behind it, exported by
+        // TernOS' small HTTP responder. Only CoreMetrics: no Dispatch, no Foundation, no NIO.
+        .target(
+            name: "TernMetrics",
+            dependencies: [
+                "TernOS", "TernProtocol", "TernTunnel",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict),
         // Helpers shared by the test targets (hex, a seeded PRNG); never linked into the daemons.
         .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),
@@ -130,6 +148,13 @@ let package = Package(
             dependencies: ["TernController", "TernHAC", "TernTLS", "TernStore", "TernOS", "TernProtocol", "TernTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "TernMetricsTests",
+            dependencies: [
+                "TernMetrics", "TernOS", "TernProtocol", "TernTunnel",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel"],
             swiftSettings: strict),

@@ -4,12 +4,14 @@
 # minute. The issue's target for an idle MN: at most 5 a minute (keepalives every 25 s and the binding
 # refresh are what it needs). Not part of CI.
 #
-# Environment: SECONDS_IDLE (default 300), TERN_BIN (default <repo>/.build/release/tern, built if missing).
+# Environment: SECONDS_IDLE (default 300), TERN_BIN (default <repo>/.build/release/tern, built if missing),
+# METRICS=1 to run both daemons with their metrics endpoint on (not scraped: an idle endpoint must not wake).
 # Root is required (namespaces, TUN). Traffic stays between the two namespaces it creates.
 set -uo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 SECONDS_IDLE=${SECONDS_IDLE:-300}
+METRICS=${METRICS:-0}
 TERN_BIN=${TERN_BIN:-$REPO_ROOT/.build/release/tern}
 RUN=$$
 NS_MN="tidle${RUN}-mn"
@@ -60,6 +62,10 @@ tunnel:
 security-association: {spi: 4660, keys: $WORK/keys.yaml}
 control-socket: $WORK/mn.sock
 CONFIG
+if [ "$METRICS" = 1 ]; then
+    echo "metrics:" >>"$WORK/ha.yaml"
+    echo "metrics:" >>"$WORK/mn.yaml"
+fi
 ip netns exec "$NS_HA" "$TERN_BIN" ha --config "$WORK/ha.yaml" >"$WORK/ha.log" 2>&1 & PIDS+=($!); HA_PID=$!
 for _ in $(seq 100); do grep -q "home agent up" "$WORK/ha.log" && break; sleep 0.1; done
 ip netns exec "$NS_MN" "$TERN_BIN" mn --config "$WORK/mn.yaml" >"$WORK/mn.log" 2>&1 & PIDS+=($!); MN_PID=$!
@@ -67,16 +73,29 @@ for _ in $(seq 100); do grep -q "registered: lifetime" "$WORK/mn.log" && grep -q
 grep -q "registered: lifetime" "$WORK/mn.log" || { echo "the MN did not register:" >&2; cat "$WORK/mn.log" >&2; exit 1; }
 sleep 2  # let start-up settle
 
-switches() {  # switches PID: context switches of all its threads
-    awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { sum += $2 } END { print sum + 0 }' /proc/"$1"/task/*/status 2>/dev/null
+snapshot() {  # snapshot PID: "tid name switches" for each of its threads
+    for task in /proc/"$1"/task/*; do
+        awk -v tid="${task##*/}" -v name="$(cat "$task/comm" 2>/dev/null)" \
+            '/^(voluntary|nonvoluntary)_ctxt_switches/ { sum += $2 } END { print tid, name, sum + 0 }' "$task/status" 2>/dev/null
+    done
+}
+# Wake-ups of the threads alive at both ends of the window (a start-up thread that exits during it would
+# otherwise subtract its switches), and the same for the threads named $2 only.
+wakeups() {  # wakeups BEFORE AFTER [NAME]
+    awk -v name="${3:-}" 'NR == FNR { before[$1] = $3; next }
+        ($1 in before) && (name == "" || $2 == name) { sum += $3 - before[$1] } END { print sum + 0 }' "$1" "$2"
 }
 threads() { ls /proc/"$1"/task | wc -l; }
 
-mn_before=$(switches "$MN_PID"); ha_before=$(switches "$HA_PID")
+snapshot "$MN_PID" >"$WORK/mn.before"; snapshot "$HA_PID" >"$WORK/ha.before"
 echo "idle for $SECONDS_IDLE s (MN $(threads "$MN_PID") threads, HA $(threads "$HA_PID") threads)..." >&2
 sleep "$SECONDS_IDLE"
-mn_after=$(switches "$MN_PID"); ha_after=$(switches "$HA_PID")
-awk -v mn=$((mn_after - mn_before)) -v ha=$((ha_after - ha_before)) -v s="$SECONDS_IDLE" 'BEGIN {
+snapshot "$MN_PID" >"$WORK/mn.after"; snapshot "$HA_PID" >"$WORK/ha.after"
+mn=$(wakeups "$WORK/mn.before" "$WORK/mn.after"); ha=$(wakeups "$WORK/ha.before" "$WORK/ha.after")
+awk -v mn="$mn" -v ha="$ha" -v s="$SECONDS_IDLE" 'BEGIN {
     printf "idle %d s: MN %d wake-ups (%.1f a minute), HA %d wake-ups (%.1f a minute)\n", s, mn, mn * 60 / s, ha, ha * 60 / s
 }'
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg); tern $(git -C "$REPO_ROOT" rev-parse --short HEAD)"
+if [ "$METRICS" = 1 ]; then
+    echo "of them, the metrics threads: MN $(wakeups "$WORK/mn.before" "$WORK/mn.after" tern-metrics), HA $(wakeups "$WORK/ha.before" "$WORK/ha.after" tern-metrics)"
+fi
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); tern $(git -C "$REPO_ROOT" rev-parse --short HEAD); metrics $([ "$METRICS" = 1 ] && echo on || echo off)"

@@ -24,6 +24,8 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
     public var controller: ControllerServerSettings?
     /// `gateway`: what the Home Agent changes on the system to forward the Mobile Nodes' traffic.
     public var gateway: GatewaySettings
+    /// `metrics`: the Prometheus endpoint; nil (no `metrics:`) for none.
+    public var metrics: MetricsSettings?
 
     public init(
         listenPort: UInt16 = ConfigurationDefaults.servicePort, listenAddresses: [IPAddress] = ConfigurationDefaults.listenAddresses,
@@ -49,7 +51,7 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
             + "\(tunnel.addresses.map(\.description).joined(separator: ", ")), "
             + "mobile nodes [\(mobileNodes.map(\.description).joined(separator: "; "))], "
             + "status file \(statusFile ?? "none"), binding lifetime ≤ \(maximumBindingLifetime) s, "
-            + "NAT keepalive \(natKeepalive) s, \(gateway))"
+            + "NAT keepalive \(natKeepalive) s, \(gateway), metrics \(metrics.map { "on \($0)" } ?? "off"))"
     }
 }
 
@@ -80,7 +82,9 @@ public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflecta
 }
 
 extension HomeAgentConfiguration {
-    static let fields = ["listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket", "gateway"]
+    static let fields = [
+        "listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket", "gateway", "metrics",
+    ]
     static let gatewayFields = ["forwarding", "masquerade"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
     static let listenFields = ["port", "addresses"]
@@ -216,6 +220,7 @@ extension HomeAgentConfiguration {
             statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive,
             controller: controller, gateway: gateway)
         configuration.controlSocket = try root.optional("control-socket")?.filePath()
+        configuration.metrics = try root.metricsSettings(defaults: .homeAgentDefault)
         return configuration
     }
 }

@@ -42,6 +42,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var controlSocket: String?
     /// `binding.lifetime`: the binding lifetime the Binding Updates ask for, in seconds (default 600).
     public var bindingLifetime: Int
+    /// `metrics`: the Prometheus endpoint; nil (no `metrics:`) for none.
+    public var metrics: MetricsSettings?
 
     public init(
         homeAgentAddresses: [IPAddress], homeAgentPort: UInt16 = ConfigurationDefaults.servicePort,
@@ -73,7 +75,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
             + "routes [\(routes.map(\.description).joined(separator: ", "))], full tunnel \(fullTunnel ? "on" : "off")"
             + "\(fullTunnel && !blockIPv6 ? " (IPv6 only with an IPv6 home address)" : ""), DNS \(dnsDescription), "
             + "\(securityAssociation.map(summary) ?? "SA from the HAC"), "
-            + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"))"
+            + "keepalive \(keepaliveInterval) s, binding lifetime \(bindingLifetime) s, status file \(statusFile ?? "none"), "
+            + "metrics \(metrics.map { "on \($0)" } ?? "off"))"
     }
 
     private var dnsDescription: String {
@@ -93,6 +96,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
                 "controller": controller as Any,
                 "keepaliveInterval": keepaliveInterval, "bindingLifetime": bindingLifetime,
                 "statusFile": statusFile as Any,
+                "metrics": metrics as Any,
             ])
     }
 }
@@ -100,6 +104,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
 extension MobileNodeConfiguration {
     static let fields = [
         "home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file", "control-socket",
+        "metrics",
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
@@ -208,6 +213,7 @@ extension MobileNodeConfiguration {
             bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6,
             dns: dns, dnsServers: dnsServers)
         configuration.controlSocket = controlSocket
+        configuration.metrics = try root.metricsSettings(defaults: .mobileNodeDefault)
         return configuration
     }
 

@@ -43,7 +43,8 @@ public enum HomeAgentControllerClient {
         }
     }
 
-    /// What a bootstrap yields, with how the TLS session went (for the log).
+    /// What a bootstrap yields, with how the TLS session went (for the log). Its provisioning holds the
+    /// SA's keys, which never show in a description or dump (``HACDirectionalKeys``).
     public struct Result: Sendable {
         public var provisioning: HACProvisioning
         public var tlsVersion: String
@@ -128,4 +129,14 @@ extension SecurityAssociation {
                 suite: issued.suite, encryptionKey: keys.homeAgentToMobileNodeEncryption,
                 integrityKey: keys.homeAgentToMobileNodeIntegrity))
     }
+}
+
+extension HomeAgentControllerClient.Settings: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Never the PSK: its length only.
+    public var description: String {
+        "HAC \(controller) as \(serverIdentity), identity \(identity), PSK \(redacted(preSharedKey)), "
+            + "suites \(proposedSuites)"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["settings": description]) }
 }

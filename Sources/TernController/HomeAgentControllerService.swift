@@ -161,35 +161,39 @@ public final class HomeAgentControllerService: @unchecked Sendable {
             guard active.add(1, ordering: .relaxed).newValue <= settings.maximumConnections else {
                 active.subtract(1, ordering: .relaxed)
                 events(.refused(peer: peer, reason: "\(settings.maximumConnections) exchanges in progress already"))
+                HACExchangeOutcome.refused.count()
                 continue  // the connection closes as it goes out of scope
             }
             do {
                 _ = try PlatformThread(name: "tern-hac-conn") { [self] in
-                    serve(connection, peer: peer)
+                    serve(connection, peer: peer).count()
                     active.subtract(1, ordering: .relaxed)
                 }
             } catch {
                 active.subtract(1, ordering: .relaxed)
                 events(.failed(peer: peer, reason: "cannot start a thread: \(error)"))
+                HACExchangeOutcome.serverError.count()
             }
         }
     }
 
-    /// One exchange, start to end, on its own thread.
-    private func serve(_ connection: TCPConnection, peer: String) {
+    /// One exchange, start to end, on its own thread; returns how it ended (for `tern_hac_exchanges_total`).
+    private func serve(_ connection: TCPConnection, peer: String) -> HACExchangeOutcome {
         let deadline = Deadline.after(seconds: settings.exchangeSeconds)
         let session: TLSSession
         do {
             session = try tls.accept(connection, deadline: deadline)
         } catch {
-            return events(.failed(peer: peer, reason: "TLS: \(error)"))
+            events(.failed(peer: peer, reason: "TLS: \(error)"))
+            return HACExchangeOutcome(error)
         }
         let hacRand: HACNonce
         do {
             guard let nonce = HACNonce(octets: try SecureRandom.bytes(count: 32)) else { throw CryptoError("hac-rand") }
             hacRand = nonce
         } catch {
-            return events(.failed(peer: peer, reason: "random: \(error)"))
+            events(.failed(peer: peer, reason: "random: \(error)"))
+            return .serverError
         }
         let provisioner = Provisioner(settings: settings, store: store)
         var server = PSKServer(
@@ -208,14 +212,16 @@ public final class HomeAgentControllerService: @unchecked Sendable {
                 action = server.fail(error, now: monotonicNanoseconds())
             } catch {
                 _ = server.checkDeadline(now: monotonicNanoseconds())
-                return events(.failed(peer: peer, reason: "\(error)"))
+                events(.failed(peer: peer, reason: "\(error)"))
+                return HACExchangeOutcome(error)
             }
             switch action {
             case .respond(let response):
                 do {
                     try stream.write(response, deadline: deadline)
                 } catch {
-                    return events(.failed(peer: peer, reason: "\(error)"))
+                    events(.failed(peer: peer, reason: "\(error)"))
+                    return HACExchangeOutcome(error)
                 }
             case .respondAndClose(let response, let result):
                 // Make before break: the SA is in the data plane before the MN can use it.
@@ -228,7 +234,8 @@ public final class HomeAgentControllerService: @unchecked Sendable {
                 } catch {
                     if let issued = provisioner.issued { lifecycle.abandon(issued.association) }
                     provisioner.abandon()
-                    return events(.failed(peer: peer, reason: "\(error)"))
+                    events(.failed(peer: peer, reason: "\(error)"))
+                    return HACExchangeOutcome(error)
                 }
                 return finish(result, provisioner: provisioner, peer: peer)
             case .close(let result):
@@ -238,11 +245,12 @@ public final class HomeAgentControllerService: @unchecked Sendable {
         }
     }
 
-    private func finish(_ result: HACServerResult, provisioner: Provisioner, peer: String) {
+    private func finish(_ result: HACServerResult, provisioner: Provisioner, peer: String) -> HACExchangeOutcome {
         switch result {
         case .provisioned(let identity, _):
             guard let issued = provisioner.issued else {
-                return events(.failed(peer: peer, reason: "provisioned \(identity.text) without an SA"))
+                events(.failed(peer: peer, reason: "provisioned \(identity.text) without an SA"))
+                return .serverError
             }
             // The MN has its SA: older ones of the same MN retire (they stay in the data plane for the
             // grace period of a make-before-break switch).
@@ -254,8 +262,10 @@ public final class HomeAgentControllerService: @unchecked Sendable {
                 .provisioned(
                     identity: identity.text, spi: issued.association.securityParameterIndex,
                     suite: issued.association.suite, homeAddresses: issued.homeAddresses, peer: peer))
+            return .ok
         case .failed(let error):
             events(.failed(peer: peer, reason: "\(error)"))
+            return HACExchangeOutcome(error)
         }
     }
 }

@@ -120,23 +120,28 @@ public final class TCPListener: @unchecked Sendable {
     /// Waits for a connection until `deadline` and returns it (non-blocking, close-on-exec, TCP_NODELAY).
     /// - Throws: `SystemCallError` with `ETIMEDOUT` when no connection came in time.
     public func accept(deadline: Deadline = .never) throws(SystemCallError) -> TCPConnection {
-        let fd = descriptor.rawValue
         while true {
-            var storage = sockaddr_in6()
-            var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            let accepted = try withUnsafeMutableBytes(of: &storage) { (raw) throws(SystemCallError) in
-                try SystemCall.nonBlocking("accept4") {
-                    tern_accept(fd, raw.baseAddress?.assumingMemoryBound(to: sockaddr.self), &length)
-                }
-            }
-            if let accepted {
-                let peer = withUnsafeBytes(of: storage) { SocketAddress(reading: $0.baseAddress.unsafelyUnwrapped, length: Int(length)) }
-                let connection = TCPConnection(taking: FileDescriptor(taking: accepted), peer: peer)
-                try connection.setNoDelay()
-                return connection
-            }
-            try waitUntilReady(fd, events: Int32(POLLIN), deadline: deadline, operation: "accept")
+            if let connection = try acceptPending() { return connection }
+            try waitUntilReady(descriptor.rawValue, events: Int32(POLLIN), deadline: deadline, operation: "accept")
         }
+    }
+
+    /// A connection the kernel has queued, or nil when none is (never waits): for callers that poll the
+    /// listener among other descriptors.
+    public func acceptPending() throws(SystemCallError) -> TCPConnection? {
+        let fd = descriptor.rawValue
+        var storage = sockaddr_in6()
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        let accepted = try withUnsafeMutableBytes(of: &storage) { (raw) throws(SystemCallError) in
+            try SystemCall.nonBlocking("accept4") {
+                tern_accept(fd, raw.baseAddress?.assumingMemoryBound(to: sockaddr.self), &length)
+            }
+        }
+        guard let accepted else { return nil }
+        let peer = withUnsafeBytes(of: storage) { SocketAddress(reading: $0.baseAddress.unsafelyUnwrapped, length: Int(length)) }
+        let connection = TCPConnection(taking: FileDescriptor(taking: accepted), peer: peer)
+        try connection.setNoDelay()
+        return connection
     }
 }
 
@@ -214,13 +219,16 @@ public final class TCPConnection: @unchecked Sendable {
     /// Returns 0 when the peer has closed its side (end of stream).
     /// - Throws: `SystemCallError` (`ECONNRESET`, …), or `ETIMEDOUT` when nothing came in time.
     public func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(SystemCallError) -> Int {
-        let fd = descriptor.rawValue
         while true {
-            if let count = try SystemCall.nonBlocking("recv", { recv(fd, buffer.baseAddress, buffer.count, 0) }) {
-                return count
-            }
-            try waitUntilReady(fd, events: Int32(POLLIN), deadline: deadline, operation: "recv")
+            if let count = try readAvailable(into: buffer) { return count }
+            try waitUntilReady(descriptor.rawValue, events: Int32(POLLIN), deadline: deadline, operation: "recv")
         }
+    }
+
+    /// Reads what is available without waiting: nil when nothing is, 0 at the end of the stream.
+    public func readAvailable(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> Int? {
+        let fd = descriptor.rawValue
+        return try SystemCall.nonBlocking("recv") { recv(fd, buffer.baseAddress, buffer.count, 0) }
     }
 
     /// Writes all of `bytes`, waiting until `deadline` for room in the socket buffer. MSG_NOSIGNAL: a
@@ -228,16 +236,21 @@ public final class TCPConnection: @unchecked Sendable {
     /// - Throws: `SystemCallError` (`EPIPE`, `ECONNRESET`, …), or `ETIMEDOUT` when the peer does not read
     ///   in time.
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) throws(SystemCallError) {
-        let fd = descriptor.rawValue
         var offset = 0
         while offset < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            if let count = try SystemCall.nonBlocking("send", { send(fd, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL)) }) {
+            if let count = try writeAvailable(UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
                 offset += count
             } else {
-                try waitUntilReady(fd, events: Int32(POLLOUT), deadline: deadline, operation: "send")
+                try waitUntilReady(descriptor.rawValue, events: Int32(POLLOUT), deadline: deadline, operation: "send")
             }
         }
+    }
+
+    /// Writes as much of `bytes` as the socket buffer takes now, without waiting: how many octets, or nil
+    /// when it takes none. MSG_NOSIGNAL, as ``write(_:deadline:)``.
+    public func writeAvailable(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> Int? {
+        let fd = descriptor.rawValue
+        return try SystemCall.nonBlocking("send") { send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Ends our direction of the stream (shutdown(2) SHUT_WR): the peer reads end-of-stream after what

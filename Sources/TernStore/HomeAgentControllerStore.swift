@@ -429,7 +429,17 @@ public struct SecurityAssociationKeys: Sendable, Hashable {
     }
 }
 
-/// An SA the controller issued. `description` never shows a key.
+extension SecurityAssociationKeys: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Lengths only: keys never show in a description, a debug description or a dump.
+    public var description: String {
+        "SecurityAssociationKeys(mn-to-ha \(redacted(mobileNodeToHomeAgentEncryption)) + \(redacted(mobileNodeToHomeAgentIntegrity)), "
+            + "ha-to-mn \(redacted(homeAgentToMobileNodeEncryption)) + \(redacted(homeAgentToMobileNodeIntegrity)))"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["keys": description]) }
+}
+
+/// An SA the controller issued. `description` never shows a key (nor does a dump: its keys are redacted).
 public struct IssuedSecurityAssociation: Sendable, Hashable, CustomStringConvertible {
     public var securityParameterIndex: UInt32
     public var identity: String

@@ -43,6 +43,8 @@ public struct HandoverRecord: Sendable, Hashable {
 /// What `tern status` shows of the Mobile Node's registration.
 public struct MobileNodeRegistration: Sendable {
     public var state: String
+    /// The Home Agent holds an accepted, unexpired registration (what `state` says as "registered").
+    public var isRegistered = false
     public var careOfAddress: IPAddress?
     public var homeAgent: SocketAddress?
     public var grantedLifetimeSeconds: UInt32?
@@ -388,8 +390,11 @@ public final class MobileNodeController: @unchecked Sendable {
             case .deregistering: "deregistering"
             case .deregistered: "deregistered"
             }
+        var isRegistered = false
+        if case .registered = list.state { isRegistered = true }
         let registration = MobileNodeRegistration(
-            state: state, careOfAddress: list.careOfAddress, homeAgent: path.map { dataPlane.homeAgents[$0.index] },
+            state: state, isRegistered: isRegistered, careOfAddress: list.careOfAddress,
+            homeAgent: path.map { dataPlane.homeAgents[$0.index] },
             grantedLifetimeSeconds: list.grantedLifetimeSeconds, natKeepaliveSeconds: list.natKeepaliveSeconds,
             ipv4HomeAddress: list.acknowledgedIPv4HomeAddress, handovers: handovers)
         published.withLock { $0 = registration }

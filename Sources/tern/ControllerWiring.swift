@@ -235,6 +235,19 @@ struct ClockPair {
 
 /// The Mobile Node's bootstrap: the HAC exchange, then what the daemon runs with.
 struct Bootstrapped {
+    /// Why a bootstrap failed: a sentence for the log or standard error (never a key), and whether the
+    /// configuration is at fault (exit status 78).
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        var configuration = false
+    }
+
+    /// What the exchange is for, as the `kind` label of `tern_hac_exchanges_total` says it.
+    enum Kind: String, CaseIterable {
+        case bootstrap
+        case rekey
+    }
+
     var association: SecurityAssociation
     var homeAgents: [IPAddress]
     var port: UInt16
@@ -248,22 +261,24 @@ struct Bootstrapped {
         validityEnd.map { Double($0.secondsSince1970) - Date().timeIntervalSince1970 }
     }
 
+    /// Runs one exchange with the HAC and counts how it ended (`tern_hac_exchanges_total{kind,outcome}`).
     /// - Parameter firewallMark: SO_MARK for the TCP connection (the full tunnel's, so that a re-key
     ///   never runs through the tunnel it re-keys); nil: none.
-    init(_ settings: ControllerClientSettings, firewallMark: UInt32? = nil, logger: Logger) throws {
+    init(_ settings: ControllerClientSettings, kind: Kind, firewallMark: UInt32? = nil, logger: Logger) throws(Failure) {
         let key: [UInt8]
         do {
             key = try PreSharedKeyFile.load(settings.pskFile)
         } catch {
-            throw fail("\(error)", configuration: true)
+            throw Failure(description: "\(error)", configuration: true)
         }
         guard let identity = NetworkAccessIdentifier(settings.identity) else {
-            throw fail("hac.identity: \(settings.identity) is not a network access identifier", configuration: true)
+            throw Failure(description: "hac.identity: \(settings.identity) is not a network access identifier", configuration: true)
         }
         let trust: TLSTrust =
             if let ca = settings.caFile { .certificateAuthorities(file: ca) } else {
                 .pinnedCertificate(file: settings.pinnedCertificate ?? "")
             }
+        let dimensions = [("kind", kind.rawValue)]
         let result: HomeAgentControllerClient.Result
         do {
             result = try HomeAgentControllerClient.bootstrap(
@@ -273,13 +288,16 @@ struct Bootstrapped {
                     proposedSuites: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites,
                     firewallMark: firewallMark))
         } catch {
-            throw fail("bootstrap with the home agent controller at \(settings.address) failed: \(error)")
+            HACExchangeOutcome(error).count(dimensions: dimensions)
+            let what = kind == .bootstrap ? "bootstrap with" : "the exchange with"
+            throw Failure(description: "\(what) the home agent controller at \(settings.address) failed: \(error)")
         }
         let provisioned = result.provisioning
         do {
             association = try SecurityAssociation(provisioned.securityAssociation)
         } catch {
-            throw fail("the home agent controller sent an unusable SA: \(error)")
+            HACExchangeOutcome.serverError.count(dimensions: dimensions)
+            throw Failure(description: "the home agent controller sent an unusable SA: \(error)")
         }
         let bootstrap = provisioned.bootstrap
         homeAgents = [bootstrap.homeAgentIPv4.map(IPAddress.v4), bootstrap.homeAgentIPv6.map(IPAddress.v6)].compactMap { $0 }
@@ -290,8 +308,10 @@ struct Bootstrapped {
         validityEnd = provisioned.securityAssociation.validityEnd
         tlsVersion = result.tlsVersion
         guard !homeAgents.isEmpty, !homeAddresses.isEmpty else {
-            throw fail("the home agent controller named no home agent or no home address")
+            HACExchangeOutcome.serverError.count(dimensions: dimensions)
+            throw Failure(description: "the home agent controller named no home agent or no home address")
         }
+        HACExchangeOutcome.ok.count(dimensions: dimensions)
         logger.info(
             "bootstrapped over \(result.tlsVersion) (\(result.tlsCipher)): SPI \(association.securityParameterIndex.rawValue), suite \(association.suite), home addresses \(homeAddresses.map(\.description).joined(separator: ", "))"
         )

@@ -8,11 +8,14 @@ import TernTunnel
 /// Keeps a started data plane running under swift-service-lifecycle: writes the status file every
 /// second, and on SIGINT/SIGTERM stops the data-plane threads, writes the status once more and logs the
 /// final counters.
-struct DataPlaneService: Service {
+struct DataPlaneService: Service, CustomStringConvertible {
     let logger: Logger
     let statusFile: String?
     let report: @Sendable () -> StatusReport
     let stop: @Sendable () -> Void
+
+    /// What swift-service-lifecycle logs for this service (at debug): its name, not its closures and fields.
+    var description: String { "DataPlaneService" }
 
     /// How often the status file is rewritten.
     static let statusInterval: Duration = .seconds(1)

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Logging
 import TernConfig
+import TernController
 import TernHAC
+import TernMetrics
 import TernOS
 import TernProtocol
 import TernTunnel
@@ -29,6 +31,8 @@ struct HomeAgentCommand: AsyncParsableCommand {
         } catch {
             throw fail("\(error)", configuration: true)
         }
+        let metrics = try startMetrics(configuration.metrics, role: .homeAgent, logger: logger)
+        if metrics != nil, configuration.controller != nil { HACExchangeOutcome.registerAll() }
         var suites = configuration.mobileNodes.map(\.securityAssociation.suite)
         if let controller = configuration.controller {
             suites += controller.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : controller.suites
@@ -82,6 +86,13 @@ struct HomeAgentCommand: AsyncParsableCommand {
             try plane.start()
         } catch {
             throw fail("cannot start the data plane: \(error)")
+        }
+        if let metrics {
+            let tunnel = TunnelMetrics()
+            metrics.addCollector {
+                tunnel.update(plane.statistics())
+                HomeAgentMetrics.record(plane.bindings(), now: monotonicNanoseconds())
+            }
         }
         let report: @Sendable () -> StatusReport = {
             StatusReport(
@@ -137,6 +148,7 @@ struct HomeAgentCommand: AsyncParsableCommand {
         let service = DataPlaneService(
             logger: logger, statusFile: configuration.statusFile, report: report,
             stop: {
+                metrics?.stop()
                 status.stop()
                 controller?.service.stop()
                 plane.stop()

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import TernConfig
+import TernController
 import TernDataChannel
+import TernMetrics
 import TernOS
 import TernPrivileges
 import TernProtocol
@@ -36,6 +38,11 @@ struct MobileNodeCommand: AsyncParsableCommand {
         } catch {
             throw fail("\(error)", configuration: true)
         }
+        let metrics = try startMetrics(configuration.metrics, role: .mobileNode, logger: logger)
+        if metrics != nil, configuration.controller != nil {
+            for kind in Bootstrapped.Kind.allCases { HACExchangeOutcome.registerAll(dimensions: [("kind", kind.rawValue)]) }
+        }
+        let validityEnds = ValidityEnds()
         // Manual keying (the config holds the SA), or a bootstrap from the HAC (RFC 6618 §5).
         let association: SecurityAssociation
         var homeAgentAddresses = configuration.homeAgentAddresses
@@ -46,8 +53,15 @@ struct MobileNodeCommand: AsyncParsableCommand {
         // With the full tunnel, every connection to the HAC carries the tunnel's mark and stays outside it.
         let firewallMark: UInt32? = configuration.fullTunnel ? FullTunnelRouting.firewallMark : nil
         if let settings = configuration.controller {
-            let bootstrapped = try Bootstrapped(settings, firewallMark: firewallMark, logger: logger)
+            let bootstrapped: Bootstrapped
+            do {
+                bootstrapped = try Bootstrapped(settings, kind: .bootstrap, firewallMark: firewallMark, logger: logger)
+            } catch {
+                throw fail(error.description, configuration: error.configuration)
+            }
             association = bootstrapped.association
+            validityEnds.set(
+                bootstrapped.validityEnd.map { Double($0.secondsSince1970) }, for: association.securityParameterIndex.rawValue)
             homeAgentAddresses = bootstrapped.homeAgents
             homeAgentPort = bootstrapped.port
             homeAddresses = bootstrapped.homeAddresses
@@ -131,7 +145,10 @@ struct MobileNodeCommand: AsyncParsableCommand {
             let knownDNSServers = controllerDNSServers
             let staticDNS = !configuration.dnsServers.isEmpty
             rekey = { [logger] in
-                let bootstrapped = try Bootstrapped(settings, firewallMark: firewallMark, logger: logger)
+                let bootstrapped = try Bootstrapped(settings, kind: .rekey, firewallMark: firewallMark, logger: logger)
+                validityEnds.set(
+                    bootstrapped.validityEnd.map { Double($0.secondsSince1970) },
+                    for: bootstrapped.association.securityParameterIndex.rawValue)
                 if bootstrapped.homeAddresses != known {
                     logger.warning("the HAC now names other home addresses; they take effect at the next start")
                 }
@@ -161,7 +178,10 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 initialSequenceNumber: UInt16.random(in: 0...UInt16.max),
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
                 rekey: rekey, validitySeconds: validitySeconds, firewallMark: firewallMark,
-                events: { [logger] event in log(event, logger) })
+                events: { [logger] event in
+                    log(event, logger)
+                    record(event)
+                })
             logger.info("offloads: \(plane.offloads)")
             try plane.start()
             try controller.start()
@@ -186,6 +206,15 @@ struct MobileNodeCommand: AsyncParsableCommand {
         logger.info(
             "mobile node up: \(tun.name) mtu \(mtu), home addresses \(homeAddressText), home agent \(homeAgents.map(\.description).joined(separator: " or ")), SPI \(association.securityParameterIndex.rawValue) suite \(suite)"
         )
+        if let metrics {
+            let tunnel = TunnelMetrics()
+            metrics.addCollector {
+                tunnel.update(plane.statistics())
+                MobileNodeMetrics.record(
+                    controller.registration(),
+                    securityAssociationExpirySeconds: validityEnds.secondsLeft(for: plane.currentSecurityParameterIndex.rawValue))
+            }
+        }
         let report: @Sendable () -> StatusReport = {
             StatusReport(
                 role: "mobile-node", counters: plane.statistics(), bindings: [],
@@ -205,6 +234,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
             logger: logger, statusFile: configuration.statusFile, report: report,
             // The controller deregisters through the data plane, so it stops first.
             stop: {
+                metrics?.stop()
                 status.stop()
                 controller.stop()
                 plane.stop()

@@ -38,10 +38,17 @@ struct DaemonOptions: ParsableArguments {
             valueName: "name"))
     var user: String?
 
+    /// The daemon's logger, at `--log-level`. The handler every logger of the process gets is set to the
+    /// same level, so that a logger made elsewhere (a library's) says no more than asked for.
     func makeLogger(label: String) -> Logger {
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         var logger = Logger(label: label)
-        logger.logLevel = logLevel
+        logger.logLevel = level
         return logger
     }
 }

@@ -101,4 +101,24 @@ struct ExampleConfigTests {
         #expect(mnError?.description == "mn.yaml:10:12: home-agent.address: 198.18.0 is not an IPv4 or IPv6 address")
         #expect(try ConfigFile.read(path: mn).contains("`\(mnError?.description ?? "?")`"))
     }
+
+    @Test("every example ships without metrics, and its commented-out metrics section parses when uncommented")
+    func metricsSections() throws {
+        let keys = try keyLoader()
+        for (name, port) in [("ha.yaml", 9587), ("ha-hac.yaml", 9587), ("mn.yaml", 9588), ("mn-hac.yaml", 9588)] {
+            let path = Self.configs + "/" + name
+            let text = try ConfigFile.read(path: path)
+            let uncommented = text.replacing("# metrics:\n", with: "metrics:\n")
+                .replacing("#   # address:port", with: "  # address:port").replacing("#   listen:", with: "  listen:")
+            #expect(uncommented != text, "\(name) has no commented-out metrics section")
+            let expected = MetricsSettings(address: IPAddress("127.0.0.1")!, port: UInt16(port))
+            if name.hasPrefix("ha") {
+                #expect(try HomeAgentConfiguration.parse(text, path: path, keyLoader: keys.load).metrics == nil)
+                #expect(try HomeAgentConfiguration.parse(uncommented, path: path, keyLoader: keys.load).metrics == expected)
+            } else {
+                #expect(try MobileNodeConfiguration.parse(text, path: path, keyLoader: keys.load).metrics == nil)
+                #expect(try MobileNodeConfiguration.parse(uncommented, path: path, keyLoader: keys.load).metrics == expected)
+            }
+        }
+    }
 }

@@ -371,4 +371,27 @@ struct ValidConfigTests {
             """
         #expect(try !HomeAgentConfiguration.parse(homeAgent, path: "ha.yaml", keyLoader: Self.keys.load).tunnel.offloads)
     }
+
+    @Test("metrics: absent is off; present (even empty) is on, on loopback with a port per role; IPv6 in brackets")
+    func metrics() throws {
+        let ha = "tunnel: {addresses: [192.0.2.1/24]}\nmobile-nodes: [{name: a, spi: 1, keys: /etc/tern/mn0.keys, home-addresses: [192.0.2.10]}]\n"
+        func homeAgent(_ lines: String) throws(ConfigurationError) -> MetricsSettings? {
+            try HomeAgentConfiguration.parse(ha + lines, path: "ha.yaml", keyLoader: Self.keys.load).metrics
+        }
+        let mn = "home-agent: {address: 198.18.0.1}\ntunnel: {home-addresses: [192.0.2.10]}\nsecurity-association: {spi: 7, keys: /etc/tern/mn0.keys}\n"
+        func mobileNode(_ lines: String) throws(ConfigurationError) -> MetricsSettings? {
+            try MobileNodeConfiguration.parse(mn + lines, path: "mn.yaml", keyLoader: Self.keys.load).metrics
+        }
+        #expect(try homeAgent("") == nil)
+        #expect(try mobileNode("") == nil)
+        #expect(try homeAgent("metrics:\n") == MetricsSettings.homeAgentDefault)
+        #expect(try homeAgent("metrics: {}\n")?.description == "127.0.0.1:9587")
+        #expect(try mobileNode("metrics:\n")?.description == "127.0.0.1:9588")
+        let v6 = try #require(try mobileNode("metrics:\n  listen: \"[::1]:9600\"\n"))
+        #expect(v6 == MetricsSettings(address: IPAddress("::1")!, port: 9600) && v6.isLoopback && v6.description == "[::1]:9600")
+        let wide = try #require(try homeAgent("metrics:\n  listen: 0.0.0.0:9587\n"))
+        #expect(!wide.isLoopback, "allowed, and warned about at start")
+        #expect(try homeAgent("metrics: {listen: 127.0.0.2:0x2583}\n") == MetricsSettings(address: IPAddress("127.0.0.2")!, port: 9603))
+        #expect(try homeAgent("metrics: {listen: \"[2001:db8::1]:80\"}\n")?.isLoopback == false)
+    }
 }

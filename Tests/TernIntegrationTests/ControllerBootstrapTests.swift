@@ -96,13 +96,21 @@ struct ControllerBootstrapTests {
         }
     }
 
-    @Test("re-key before the validity end under a running transfer: make before break, nothing lost")
+    @Test(
+        "re-key before the validity end under a running transfer: make before break, nothing lost; HAC exchanges counted; no key or PSK in the logs at trace level"
+    )
     func rekey() throws {
         try withControllerLab { lab, topology, certificates in
-            // The shortest validity the HAC allows: the MN re-contacts it at 80 %, 48 s in.
-            let deployment = try ControllerDeployment(topology: topology, certificates: certificates, hacExtra: "  sa-validity: 60")
+            // The shortest validity the HAC allows: the MN re-contacts it at 80 %, 48 s in. Both daemons log
+            // at the most verbose level and export metrics.
+            let deployment = try ControllerDeployment(
+                topology: topology, certificates: certificates, hacExtra: "  sa-validity: 60", haExtra: "metrics:",
+                mnExtra: "metrics:", arguments: ["--log-level", "trace"])
             let haStatus = deployment.haStatus
             let registeredAt = Date()
+            // The PSK and the first SA's keys, before anything can remove them from the database.
+            var secrets = Secrets()
+            try secrets.addControllerDatabase(lab, path: deployment.database)
             try topology.startEchoServers()
             // Traffic from 36 s to about 58 s after the bootstrap: the re-key at 48 s falls inside.
             let start = registeredAt.addingTimeInterval(36)
@@ -127,6 +135,44 @@ struct ControllerBootstrapTests {
                 let bindings = status["bindings"] as? [[String: Any]] ?? []
                 return bindings.contains { "\($0["spi"] ?? "")" == spi && $0["registered"] as? Bool == true }
             }
+            try secrets.addControllerDatabase(lab, path: deployment.database)
+
+            // Both exchanges counted by both ends, by outcome.
+            let ha = try Scrape(lab, in: topology.homeAgent, url: "http://127.0.0.1:9587/metrics")
+            #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"ok\"}") == 2, "\(ha.body)")
+            #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"unauthorized\"}") == 0)
+            // The new SA, and the replaced one until its validity end (about now: timing decides).
+            #expect((1...2).contains(ha.value("tern_security_associations{role=\"ha\"}") ?? 0), "\(ha.body)")
+            let mn = try Scrape(lab, in: topology.mobileNodes[0], url: "http://127.0.0.1:9588/metrics")
+            #expect(mn.value("tern_hac_exchanges_total{role=\"mn\",kind=\"bootstrap\",outcome=\"ok\"}") == 1, "\(mn.body)")
+            #expect(mn.value("tern_hac_exchanges_total{role=\"mn\",kind=\"rekey\",outcome=\"ok\"}") == 1)
+            #expect(mn.value("tern_hac_exchanges_total{role=\"mn\",kind=\"rekey\",outcome=\"tls_failure\"}") == 0)
+            let expiry = mn.value("tern_security_association_expiry_seconds{role=\"mn\"}") ?? 0
+            #expect(expiry > 30 && expiry <= 60, "the new SA's validity end: \(expiry) s")
+
+            // Stopped, so that the last lines (deregistration, final counters) are searched too.
+            #expect(lab.stop(deployment.mobileNode) == 0)
+            #expect(lab.stop(deployment.homeAgent) == 0)
+            secrets.add("PSK", literal: try String(contentsOfFile: deployment.psk, encoding: .utf8))
+            for line in try String(contentsOfFile: deployment.hacPrivateKey, encoding: .utf8).split(separator: "\n")
+            where !line.hasPrefix("-----") {
+                secrets.add("HAC private key", literal: String(line))
+            }
+            let texts = [
+                ("ha.log", lab.log("ha")), ("mn0.log", lab.log("mn0")),
+                ("HA status", (try? String(contentsOfFile: haStatus, encoding: .utf8)) ?? ""),
+                ("MN status", (try? String(contentsOfFile: deployment.mnStatus, encoding: .utf8)) ?? ""),
+                ("HA metrics", ha.body), ("MN metrics", mn.body),
+            ]
+            // The PSK and the keys of both SAs are among what is searched for.
+            #expect(secrets.spellings.contains { $0.what.hasPrefix("psk laptop@example.test ") })
+            #expect(secrets.spellings.contains { $0.what.hasPrefix("sa \(spi) ") }, "the new SA's keys")
+            #expect(secrets.spellings.filter { $0.what.hasPrefix("sa ") }.count >= 2 * 2 * 8, "two SAs, two keys each")
+            for (name, text) in texts {
+                #expect(!text.isEmpty, "\(name) is empty: the search for keys could not fail")
+                #expect(secrets.leaks(in: text).isEmpty, "\(name) holds \(secrets.leaks(in: text))")
+            }
+            #expect(lab.log("ha").contains(" debug tern.ha") && lab.log("mn0").contains(" debug tern.mn"))
         }
     }
 
@@ -140,16 +186,25 @@ private struct ControllerDeployment {
     let authority: (certificate: String, key: String)
     let haConfig: String
     let haStatus: String
+    let mnStatus: String
     let database: String
+    /// The MN's pre-shared key file and the HAC's TLS private key.
+    let psk: String
+    let hacPrivateKey: String
+    let arguments: [String]
     private(set) var homeAgent: Process
     let mobileNode: Process
 
     /// - Parameters:
     ///   - hacExtra: more lines for the HA's `hac:` section (indented two spaces).
     ///   - mobileNodeWrapper: a command prefix the MN runs under (inside its namespace).
+    ///   - haExtra, mnExtra: more top-level lines for the HA's and the MN's config.
+    ///   - arguments: more command-line arguments for both daemons (e.g. `--log-level trace`).
     init(
-        topology: Topology, certificates: CertificateFactory, hacExtra: String = "", mobileNodeWrapper: [String] = []
+        topology: Topology, certificates: CertificateFactory, hacExtra: String = "", haExtra: String = "",
+        mnExtra: String = "", arguments: [String] = [], mobileNodeWrapper: [String] = []
     ) throws {
+        self.arguments = arguments
         self.topology = topology
         let lab = topology.lab
         binary = try ternBinary()
@@ -158,6 +213,9 @@ private struct ControllerDeployment {
             "hac", altNames: "DNS:hac.example.test,IP:\(Topology.haUnderlay4)", issuer: authority)
         database = lab.directory.appendingPathComponent("hac.sqlite").path
         let psk = lab.directory.appendingPathComponent("laptop.psk").path
+        self.psk = psk
+        hacPrivateKey = hac.key
+        mnStatus = lab.directory.appendingPathComponent("mn-status.json").path
         try lab.run([binary, "users", "add", "--database", database, "laptop@example.test", "--psk-file", psk])
         haStatus = lab.directory.appendingPathComponent("ha-status.json").path
         haConfig = try lab.write(
@@ -175,8 +233,10 @@ private struct ControllerDeployment {
               home-address-pools: ["192.0.2.0/24", "2001:db8:1::/64"]
               home-agent-addresses: ["\(Topology.haUnderlay4)"]
             \(hacExtra)
+            \(haExtra)
             """)
-        homeAgent = try Self.startHomeAgent(lab, binary: binary, config: haConfig, name: "ha", in: topology.homeAgent)
+        homeAgent = try Self.startHomeAgent(
+            lab, binary: binary, config: haConfig, name: "ha", in: topology.homeAgent, arguments: arguments)
         let mnConfig = try lab.write(
             "mn.yaml",
             """
@@ -189,8 +249,11 @@ private struct ControllerDeployment {
             tunnel:
               routes: ["198.51.100.0/24", "2001:db8:2::/64"]
             control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
+            status-file: \(mnStatus)
+            \(mnExtra)
             """)
-        let mn = try lab.start("mn0", mobileNodeWrapper + [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[0])
+        let mn = try lab.start(
+            "mn0", mobileNodeWrapper + [binary, "mn", "--config", mnConfig] + arguments, in: topology.mobileNodes[0])
         try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
             if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
             return lab.log("mn0").contains("registered: lifetime") && lab.log("mn0").contains("mobile node up")
@@ -202,14 +265,14 @@ private struct ControllerDeployment {
     mutating func restartHomeAgent(as name: String) throws -> Int32 {
         let status = topology.lab.stop(homeAgent)
         homeAgent = try Self.startHomeAgent(
-            topology.lab, binary: binary, config: haConfig, name: name, in: topology.homeAgent)
+            topology.lab, binary: binary, config: haConfig, name: name, in: topology.homeAgent, arguments: arguments)
         return status
     }
 
     private static func startHomeAgent(
-        _ lab: NetworkLab, binary: String, config: String, name: String, in namespace: String
+        _ lab: NetworkLab, binary: String, config: String, name: String, in namespace: String, arguments: [String]
     ) throws -> Process {
-        let ha = try lab.start(name, [binary, "ha", "--config", config], in: namespace)
+        let ha = try lab.start(name, [binary, "ha", "--config", config] + arguments, in: namespace)
         try lab.wait("the home agent and its controller", timeout: 15) {
             if !ha.isRunning { throw LabError("tern ha exited: \(lab.log(name))") }
             return lab.log(name).contains("home agent controller up")

@@ -115,12 +115,18 @@ struct TernDeployment {
     let associations: [TestSecurityAssociation]
     let outerIPv6: Bool
     let haStatus: String
+    /// The key file of each Mobile Node's SA (root-only, fresh random keys).
+    let keyFiles: [String]
     private(set) var homeAgentProcess: Process?
     private(set) var mobileNodeProcesses: [Process] = []
 
-    /// - Parameter offloads: `tunnel.offloads` of both daemons (TUN and UDP segmentation offloads).
+    /// - Parameters:
+    ///   - offloads: `tunnel.offloads` of both daemons (TUN and UDP segmentation offloads).
+    ///   - haExtra, mnExtra: more top-level config lines for the HA and for each MN (by index).
+    ///   - arguments: more command-line arguments for every daemon (e.g. `--log-level trace`).
     init(
-        topology: Topology, associations: [TestSecurityAssociation], outerIPv6: Bool = false, offloads: Bool = true
+        topology: Topology, associations: [TestSecurityAssociation], outerIPv6: Bool = false, offloads: Bool = true,
+        haExtra: String = "", mnExtra: [String] = [], arguments: [String] = []
     ) throws {
         self.topology = topology
         self.associations = associations
@@ -143,6 +149,7 @@ struct TernDeployment {
 
                 """
         }
+        self.keyFiles = keyFiles
         let haConfig = try lab.write(
             "ha.yaml",
             """
@@ -154,10 +161,11 @@ struct TernDeployment {
               offloads: \(offloads)
             status-file: \(haStatus)
             control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
+            \(haExtra)
             mobile-nodes:
             \(nodes)
             """)
-        homeAgentProcess = try lab.start("ha", [binary, "ha", "--config", haConfig], in: topology.homeAgent)
+        homeAgentProcess = try lab.start("ha", [binary, "ha", "--config", haConfig] + arguments, in: topology.homeAgent)
         try lab.wait("the home agent to come up (log: \(lab.logFile("ha").path))", timeout: 15) {
             if let process = homeAgentProcess, !process.isRunning {
                 throw LabError("tern ha exited: \(lab.log("ha"))")
@@ -183,8 +191,10 @@ struct TernDeployment {
                   keys: \(keyFiles[index])
                 status-file: \(lab.directory.appendingPathComponent("mn\(index)-status.json").path)
                 control-socket: \(lab.directory.appendingPathComponent("mn\(index).sock").path)
+                \(index < mnExtra.count ? mnExtra[index] : "")
                 """)
-            let process = try lab.start("mn\(index)", [binary, "mn", "--config", mnConfig], in: topology.mobileNodes[index])
+            let process = try lab.start(
+                "mn\(index)", [binary, "mn", "--config", mnConfig] + arguments, in: topology.mobileNodes[index])
             mobileNodeProcesses.append(process)
             try lab.wait("mobile node \(index) to come up", timeout: 15) {
                 if !process.isRunning { throw LabError("tern mn exited: \(lab.log("mn\(index)"))") }

@@ -41,3 +41,26 @@ public struct SeededRandom: RandomNumberGenerator {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
     }
 }
+
+/// Which of `secrets` show when `value` is printed every way Swift prints things — `String(describing:)`,
+/// `String(reflecting:)`, `dump` — as hex in either case, or as Swift prints a `[UInt8]` (whole, or its
+/// first six octets, or its hex digits' ASCII codes). Empty when none does.
+public func leaks(of secrets: [[UInt8]], in value: Any) -> [String] {
+    var dumped = ""
+    dump(value, to: &dumped)
+    let renderings = [String(describing: value), String(reflecting: value), dumped]
+    var found: [String] = []
+    for secret in secrets where secret.count >= 4 {
+        // As elements of a larger array too (no leading bracket); hex text held as octets (a Content
+        // carrying `mip6-*-key` headers) prints as the ASCII codes of the digits.
+        func elements(_ octets: some Collection<UInt8>) -> String { octets.map(String.init).joined(separator: ", ") + "," }
+        let spellings = [
+            hexString(secret), hexString(secret).uppercased(), "\(secret)", elements(secret.prefix(6)),
+            elements(hexString(secret).utf8.prefix(8)),
+        ]
+        for spelling in spellings where renderings.contains(where: { $0.contains(spelling) }) {
+            found.append(spelling)
+        }
+    }
+    return found
+}
