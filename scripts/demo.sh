@@ -10,17 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libssl-dev libcap-dev pkg-config iproute2 iputils-ping iperf3 openssl)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
+source scripts/lib/install-packages.sh
+install_missing "${toolchain_packages[@]}" "${tern_build_packages[@]}" "${tern_run_packages[@]}" "${lab_packages[@]}" iperf3
+use_swift
 
 echo "== building tern (release)"
 swift build -c release --product tern

@@ -4,28 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: the OpenSSL headers (all crypto and, later, TLS), libcap (dropping privileges),
-# pkg-config (how SwiftPM finds OpenSSL); iproute2, ping and python3 for the network-namespace tests;
-# ethtool to read a TUN device's offload features (TernOSTests); openresolv for the Mobile Node's DNS
-# tests, which run it privately (Tests/TernIntegrationTests/PrivateResolver.swift). Installing it changes
-# nothing: it has no maintainer scripts, so the machine's /etc/resolv.conf stays as it is (unlike Debian's
+# System packages (scripts/lib/install-packages.sh): the toolchain's, Tern's own, sysctl and ping for
+# the network-namespace tests, then what only the tests use: python3 (test helpers), conntrack (NAT
+# tests), systemd (systemd-analyze, the unit tests), dpkg-dev (dpkg-shlibdeps, the packaging test),
+# ethtool (a TUN device's offload features, TernOSTests), openresolv (the Mobile Node's DNS tests, which
+# run it privately: Tests/TernIntegrationTests/PrivateResolver.swift; installing it changes nothing, it
+# has no maintainer scripts, so the machine's /etc/resolv.conf stays as it is, unlike Debian's
 # resolvconf or systemd-resolved, whose postinst replace it with a link).
-packages=(libssl-dev libcap-dev libsqlite3-dev pkg-config iproute2 iputils-ping python3 nftables conntrack openssl systemd ethtool openresolv)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
-# The Swift toolchain ships with the machine image at /opt/swift.
-if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
-command -v swift >/dev/null 2>&1 || { echo "error: no Swift toolchain on PATH or at /opt/swift" >&2; exit 1; }
+source scripts/lib/install-packages.sh
+install_missing "${toolchain_packages[@]}" "${tern_build_packages[@]}" "${tern_run_packages[@]}" "${lab_packages[@]}" \
+    python3 conntrack systemd dpkg-dev ethtool openresolv
+# The Swift toolchain: on PATH, or at /opt/swift as on the project's machines.
+use_swift
+# scripts/check-fresh-machine.sh checks this install step alone on a fresh Debian 12.
+if [ "${TERN_INSTALL_ONLY:-0}" = 1 ]; then swift --version; exit 0; fi
 
 echo "== swift build --build-tests"
 swift build --build-tests

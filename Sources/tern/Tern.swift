@@ -17,6 +17,7 @@ struct Tern: AsyncParsableCommand {
               tern users add laptop@example.net --psk-file laptop.psk
               tern status --json
             """,
+        version: TernVersion.current,
         subcommands: [HomeAgentCommand.self, MobileNodeCommand.self, UsersCommand.self, StatusCommand.self]
     )
 }
