@@ -6,7 +6,7 @@
 #        [--output DIR]                         packaging itself: the result is not a release when PATH
 #                                               needs the Swift runtime from the toolchain)
 #
-# The version is TernVersion.current in Sources/tern/Version.swift (what `tern --version` prints). The
+# The version is TernVersion.current in Sources/TernProtocol/Version.swift (what `tern --version` prints). The
 # package holds /usr/bin/tern, the systemd units, the docs and the example configs (as examples only:
 # nothing in /etc); its maintainer scripts create /etc/tern and /var/lib/tern and never start a daemon.
 # scripts/check-package.sh installs the result on a fresh Debian 12 and starts it.
@@ -30,9 +30,9 @@ done
 # (OpenSSL, libcap, SQLite). Anything else (the Swift runtime, Foundation, ICU) must be linked in.
 readonly allowed_libraries='linux-vdso|ld-linux-[a-z0-9_-]+|libc|libm|libdl|libpthread|librt|libutil|libstdc\+\+|libgcc_s|libssl|libcrypto|libcap|libsqlite3|libz'
 
-version=$(sed -n 's/^ *static let current = "\([^"]*\)"$/\1/p' Sources/tern/Version.swift)
+version=$(sed -n 's/^ *static let current = "\([^"]*\)"$/\1/p' Sources/TernProtocol/Version.swift)
 [[ $version =~ ^[0-9][A-Za-z0-9.+~]*$ ]] ||
-    die "no version in Sources/tern/Version.swift (expected: static let current = \"X.Y.Z\")"
+    die "no version in Sources/TernProtocol/Version.swift (expected: static let current = \"X.Y.Z\")"
 arch=$(dpkg --print-architecture)
 
 if ! command -v dpkg-shlibdeps >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Prometheus
 import Synchronization
+import TernProtocol
 
 /// Which daemon the metrics describe: every metric carries it as the `role` label.
 public enum MetricsRole: String, Sendable {
@@ -15,7 +16,7 @@ public enum MetricsRole: String, Sendable {
 /// Thread safety: every member may be called from any thread.
 public enum TernMetricsSystem {
     /// The version `tern_build_info` reports.
-    public static let version = "0.1.0"
+    public static var version: String { TernVersion.current }
 
     private static let registry = Mutex<PrometheusCollectorRegistry?>(nil)
 

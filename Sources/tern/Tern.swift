@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import Logging
+import TernProtocol
 
 /// `tern`: the Home Agent and Mobile Node daemons of the Tern mobility VPN.
 @main

@@ -39,7 +39,7 @@ struct DebianPackageTests {
         try #require(built.status == 0, "\(built.output)")
 
         let versionSource = try String(
-            contentsOf: repositoryRoot.appendingPathComponent("Sources/tern/Version.swift"), encoding: .utf8)
+            contentsOf: repositoryRoot.appendingPathComponent("Sources/TernProtocol/Version.swift"), encoding: .utf8)
         let version = try #require(versionSource.firstMatch(of: /static let current = "([^"]+)"/)?.1)
         let architecture = try lab.run(["dpkg", "--print-architecture"]).trimmingCharacters(in: .whitespacesAndNewlines)
         let deb = "\(output)/tern_\(version)_\(architecture).deb"
