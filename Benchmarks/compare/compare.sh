@@ -15,8 +15,8 @@
 #   OUT_DIR        where compare-<UTC time>.json (the results) and .svg (their chart) go
 #                  (default: <repo>/Benchmarks/results; the chart needs python3)
 #   TERN_OFFLOADS  tunnel.offloads of both tern daemons (default: true)
-#   PERF=1         record a system-wide perf profile during tern's TCP 1 stream (implies keeping the profile
-#                  text in the run's temp dir: use with KEEP_WORK=1)
+#   PERF=1         record a system-wide perf profile during tern's TCP 1 stream and UDP legs (the profile
+#                  text is written to the run's temp dir: use with KEEP_WORK=1)
 #   KEEP_WORK=1    keep the run's temp dir (raw iperf3 JSON, daemon logs; it also holds the run's keys)
 #
 # Must run as root (namespaces, TUN devices). Traffic stays between the two namespaces it creates.
@@ -127,6 +127,25 @@ wait_link() {  # wait_link NS IFNAME TRIES PID
 
 fmt() { awk -v v="$1" -v p="$2" 'BEGIN { if (v == "" || v == "-") print "-"; else printf("%." p "f", v) }'; }
 
+# PERF=1: a system-wide perf profile of tern's legs (after iperf3's 1 s warm-up): where the time goes.
+PERF_PID=""
+perf_start() {  # perf_start SYSTEM OUT_DIR NAME
+    PERF_PID=""
+    [ "${PERF:-0}" = 1 ] && [ "$1" = tern ] && command -v perf >/dev/null || return 0
+    (sleep 1.5; exec perf record -q -F 499 -g -a -o "$2/perf-$3.data" -- sleep $((DURATION - 1))) >"$2/perf-$3.err" 2>&1 &
+    PERF_PID=$!
+}
+perf_stop() {  # perf_stop SYSTEM OUT_DIR NAME
+    [ -n "$PERF_PID" ] || return 0
+    wait "$PERF_PID" 2>/dev/null
+    PERF_PID=""
+    perf report -q -i "$2/perf-$3.data" --no-children --sort comm,dso,sym -g none --percent-limit 0.4 2>/dev/null \
+        | grep -v '^$' | head -80 >"$2/perf-$3.txt"
+    perf report -q -i "$2/perf-$3.data" --no-children --sort comm -g none --percent-limit 0.5 2>/dev/null \
+        | grep -v '^$' >"$2/perf-$3-threads.txt"
+    log "$1: perf profile ($3): $2/perf-$3.txt (by thread: $2/perf-$3-threads.txt)"
+}
+
 measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
     local sys=$1 srv=$2 cli=$3 out="$WORK/$1" spid i v
     mkdir -p "$out"
@@ -144,27 +163,14 @@ measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
     fi
 
     log "$sys: TCP 1 stream (${DURATION} s)"
-    local perf_pid=""
-    if [ "${PERF:-0}" = 1 ] && [ "$sys" = tern ] && command -v perf >/dev/null; then
-        # The whole machine for the measured seconds (after iperf3's 1 s warm-up): where the time goes.
-        (sleep 1.5; exec perf record -q -F 499 -g -a -o "$out/perf-tcp1.data" -- sleep $((DURATION - 1))) \
-            >"$out/perf.err" 2>&1 &
-        perf_pid=$!
-    fi
+    perf_start "$sys" "$out" tcp1
     if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
             -t "$DURATION" -O 1 -J >"$out/tcp1.json" 2>"$out/tcp1.err"; then
         RES[$sys,tcp1]=$(jq -r '.end.sum_received.bits_per_second / 1e9' "$out/tcp1.json")
     else
         log "$sys: TCP 1 stream failed: $(jq -r '.error? // empty' "$out/tcp1.json" 2>/dev/null) $(tail -n1 "$out/tcp1.err")"
     fi
-    if [ -n "$perf_pid" ]; then
-        wait "$perf_pid" 2>/dev/null
-        perf report -q -i "$out/perf-tcp1.data" --no-children --sort comm,sym --percent-limit 0.7 2>/dev/null \
-            | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -70 >"$out/perf-tcp1.txt"
-        perf report -q -i "$out/perf-tcp1.data" --no-children --sort comm --percent-limit 0.5 2>/dev/null \
-            | grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' >"$out/perf-tcp1-threads.txt"
-        log "$sys: perf profile of TCP 1 stream: $out/perf-tcp1.txt (threads: $out/perf-tcp1-threads.txt)"
-    fi
+    perf_stop "$sys" "$out" tcp1
 
     log "$sys: TCP 4 streams (${DURATION} s)"
     if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
@@ -177,6 +183,7 @@ measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
     # UDP: 64-octet payloads, unlimited send rate. The figure is what the *server* received:
     # (datagrams - lost) / seconds from the server's own end-of-test report (--get-server-output).
     log "$sys: UDP 64-octet packet rate (${DURATION} s)"
+    perf_start "$sys" "$out" udp64
     if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
             -t "$DURATION" -u -l 64 -b 0 --get-server-output -J >"$out/udp64.json" 2>"$out/udp64.err"; then
         v=$(jq -r '(.server_output_json.end.sum // .end.sum) as $s
@@ -189,6 +196,7 @@ measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
         log "$sys: UDP failed: $(jq -r '.error? // empty' "$out/udp64.json" 2>/dev/null) $(tail -n1 "$out/udp64.err")"
     fi
 
+    perf_stop "$sys" "$out" udp64
     log "$sys: ping x$PINGS"
     if timeout $((PINGS + 15)) ip netns exec "$NS_C" ping -n -q -c "$PINGS" -i 0.05 -W 2 -I "$cli" "$srv" \
             >"$out/ping.txt" 2>&1; then
