@@ -2,7 +2,7 @@ public import TernDataChannel
 public import TernProtocol
 
 /// What `tern mn` runs with (YAML; see Configs/mn.yaml).
-public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, CustomReflectable {
+public struct MobileNodeConfiguration: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
     /// `home-agent.address` or `home-agent.addresses`: the Home Agent's outer (underlay) addresses, most
     /// preferred first, at most one per family. The Mobile Node uses the first one it has a route to, so
     /// an HA with both lets the care-of address move between IPv4 and IPv6. Empty with `hac`: the HAC
@@ -36,6 +36,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var controlSocket: String?
     /// `binding.lifetime`: the binding lifetime the Binding Updates ask for, in seconds (default 600).
     public var bindingLifetime: Int
+    /// `log-level`: nil leaves it to `--log-level`, else info.
+    public var logLevel: LogLevel?
 
     public init(
         homeAgentAddresses: [IPAddress], homeAgentPort: UInt16 = ConfigurationDefaults.servicePort,
@@ -82,6 +84,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
 extension MobileNodeConfiguration {
     static let fields = [
         "home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file", "control-socket",
+        "log-level",
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
@@ -172,6 +175,7 @@ extension MobileNodeConfiguration {
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
             bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6)
         configuration.controlSocket = controlSocket
+        configuration.logLevel = try root.optional("log-level")?.logLevel()
         return configuration
     }
 
