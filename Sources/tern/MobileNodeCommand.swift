@@ -6,7 +6,7 @@ import TernOS
 import TernProtocol
 import TernTunnel
 
-struct MobileNodeCommand: AsyncParsableCommand {
+struct MobileNodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mn",
         abstract: "Run the Mobile Node: keep the Home Addresses and tunnel traffic to the Home Agent.",
@@ -19,19 +19,23 @@ struct MobileNodeCommand: AsyncParsableCommand {
             goes out whenever the tunnel has been idle for the keepalive interval (25 s by default, shorter
             if the Home Agent reports a NAT). With tunnel.full-tunnel everything is routed into the tunnel
             through a routing table and policy rules of Tern's own (7872), the tunnel's own datagrams marked
-            (SO_MARK 7872) to stay outside it. SIGINT/SIGTERM deregister, remove the rules and stop.
+            (SO_MARK 7872) to stay outside it. SIGINT/SIGTERM deregister, remove the rules and stop. SIGHUP
+            re-reads the configuration: keepalive, binding lifetime, status file and log level change at once;
+            other fields need a restart (docs/reload.md).
             """)
 
     @OptionGroup var options: DaemonOptions
 
-    func run() async throws {
-        let logger = options.makeLogger(label: "tern.mn")
+    func run() throws {
+        // First, before any thread exists: every thread inherits the blocked signals (DaemonRunLoop).
+        let signals = try DaemonRunLoop.blockSignals()
         let configuration: MobileNodeConfiguration
         do {
             configuration = try MobileNodeConfiguration.load(path: options.config)
         } catch {
             throw fail("\(error)", configuration: true)
         }
+        let logger = options.makeLogger(label: "tern.mn", configured: configuration.logLevel)
         // Manual keying (the config holds the SA), or a bootstrap from the HAC (RFC 6618 §5).
         let association: SecurityAssociation
         var homeAgentAddresses = configuration.homeAgentAddresses
@@ -181,8 +185,10 @@ struct MobileNodeCommand: AsyncParsableCommand {
             routing?.remove()
             throw error
         }
-        let service = DataPlaneService(
-            logger: logger, statusFile: configuration.statusFile, report: report,
+        let reloader = MobileNodeReloader(options: options, logger: logger, running: configuration, controller: controller)
+        var loop = DaemonRunLoop(
+            signals: signals, logger: logger, statusFile: configuration.statusFile, report: report,
+            reload: reloader.reload,
             // The controller deregisters through the data plane, so it stops first.
             stop: {
                 status.stop()
@@ -190,7 +196,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 plane.stop()
                 routing?.remove()
             })
-        try await runUntilSignalled(service, logger: logger)
+        try loop.run()
     }
 }
 
