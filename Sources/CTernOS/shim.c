@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -177,4 +179,29 @@ int tern_timer_arm(int fd, uint64_t nanoseconds) {
     spec.it_value.tv_sec = (time_t)(nanoseconds / 1000000000u);
     spec.it_value.tv_nsec = (long)(nanoseconds % 1000000000u);
     return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
+
+int tern_signalfd_open(const int *signals, int count) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int index = 0; index < count; index++) {
+        if (sigaddset(&set, signals[index]) == -1) return -1;
+    }
+    int error = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (error != 0) {
+        errno = error;
+        return -1;
+    }
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int tern_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t got = read(fd, &info, sizeof info);
+    if (got == -1) return -1;
+    if (got != (ssize_t)sizeof info) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)info.ssi_signo;
 }

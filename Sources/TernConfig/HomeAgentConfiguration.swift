@@ -2,7 +2,7 @@ public import TernDataChannel
 public import TernProtocol
 
 /// What `tern ha` runs with (YAML; see Configs/ha.yaml).
-public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
+public struct HomeAgentConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// `listen.port`, default 7872.
     public var listenPort: UInt16
     /// `listen.addresses`, default `0.0.0.0` and `::`; at most one of each family.
@@ -26,6 +26,8 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
     public var gateway: GatewaySettings
     /// `metrics`: the Prometheus endpoint; nil (no `metrics:`) for none.
     public var metrics: MetricsSettings?
+    /// `log-level`: nil leaves it to `--log-level`, else info.
+    public var logLevel: LogLevel?
 
     public init(
         listenPort: UInt16 = ConfigurationDefaults.servicePort, listenAddresses: [IPAddress] = ConfigurationDefaults.listenAddresses,
@@ -56,7 +58,7 @@ public struct HomeAgentConfiguration: Sendable, CustomStringConvertible {
 }
 
 /// One Mobile Node a Home Agent serves.
-public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflectable {
+public struct MobileNodeEntry: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
     /// `name`: 1–64 of `A-Z a-z 0-9 . _ -`, for logs and the status file.
     public var name: String
     /// Built from `spi`, `suite` (default `{13,01}`), `scope` (default 1) and the key file `keys`.
@@ -83,7 +85,7 @@ public struct MobileNodeEntry: Sendable, CustomStringConvertible, CustomReflecta
 
 extension HomeAgentConfiguration {
     static let fields = [
-        "listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket", "gateway", "metrics",
+        "listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket", "gateway", "metrics", "log-level",
     ]
     static let gatewayFields = ["forwarding", "masquerade"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
@@ -221,6 +223,7 @@ extension HomeAgentConfiguration {
             controller: controller, gateway: gateway)
         configuration.controlSocket = try root.optional("control-socket")?.filePath()
         configuration.metrics = try root.metricsSettings(defaults: .homeAgentDefault)
+        configuration.logLevel = try root.optional("log-level")?.logLevel()
         return configuration
     }
 }

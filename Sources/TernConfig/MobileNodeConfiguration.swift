@@ -2,7 +2,7 @@ public import TernDataChannel
 public import TernProtocol
 
 /// What `tern mn` runs with (YAML; see Configs/mn.yaml).
-public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, CustomReflectable {
+public struct MobileNodeConfiguration: Sendable, Equatable, CustomStringConvertible, CustomReflectable {
     /// `home-agent.address` or `home-agent.addresses`: the Home Agent's outer (underlay) addresses, most
     /// preferred first, at most one per family. The Mobile Node uses the first one it has a route to, so
     /// an HA with both lets the care-of address move between IPv4 and IPv6. Empty with `hac`: the HAC
@@ -44,6 +44,8 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
     public var bindingLifetime: Int
     /// `metrics`: the Prometheus endpoint; nil (no `metrics:`) for none.
     public var metrics: MetricsSettings?
+    /// `log-level`: nil leaves it to `--log-level`, else info.
+    public var logLevel: LogLevel?
 
     public init(
         homeAgentAddresses: [IPAddress], homeAgentPort: UInt16 = ConfigurationDefaults.servicePort,
@@ -104,7 +106,7 @@ public struct MobileNodeConfiguration: Sendable, CustomStringConvertible, Custom
 extension MobileNodeConfiguration {
     static let fields = [
         "home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file", "control-socket",
-        "metrics",
+        "metrics", "log-level",
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
@@ -214,6 +216,7 @@ extension MobileNodeConfiguration {
             dns: dns, dnsServers: dnsServers)
         configuration.controlSocket = controlSocket
         configuration.metrics = try root.metricsSettings(defaults: .mobileNodeDefault)
+        configuration.logLevel = try root.optional("log-level")?.logLevel()
         return configuration
     }
 

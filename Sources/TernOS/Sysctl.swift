@@ -11,9 +11,19 @@ public enum Sysctl {
     /// The largest value read: every parameter Tern touches is a short line of text.
     public static let maximumValueLength = 4096
 
-    /// The file behind a dotted name: `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`.
+    /// The file behind a dotted name: `net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`. As in
+    /// sysctl(8), a `/` inside a component stands for a dot, for interface names that hold one:
+    /// `net.ipv6.conf.eth0/100.forwarding` → `/proc/sys/net/ipv6/conf/eth0.100/forwarding`.
     public static func path(_ name: String) -> String {
-        "/proc/sys/" + name.split(separator: ".", omittingEmptySubsequences: false).joined(separator: "/")
+        "/proc/sys/"
+            + name.split(separator: ".", omittingEmptySubsequences: false)
+            .map { String($0.map { $0 == "/" ? "." : $0 }) }.joined(separator: "/")
+    }
+
+    /// The dotted name of a parameter of interface `interface` under `prefix`, e.g.
+    /// `net.ipv6.conf` + `tern0` + `router_solicitations`; a dot in the interface name is written `/`.
+    public static func name(_ prefix: String, interface: String, _ parameter: String) -> String {
+        "\(prefix).\(String(interface.map { $0 == "." ? "/" : $0 })).\(parameter)"
     }
 
     /// The parameter's value without the trailing newline. An absent parameter (e.g. IPv6 disabled)

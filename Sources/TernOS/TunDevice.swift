@@ -54,6 +54,16 @@ public final class TunDevice: @unchecked Sendable {
         let index = tern_if_index(actualName)
         guard index != 0 else { throw SystemCallError("if_nametoindex \(actualName)", errno: Glibc.errno) }
         self.index = index
+        quietRouterSolicitations()
+    }
+
+    /// A tunnel has no router to find: without this the kernel sends IPv6 Router Solicitations out of
+    /// the device once it is up, for ever (`router_solicitations` −1 by default, backing off from 4 s to
+    /// an hour), and each one wakes the data plane and, on a Mobile Node, crosses the tunnel to be
+    /// dropped by the Home Agent (DESIGN.md: idle is idle). Set before the device goes up, so that none
+    /// is sent. Best effort: without IPv6 there is nothing to quiet.
+    private func quietRouterSolicitations() {
+        _ = try? Sysctl.write(Sysctl.name("net.ipv6.conf", interface: name, "router_solicitations"), "0")
     }
 
     /// Asks the kernel for the offloads in `wanted` (TUNSETOFFLOAD) and returns those it accepted. The

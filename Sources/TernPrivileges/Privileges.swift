@@ -8,8 +8,8 @@ import CTernPrivileges
 /// Dropping privileges once a daemon has opened what needs them (DESIGN.md: least privilege).
 ///
 /// Every change is made on all threads of the process through CTernPrivileges, because Linux keeps
-/// credentials per thread and the daemons already run their data-plane threads, libdispatch's workers and
-/// the Swift pool; libcap names and reads the capabilities (docs/privileges.md says why it does not make
+/// credentials per thread and the daemons already run their data-plane threads (and whatever threads a
+/// library started); libcap names and reads the capabilities (docs/privileges.md says why it does not make
 /// the changes). The result is read back from /proc/self/task/*/status and compared: a thread that kept
 /// more fails the drop.
 public enum Privileges {
@@ -95,38 +95,15 @@ public enum Privileges {
 
     /// Reads every thread's status and compares it with `expected`.
     static func verify(_ expected: ProcessCredentials) throws(SystemCallError) -> ProcessCredentials {
-        guard let tasks = opendir("/proc/self/task") else { throw SystemCallError("opendir /proc/self/task", errno: errno) }
-        defer { closedir(tasks) }
-        var checked = 0
-        while let entry = readdir(tasks) {
-            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard Int(tid) != nil else { continue }
-            let path = "/proc/self/task/\(tid)/status"
-            guard let text = readSmallFile(path) else { continue }  // the thread exited meanwhile
-            guard let credentials = ProcessCredentials(status: text) else {
-                throw SystemCallError("parse \(path)", errno: EINVAL)
+        for thread in try ThreadStatus.all() {
+            guard let credentials = ProcessCredentials(status: thread.text) else {
+                throw SystemCallError("parse /proc/self/task/\(thread.id)/status", errno: EINVAL)
             }
             guard credentials == expected else {
-                throw SystemCallError("thread \(tid) kept other credentials: \(credentials)", errno: EPERM)
+                throw SystemCallError("thread \(thread.id) kept other credentials: \(credentials)", errno: EPERM)
             }
-            checked += 1
         }
-        guard checked > 0 else { throw SystemCallError("read /proc/self/task/*/status", errno: ENOENT) }
         return expected
-    }
-
-    private static func readSmallFile(_ path: String) -> String? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = (try? SystemCall.call("read \(path)") { read(descriptor, &chunk, chunk.count) }) ?? 0
-            if count <= 0 { break }
-            bytes += chunk.prefix(count)
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func name(_ number: Int) -> String {

@@ -98,6 +98,9 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     public let offloads: DataPlaneOffloads
     private let events: @Sendable (TunnelEvent) -> Void
     private let bindingPolicy: BindingCache.Policy
+    /// A policy set by ``setBindingPolicy(_:)``, taken by the receiving thread before its next batch.
+    private let pendingPolicy = Mutex<BindingCache.Policy?>(nil)
+    private let policyPending = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let wakeUp: Notifier
     private let signalling: Mailbox<OutgoingMobilityHeader>
@@ -198,6 +201,13 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         return removed
     }
 
+    /// Grants Binding Updates by `policy` from the next one on (configuration reload); lifetimes already
+    /// granted run as granted.
+    public func setBindingPolicy(_ policy: BindingCache.Policy) {
+        pendingPolicy.withLock { $0 = policy }
+        policyPending.store(true, ordering: .releasing)
+    }
+
     /// Puts back bindings a previous run accepted (times on this process's monotonic clock); applied by
     /// the receiving thread, which owns the binding cache.
     public func restore(_ bindings: [BindingChange]) {
@@ -269,6 +279,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                         if count == 0 { break }
                         state.now = monotonicNanoseconds()
                         if state.view.refresh(from: tables) { state.tableChanged() }
+                        if policyPending.load(ordering: .relaxed), policyPending.exchange(false, ordering: .acquiring),
+                            let policy = pendingPolicy.withLock({ $0 })
+                        {
+                            state.cache.policy = policy
+                        }
                         PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
                             receive(datagram, counters: &local, state: &state)
                         }

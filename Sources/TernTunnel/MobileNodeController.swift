@@ -96,7 +96,9 @@ public final class MobileNodeController: @unchecked Sendable {
     private let netlink: RouteNetlink
     private let monitor: RouteMonitor
     private let firewallMark: UInt32?
-    private let configuredKeepaliveSeconds: Int
+    private var configuredKeepaliveSeconds: Int
+    /// Settings from a configuration reload, taken by the control thread when it next wakes.
+    private let pendingSettings = Mutex<Settings?>(nil)
     private let events: @Sendable (MobileNodeEvent) -> Void
     private let rekey: Rekey?
     private let rekeyResults: Mailbox<Result<Rekeyed, RekeyFailure>>
@@ -161,6 +163,26 @@ public final class MobileNodeController: @unchecked Sendable {
         thread = nil
     }
 
+    /// What a configuration reload may change while the Mobile Node runs.
+    public struct Settings: Sendable, Hashable {
+        /// The configured idle keepalive (a NAT's refresh time may still shorten it); 0 turns it off.
+        public var keepaliveIntervalSeconds: Int
+        /// The lifetime the next Binding Updates ask for.
+        public var requestedLifetimeSeconds: UInt32
+
+        public init(keepaliveIntervalSeconds: Int, requestedLifetimeSeconds: UInt32) {
+            self.keepaliveIntervalSeconds = keepaliveIntervalSeconds
+            self.requestedLifetimeSeconds = requestedLifetimeSeconds
+        }
+    }
+
+    /// Applies `settings` on the control thread: the keepalive at once, the lifetime from the next
+    /// Binding Update (the refresh) on.
+    public func reconfigure(_ settings: Settings) {
+        pendingSettings.withLock { $0 = settings }
+        wakeUp.signal()
+    }
+
     /// The registration and the last handovers, as last published by the control thread.
     public func registration() -> MobileNodeRegistration { published.withLock { $0 } }
 
@@ -193,6 +215,10 @@ public final class MobileNodeController: @unchecked Sendable {
             if poller.isReadable(3) { finishRekey(at: now) }
             if poller.isReadable(4) { timer.drain() }
             if poller.isReadable(5) { dataPlane.handoverProgress.drain() }
+            if poller.isReadable(2) {
+                wakeUp.drain()
+                if let settings = pendingSettings.withLock({ $0.take() }) { apply(settings) }
+            }
             if let due = rekeyAt, now >= due { startRekey() }
             if let due = dropPreviousAt, now >= due {
                 dataPlane.dropPreviousSecurityAssociation()
@@ -284,11 +310,7 @@ public final class MobileNodeController: @unchecked Sendable {
                     events(.failed("signalling mailbox full: Binding Update \(update.sequenceNumber) not sent"))
                 }
             case .registered(let lifetime, let natKeepalive, let ipv4HomeAddress):
-                var keepalive = configuredKeepaliveSeconds
-                if let natKeepalive, natKeepalive != BindingUpdateList.noNATKeepaliveRefreshTime, natKeepalive > 0 {
-                    keepalive = keepalive == 0 ? Int(natKeepalive) : min(keepalive, Int(natKeepalive))
-                }
-                dataPlane.setKeepaliveInterval(seconds: keepalive)
+                applyKeepalive(natKeepalive: natKeepalive)
                 if let index = handovers.indices.last, handovers[index].acknowledgedAfterMilliseconds == nil {
                     handovers[index].acknowledgedAfterMilliseconds = milliseconds(since: handovers[index], at: now)
                 }
@@ -307,6 +329,21 @@ public final class MobileNodeController: @unchecked Sendable {
                 events(.deregistered)
             }
         }
+    }
+
+    /// The keepalive the data plane keeps: the configured one, shortened to what a NAT asked for.
+    private func applyKeepalive(natKeepalive: UInt32?) {
+        var keepalive = configuredKeepaliveSeconds
+        if let natKeepalive, natKeepalive != BindingUpdateList.noNATKeepaliveRefreshTime, natKeepalive > 0 {
+            keepalive = keepalive == 0 ? Int(natKeepalive) : min(keepalive, Int(natKeepalive))
+        }
+        dataPlane.setKeepaliveInterval(seconds: keepalive)
+    }
+
+    private func apply(_ settings: Settings) {
+        configuredKeepaliveSeconds = settings.keepaliveIntervalSeconds
+        applyKeepalive(natKeepalive: list.natKeepaliveSeconds)
+        list.setRequestedLifetime(seconds: settings.requestedLifetimeSeconds)
     }
 
     // MARK: Re-keying (RFC 6618 §4.3; DESIGN.md: REINIT_SA_WITH_HAC)

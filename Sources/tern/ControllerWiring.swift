@@ -33,6 +33,12 @@ struct ColocatedController {
             throw fail("\(error)")
         }
         let store = store
+        let retirements: RetirementSchedule
+        do {
+            retirements = try RetirementSchedule()
+        } catch {
+            throw fail("cannot schedule SA retirements: \(error)")
+        }
         let install: @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void = { [plane, netlink, logger, store] issued, addresses in
             do {
                 let association = try SecurityAssociation(issued)
@@ -53,12 +59,10 @@ struct ColocatedController {
             }
         }
         // Older SAs of the same MN leave the data plane `delay` seconds after a newer one was committed.
-        let retire: @Sendable (IssuedSecurityAssociation, Double) -> Void = { [plane, logger] issued, delay in
+        // The state thread takes them out when due (no Swift concurrency: docs/tunnel.md, idle is idle).
+        let retire: @Sendable (IssuedSecurityAssociation, Double) -> Void = { [plane, retirements] issued, delay in
             for old in plane.securityParameterIndexes(of: issued.identity) where old.rawValue != issued.securityParameterIndex {
-                Task {
-                    try? await Task.sleep(for: .seconds(max(delay, 0)))
-                    if plane.remove(old) { logger.info("retired SA \(old.rawValue) of \(issued.identity)") }
-                }
+                retirements.add(old, of: issued.identity, after: delay)
             }
         }
         // A restarted HA keeps serving its MNs without new handshakes (DESIGN.md: where state lives): their
@@ -92,7 +96,7 @@ struct ColocatedController {
             throw fail("cannot restore SAs from \(settings.database): \(error)")
         }
         do {
-            reservations = try SequenceReservationKeeper(plane: plane, store: store, logger: logger)
+            reservations = try SequenceReservationKeeper(plane: plane, store: store, retirements: retirements, logger: logger)
         } catch {
             throw fail("cannot start the sequence reservation thread: \(error)")
         }
@@ -147,7 +151,8 @@ struct ColocatedController {
 /// Keeps the HA's state in the database as it changes: persists HA→MN sequence-number reservations as
 /// the sending thread asks for them, then grants them (DESIGN.md: an SA restored after a restart never
 /// reuses a sequence number); writes bindings as the receiving thread accepts or drops them; removes SAs
-/// past their validity end. One thread, woken by the data plane's mailboxes or every 250 ms.
+/// past their validity end, and retires replaced SAs when their grace period ends. One thread, woken by
+/// the data plane's mailboxes, the retirement schedule, the stop, or the next deadline.
 final class SequenceReservationKeeper: @unchecked Sendable {
     private final class StopFlag: Sendable {
         let value = Atomic<Bool>(false)
@@ -163,7 +168,9 @@ final class SequenceReservationKeeper: @unchecked Sendable {
         return overflow ? .max : sum
     }
 
-    init(plane: HomeAgentDataPlane, store: HomeAgentControllerStore, logger: Logger) throws {
+    init(
+        plane: HomeAgentDataPlane, store: HomeAgentControllerStore, retirements: RetirementSchedule, logger: Logger
+    ) throws {
         let requests = plane.reservationRequests
         let wakeUp = try Notifier()
         self.wakeUp = wakeUp
@@ -171,11 +178,19 @@ final class SequenceReservationKeeper: @unchecked Sendable {
             let changes = plane.bindingChanges
             let poller = Poller([
                 requests.notifier.descriptor.rawValue, changes.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue,
+                retirements.notifier.descriptor.rawValue,
             ])
             while !stopping.value.load(ordering: .acquiring) {
-                // Woken by the mailboxes, the stop, or the next SA's validity end: no periodic wake-up.
-                let untilExpiry = plane.nextValidityEnd.map { max($0 - Date().timeIntervalSince1970, 0) }
-                _ = try? poller.wait(timeoutMilliseconds: untilExpiry.map { Int32(min($0 * 1000 + 1, 86_400_000)) } ?? -1)
+                // Woken by the mailboxes, the stop, the next SA's validity end or the next retirement: no
+                // periodic wake-up.
+                let untilExpiry = plane.nextValidityEnd.map { max($0 - Date().timeIntervalSince1970, 0) * 1000 + 1 }
+                let now = monotonicNanoseconds()
+                let untilRetirement = retirements.nextDue.map { $0 > now ? Double($0 - now) / 1e6 + 1 : 0 }
+                let timeout = [untilExpiry, untilRetirement].compactMap { $0 }.min().map { Int32(min($0, 86_400_000)) }
+                _ = try? poller.wait(timeoutMilliseconds: timeout ?? -1)
+                for retired in retirements.takeDue(at: monotonicNanoseconds()) where plane.remove(retired.spi) {
+                    logger.info("retired SA \(retired.spi.rawValue) of \(retired.mobileNode)")
+                }
                 for change in changes.take() { Self.persist(change, in: store, logger: logger) }
                 // SAs past their validity end leave the data plane (their MN has re-keyed, or must).
                 for spi in plane.removeExpired(at: Date().timeIntervalSince1970) {

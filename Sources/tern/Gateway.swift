@@ -36,6 +36,8 @@ final class Gateway: Sendable {
 
     /// `tern_<tunnel>`, with every character nft would not take in a bare name replaced by `_`.
     let tableName: String
+    /// Whether the table exists (masquerade on): only then are there Home Addresses to update.
+    private let masquerades: Bool
     private let saved: [Saved]
     private let logger: Logger
     private let undone = Atomic<Bool>(false)
@@ -50,6 +52,7 @@ final class Gateway: Sendable {
     init(settings: GatewaySettings, tunnel: String, homeAddresses: [IPPrefix], logger: Logger) throws {
         self.logger = logger
         tableName = Self.tableName(tunnel: tunnel)
+        masquerades = settings.masquerade != .off
         if let ruleset = Self.ruleset(
             table: tableName, tunnel: tunnel, masquerade: settings.masquerade, homeAddresses: homeAddresses)
         {
@@ -96,6 +99,13 @@ final class Gateway: Sendable {
         }
     }
 
+    /// Replaces the set of masqueraded Home Addresses (a reload added or removed Mobile Nodes), in one
+    /// transaction. Nothing to do without masquerade.
+    func updateHomeAddresses(_ homeAddresses: [IPPrefix]) throws {
+        guard masquerades else { return }
+        try Self.runNft(Self.setReplacement(table: tableName, homeAddresses: homeAddresses))
+    }
+
     private static func restore(_ saved: [Saved], logger: Logger) {
         for entry in saved.reversed() where entry.value != "1" {
             do { try Sysctl.write(entry.name, entry.value) } catch {
@@ -127,15 +137,7 @@ final class Gateway: Sendable {
         case .allOutside: outside = "oifname != \"\(tunnel)\""
         case .interfaces(let names): outside = "oifname { " + names.map { "\"\($0)\"" }.joined(separator: ", ") + " }"
         }
-        // An interval set refuses overlapping elements: leave out what a listed prefix already covers.
-        let prefixes = homeAddresses.filter(\.address.isIPv4)
-        let elements = prefixes.enumerated().filter { index, prefix in
-            !prefixes.enumerated().contains { other, wider in
-                other != index && wider.length < prefix.length && wider.contains(prefix.address)
-            } && !prefixes[..<index].contains(prefix)
-        }.map { _, prefix in
-            prefix.length == 32 ? prefix.address.description : "\(RouteNetlinkMessage.networkAddress(of: prefix))/\(prefix.length)"
-        }
+        let elements = setElements(homeAddresses)
         let elementLine = elements.isEmpty ? "" : "\n\t\telements = { \(elements.joined(separator: ", ")) }"
         return deletion(table: table) + """
             table ip \(table) {
@@ -150,6 +152,27 @@ final class Gateway: Sendable {
             }
 
             """
+    }
+
+    /// The `nft -f -` input that empties the table's set of Home Addresses and fills it again.
+    static func setReplacement(table: String, homeAddresses: [IPPrefix]) -> String {
+        let elements = setElements(homeAddresses)
+        let flush = "flush set ip \(table) home_addresses\n"
+        return elements.isEmpty
+            ? flush : flush + "add element ip \(table) home_addresses { \(elements.joined(separator: ", ")) }\n"
+    }
+
+    /// The IPv4 Home Addresses and pools as elements of the interval set: an interval set refuses
+    /// overlapping elements, so what a listed prefix already covers is left out.
+    static func setElements(_ homeAddresses: [IPPrefix]) -> [String] {
+        let prefixes = homeAddresses.filter(\.address.isIPv4)
+        return prefixes.enumerated().filter { index, prefix in
+            !prefixes.enumerated().contains { other, wider in
+                other != index && wider.length < prefix.length && wider.contains(prefix.address)
+            } && !prefixes[..<index].contains(prefix)
+        }.map { _, prefix in
+            prefix.length == 32 ? prefix.address.description : "\(RouteNetlinkMessage.networkAddress(of: prefix))/\(prefix.length)"
+        }
     }
 
     // MARK: nft

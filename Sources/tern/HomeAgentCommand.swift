@@ -8,7 +8,7 @@ import TernOS
 import TernProtocol
 import TernTunnel
 
-struct HomeAgentCommand: AsyncParsableCommand {
+struct HomeAgentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ha",
         abstract: "Run the Home Agent: own the Home Addresses and forward each Mobile Node's traffic.",
@@ -18,19 +18,22 @@ struct HomeAgentCommand: AsyncParsableCommand {
             outer address of its newest authenticated packet. As a gateway (config `gateway:`) it turns on
             IP forwarding (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding) and masquerades the IPv4 Home
             Addresses with an nftables table of its own (table ip tern_<tunnel>); SIGINT/SIGTERM put the
-            sysctls back and delete the table.
+            sysctls back and delete the table. SIGHUP re-reads the configuration: Mobile Nodes, binding
+            lifetimes, status file and log level change at once; other fields need a restart (docs/reload.md).
             """)
 
     @OptionGroup var options: DaemonOptions
 
-    func run() async throws {
-        let logger = options.makeLogger(label: "tern.ha")
+    func run() throws {
+        // First, before any thread exists: every thread inherits the blocked signals (DaemonRunLoop).
+        let signals = try DaemonRunLoop.blockSignals()
         let configuration: HomeAgentConfiguration
         do {
             configuration = try HomeAgentConfiguration.load(path: options.config)
         } catch {
             throw fail("\(error)", configuration: true)
         }
+        let logger = options.makeLogger(label: "tern.ha", configured: configuration.logLevel)
         let metrics = try startMetrics(configuration.metrics, role: .homeAgent, logger: logger)
         if metrics != nil, configuration.controller != nil { HACExchangeOutcome.registerAll() }
         var suites = configuration.mobileNodes.map(\.securityAssociation.suite)
@@ -145,8 +148,12 @@ struct HomeAgentCommand: AsyncParsableCommand {
         logger.info(
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"
         )
-        let service = DataPlaneService(
-            logger: logger, statusFile: configuration.statusFile, report: report,
+        let reloader = HomeAgentReloader(
+            options: options, logger: logger, running: configuration, plane: plane, netlink: netlink, tunIndex: tun.index,
+            mtu: mtu, gateway: gateway)
+        var loop = DaemonRunLoop(
+            signals: signals, logger: logger, statusFile: configuration.statusFile, report: report,
+            reload: reloader.reload,
             stop: {
                 metrics?.stop()
                 status.stop()
@@ -155,7 +162,7 @@ struct HomeAgentCommand: AsyncParsableCommand {
                 controller?.reservations.stop()
                 gateway.undo()
             })
-        try await runUntilSignalled(service, logger: logger)
+        try loop.run()
     }
 }
 

@@ -10,7 +10,7 @@ import TernPrivileges
 import TernProtocol
 import TernTunnel
 
-struct MobileNodeCommand: AsyncParsableCommand {
+struct MobileNodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mn",
         abstract: "Run the Mobile Node: keep the Home Addresses and tunnel traffic to the Home Agent.",
@@ -25,19 +25,23 @@ struct MobileNodeCommand: AsyncParsableCommand {
             through a routing table and policy rules of Tern's own (7872), the tunnel's own datagrams marked
             (SO_MARK 7872) to stay outside it. With tunnel.dns: auto (the default) the DNS servers
             (tunnel.dns-servers, else the HAC's) go to systemd-resolved or resolvconf while the node runs.
-            SIGINT/SIGTERM deregister, take the DNS servers back, remove the rules and stop.
+            SIGINT/SIGTERM deregister, take the DNS servers back, remove the rules and stop. SIGHUP
+            re-reads the configuration: keepalive, binding lifetime, status file and log level change at once;
+            other fields need a restart (docs/reload.md).
             """)
 
     @OptionGroup var options: DaemonOptions
 
-    func run() async throws {
-        let logger = options.makeLogger(label: "tern.mn")
+    func run() throws {
+        // First, before any thread exists: every thread inherits the blocked signals (DaemonRunLoop).
+        let signals = try DaemonRunLoop.blockSignals()
         let configuration: MobileNodeConfiguration
         do {
             configuration = try MobileNodeConfiguration.load(path: options.config)
         } catch {
             throw fail("\(error)", configuration: true)
         }
+        let logger = options.makeLogger(label: "tern.mn", configured: configuration.logLevel)
         let metrics = try startMetrics(configuration.metrics, role: .mobileNode, logger: logger)
         if metrics != nil, configuration.controller != nil {
             for kind in Bootstrapped.Kind.allCases { HACExchangeOutcome.registerAll(dimensions: [("kind", kind.rawValue)]) }
@@ -230,8 +234,10 @@ struct MobileNodeCommand: AsyncParsableCommand {
             routing?.remove()
             throw error
         }
-        let service = DataPlaneService(
-            logger: logger, statusFile: configuration.statusFile, report: report,
+        let reloader = MobileNodeReloader(options: options, logger: logger, running: configuration, controller: controller)
+        var loop = DaemonRunLoop(
+            signals: signals, logger: logger, statusFile: configuration.statusFile, report: report,
+            reload: reloader.reload,
             // The controller deregisters through the data plane, so it stops first.
             stop: {
                 metrics?.stop()
@@ -241,7 +247,7 @@ struct MobileNodeCommand: AsyncParsableCommand {
                 resolver?.restore()
                 routing?.remove()
             })
-        try await runUntilSignalled(service, logger: logger)
+        try loop.run()
     }
 }
 

@@ -1,16 +1,24 @@
 public import ArgumentParser
+import Foundation
 public import Logging
+import Synchronization
+import TernConfig
 import TernProtocol
 
 /// `tern`: the Home Agent and Mobile Node daemons of the Tern mobility VPN.
+///
+/// Every command is synchronous: the daemons run on threads of their own and a signal loop on the main
+/// thread (``DaemonRunLoop``), never on Swift concurrency, whose executor on Linux keeps libdispatch's
+/// worker pool and its 1 s monitor timer running (docs/tunnel.md, "Idle is idle").
 @main
-struct Tern: AsyncParsableCommand {
+struct Tern: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "A mobility VPN: RFC 6618 (Mobile IPv6 security over TLS) with one UDP port.",
         discussion: """
             A Mobile Node keeps its Home Addresses while it roams; the Home Agent owns them and forwards
-            its traffic. Both run in the foreground and stop cleanly on SIGINT or SIGTERM.
+            its traffic. Both run in the foreground, stop cleanly on SIGINT or SIGTERM, and re-read their
+            configuration on SIGHUP, applying what can change without a restart (docs/reload.md).
 
             Examples:
               tern ha --config /etc/tern/ha.yaml
@@ -30,8 +38,10 @@ struct DaemonOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
-    var logLevel: Logger.Level = .info
+        help: ArgumentHelp(
+            "Log level: trace, debug, info, notice, warning, error, critical. Overrides the config's log-level; default info.",
+            valueName: "level"))
+    var logLevel: Logger.Level?
 
     @Option(
         name: .long,
@@ -40,19 +50,99 @@ struct DaemonOptions: ParsableArguments {
             valueName: "name"))
     var user: String?
 
-    /// The daemon's logger, at `--log-level`. The handler every logger of the process gets is set to the
-    /// same level, so that a logger made elsewhere (a library's) says no more than asked for.
-    func makeLogger(label: String) -> Logger {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+    /// The daemon's logger, at `--log-level`, else the config's `log-level`, else info. Its level is
+    /// shared by every copy (threads hold copies), so a reload changes it everywhere at once.
+    func makeLogger(label: String, configured: LogLevel?) -> Logger {
+        let level = LogLevelControl(logLevel ?? configured.map(Logger.Level.init) ?? .info)
+        LoggingSystem.bootstrap { SharedLevelLogHandler(inner: StreamLogHandler.standardError(label: $0), level: level) }
+        return Logger(label: label)
+    }
+
+    /// What a reload does with the config's `log-level`: the command line wins when it named a level.
+    func reloadLogLevel(_ configured: LogLevel?, logger: inout Logger) {
+        if let fixed = logLevel {
+            if let configured, Logger.Level(configured) != fixed {
+                logger.warning("log-level: --log-level \(fixed) on the command line wins over \(configured.rawValue); not changed")
+            }
+            return
         }
-        var logger = Logger(label: label)
-        logger.logLevel = level
-        return logger
+        let wanted = configured.map(Logger.Level.init) ?? .info
+        guard wanted != logger.logLevel else { return }
+        logger.notice("log-level: \(logger.logLevel) -> \(wanted)")
+        logger.logLevel = wanted
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension Logger.Level {
+    init(_ level: LogLevel) {
+        switch level {
+        case .trace: self = .trace
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
+        case .critical: self = .critical
+        }
+    }
+}
+
+/// The one log level of the process, which every logger reads on every message (one atomic load).
+final class LogLevelControl: Sendable {
+    private let raw: Atomic<UInt8>
+
+    init(_ level: Logger.Level) { raw = Atomic(Self.index(level)) }
+
+    var level: Logger.Level {
+        get { Logger.Level.allCases[Int(raw.load(ordering: .relaxed))] }
+        set { raw.store(Self.index(newValue), ordering: .relaxed) }
+    }
+
+    private static func index(_ level: Logger.Level) -> UInt8 {
+        UInt8(Logger.Level.allCases.firstIndex(of: level) ?? 0)
+    }
+}
+
+/// Standard error, at the level ``LogLevelControl`` holds.
+struct SharedLevelLogHandler: LogHandler {
+    var inner: StreamLogHandler
+    let level: LogLevelControl
+
+    var logLevel: Logger.Level {
+        get { level.level }
+        set { level.level = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) { inner.log(event: event) }
+}
+
+/// Stops the command with `message` on standard error and exit status 1 (78, EX_CONFIG, for bad
+/// configuration).
+func fail(_ message: String, configuration: Bool = false) -> ExitCode {
+    FileHandle.standardError.write(Data(("tern: " + message + "\n").utf8))
+    return ExitCode(configuration ? 78 : 1)
+}
+
+/// The default MTU of a TUN device: the largest inner packet that every suite in use can seal into a
+/// datagram that fits a 1500-octet path with IPv6 and UDP headers around it.
+func defaultMTU(for suites: [Ciphersuite]) -> Int {
+    let outerOverhead = 40 + 8
+    return suites.map { $0.largestPayload(forDatagramLength: 1500 - outerOverhead) }.min() ?? 1400
+}

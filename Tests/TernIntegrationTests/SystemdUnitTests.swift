@@ -22,7 +22,10 @@ struct SystemdUnitTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(result.output)")
         // The sandbox the docs promise.
-        for setting in ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet=CAP_NET_ADMIN"] {
+        for setting in [
+            "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet=CAP_NET_ADMIN",
+            "ExecReload=/bin/kill -HUP $MAINPID",
+        ] {
             #expect(source.contains(setting), "\(unit) lacks \(setting)")
         }
     }

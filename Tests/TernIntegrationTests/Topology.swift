@@ -112,45 +112,74 @@ struct TestSecurityAssociation {
 /// Starts the daemons of a topology with the given SAs and waits until each is up.
 struct TernDeployment {
     let topology: Topology
-    let associations: [TestSecurityAssociation]
+    private(set) var associations: [TestSecurityAssociation]
     let outerIPv6: Bool
     let haStatus: String
-    /// The key file of each Mobile Node's SA (root-only, fresh random keys).
-    let keyFiles: [String]
+    /// The HA's configuration file (tests that reload rewrite it with ``writeHomeAgentConfig(nodes:extra:)``).
+    let haConfig: String
+    private(set) var keyFiles: [String] = []
+    /// `tunnel.offloads` of every daemon (TUN and UDP segmentation offloads).
+    let offloads: Bool
+    /// More top-level config lines for the HA and for each MN (by index), and more command-line
+    /// arguments for every daemon (e.g. `--log-level trace`).
+    let haExtra: String
+    let mnExtra: [String]
+    let arguments: [String]
     private(set) var homeAgentProcess: Process?
     private(set) var mobileNodeProcesses: [Process] = []
 
-    /// - Parameters:
-    ///   - offloads: `tunnel.offloads` of both daemons (TUN and UDP segmentation offloads).
-    ///   - haExtra, mnExtra: more top-level config lines for the HA and for each MN (by index).
-    ///   - arguments: more command-line arguments for every daemon (e.g. `--log-level trace`).
     init(
         topology: Topology, associations: [TestSecurityAssociation], outerIPv6: Bool = false, offloads: Bool = true,
         haExtra: String = "", mnExtra: [String] = [], arguments: [String] = []
     ) throws {
         self.topology = topology
-        self.associations = associations
+        self.associations = []
         self.outerIPv6 = outerIPv6
-        haStatus = topology.lab.directory.appendingPathComponent("ha-status.json").path
+        self.offloads = offloads
+        self.haExtra = haExtra
+        self.mnExtra = mnExtra
+        self.arguments = arguments
         let lab = topology.lab
+        haStatus = lab.directory.appendingPathComponent("ha-status.json").path
+        haConfig = lab.directory.appendingPathComponent("ha.yaml").path
+        for sa in associations { try addAssociation(sa) }
+        try writeHomeAgentConfig(nodes: Array(associations.indices))
         let binary = try ternBinary()
-        var keyFiles: [String] = []
-        var nodes = ""
-        for (index, sa) in associations.enumerated() {
-            let keys = try sa.writeKeys(lab, name: "mn\(index)")
-            keyFiles.append(keys)
-            nodes += """
+        homeAgentProcess = try lab.start("ha", [binary, "ha", "--config", haConfig] + arguments, in: topology.homeAgent)
+        try lab.wait("the home agent to come up (log: \(lab.logFile("ha").path))", timeout: 15) {
+            if let process = homeAgentProcess, !process.isRunning {
+                throw LabError("tern ha exited: \(lab.log("ha"))")
+            }
+            return lab.log("ha").contains("home agent up")
+        }
+        for index in associations.indices { try startMobileNode(index) }
+    }
+
+    /// Adds Mobile Node `associations.count` with a fresh key file: in no configuration yet, not started.
+    @discardableResult
+    mutating func addAssociation(_ sa: TestSecurityAssociation) throws -> Int {
+        let index = associations.count
+        keyFiles.append(try sa.writeKeys(topology.lab, name: "mn\(index)"))
+        associations.append(sa)
+        return index
+    }
+
+    /// Writes the HA's configuration serving the Mobile Nodes at `nodes`, with `extra` top-level YAML.
+    func writeHomeAgentConfig(nodes: [Int], extra: String = "") throws {
+        var entries = ""
+        for index in nodes {
+            let sa = associations[index]
+            entries += """
                   - name: mn\(index)
                     spi: \(sa.spi)
                     suite: "\(sa.suite)"
                     scope: \(sa.scope)
-                    keys: \(keys)
+                    keys: \(keyFiles[index])
                     home-addresses: ["\(Topology.homeAddress4(index))", "\(Topology.homeAddress6(index))"]
 
                 """
         }
-        self.keyFiles = keyFiles
-        let haConfig = try lab.write(
+        try topology.lab.write(
             "ha.yaml",
             """
             listen:
@@ -160,51 +189,61 @@ struct TernDeployment {
               addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
               offloads: \(offloads)
             status-file: \(haStatus)
-            control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
+            control-socket: \(topology.lab.directory.appendingPathComponent("ha.sock").path)
             \(haExtra)
+            \(extra)
             mobile-nodes:
-            \(nodes)
+            \(entries)
             """)
-        homeAgentProcess = try lab.start("ha", [binary, "ha", "--config", haConfig] + arguments, in: topology.homeAgent)
-        try lab.wait("the home agent to come up (log: \(lab.logFile("ha").path))", timeout: 15) {
-            if let process = homeAgentProcess, !process.isRunning {
-                throw LabError("tern ha exited: \(lab.log("ha"))")
-            }
-            return lab.log("ha").contains("home agent up")
+    }
+
+    /// The configuration file of Mobile Node `index`.
+    func mobileNodeConfig(_ index: Int) -> String {
+        topology.lab.directory.appendingPathComponent("mn\(index).yaml").path
+    }
+
+    /// Writes Mobile Node `index`'s configuration (with `extra` top-level YAML), starts it in its
+    /// namespace and waits until it has registered.
+    mutating func startMobileNode(_ index: Int, extra: String = "") throws {
+        let lab = topology.lab
+        try writeMobileNodeConfig(index, extra: extra)
+        let process = try lab.start("mn\(index)", [try ternBinary(), "mn", "--config", mobileNodeConfig(index)] + arguments,
+            in: topology.mobileNodes[index])
+        mobileNodeProcesses.append(process)
+        try lab.wait("mobile node \(index) to come up", timeout: 15) {
+            if !process.isRunning { throw LabError("tern mn exited: \(lab.log("mn\(index)"))") }
+            return lab.log("mn\(index)").contains("mobile node up")
         }
-        for (index, sa) in associations.enumerated() {
-            let mnConfig = try lab.write(
-                "mn\(index).yaml",
-                """
-                home-agent:
-                  address: \(outerIPv6 ? Topology.haUnderlay6 : Topology.haUnderlay4)
-                  port: 7872
-                tunnel:
-                  name: tern0
-                  home-addresses: ["\(Topology.homeAddress4(index))", "\(Topology.homeAddress6(index))"]
-                  routes: ["198.51.100.0/24", "2001:db8:2::/64"]
-                  offloads: \(offloads)
-                security-association:
-                  spi: \(sa.spi)
-                  suite: "\(sa.suite)"
-                  scope: \(sa.scope)
-                  keys: \(keyFiles[index])
-                status-file: \(lab.directory.appendingPathComponent("mn\(index)-status.json").path)
-                control-socket: \(lab.directory.appendingPathComponent("mn\(index).sock").path)
-                \(index < mnExtra.count ? mnExtra[index] : "")
-                """)
-            let process = try lab.start(
-                "mn\(index)", [binary, "mn", "--config", mnConfig] + arguments, in: topology.mobileNodes[index])
-            mobileNodeProcesses.append(process)
-            try lab.wait("mobile node \(index) to come up", timeout: 15) {
-                if !process.isRunning { throw LabError("tern mn exited: \(lab.log("mn\(index)"))") }
-                return lab.log("mn\(index)").contains("mobile node up")
-            }
-            // The MN registers with a Binding Update; data flows once the HA has accepted it.
-            try lab.wait("mobile node \(index) to register", timeout: 10) {
-                lab.log("mn\(index)").contains("registered: lifetime")
-            }
+        // The MN registers with a Binding Update; data flows once the HA has accepted it.
+        try lab.wait("mobile node \(index) to register", timeout: 10) {
+            lab.log("mn\(index)").contains("registered: lifetime")
         }
+    }
+
+    /// Writes Mobile Node `index`'s configuration, with `extra` top-level YAML.
+    func writeMobileNodeConfig(_ index: Int, extra: String = "") throws {
+        let sa = associations[index]
+        try topology.lab.write(
+            "mn\(index).yaml",
+            """
+            home-agent:
+              address: \(outerIPv6 ? Topology.haUnderlay6 : Topology.haUnderlay4)
+              port: 7872
+            tunnel:
+              name: tern0
+              home-addresses: ["\(Topology.homeAddress4(index))", "\(Topology.homeAddress6(index))"]
+              routes: ["198.51.100.0/24", "2001:db8:2::/64"]
+              offloads: \(offloads)
+            security-association:
+              spi: \(sa.spi)
+              suite: "\(sa.suite)"
+              scope: \(sa.scope)
+              keys: \(keyFiles[index])
+            status-file: \(topology.lab.directory.appendingPathComponent("mn\(index)-status.json").path)
+            control-socket: \(topology.lab.directory.appendingPathComponent("mn\(index).sock").path)
+            \(index < mnExtra.count ? mnExtra[index] : "")
+            \(extra)
+            """)
     }
 
     /// The HA's status file, parsed.

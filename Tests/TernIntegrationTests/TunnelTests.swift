@@ -33,6 +33,11 @@ struct TunnelTests {
                 topology: topology, associations: [TestSecurityAssociation(spi: 4660)], outerIPv6: outerIPv6,
                 offloads: offloads)
             try deployment.startEchoServers()
+            // Idle is idle: neither TUN device solicits a router (the kernel would, for ever, through the tunnel).
+            for namespace in [topology.homeAgent, topology.mobileNodes[0]] {
+                let solicitations = try topology.lab.run(["cat", "/proc/sys/net/ipv6/conf/tern0/router_solicitations"], in: namespace)
+                #expect(solicitations.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(namespace)")
+            }
             for target in [Topology.cn4, Topology.cn6] {
                 let ping = try deployment.ping(target)
                 #expect(ping.contains(" 0% packet loss"), "ping \(target): \(ping)")

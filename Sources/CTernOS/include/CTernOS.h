@@ -76,6 +76,13 @@ int tern_boottime_timer(void);
 /// Arms `fd` to fire once at `nanoseconds` of CLOCK_BOOTTIME (absolute); 0 disarms it.
 int tern_timer_arm(int fd, uint64_t nanoseconds);
 
+/// Blocks the `count` signals in `signals` in the calling thread (threads it creates afterwards inherit
+/// the mask), then opens a non-blocking, close-on-exec signalfd(2) for them: -1 with errno on failure.
+/// sys/signalfd.h is not in Glibc's Swift module, and sigset_t is built with macros-in-disguise.
+int tern_signalfd_open(const int *signals, int count);
+/// Reads one pending signal from a signalfd: its number, or -1 with errno (EAGAIN: none pending).
+int tern_signalfd_read(int fd);
+
 /// Names the calling thread (pthread_setname_np, a GNU extension); at most 15 characters are kept.
 int tern_set_thread_name(const char *name);
 

@@ -95,7 +95,9 @@ public struct BindingCache: Sendable {
         }
     }
 
-    public let policy: Policy
+    /// What the next Binding Updates are granted; a change (configuration reload) leaves the lifetimes
+    /// already granted as they are until the Mobile Node refreshes.
+    public var policy: Policy
     private var cache: [SecurityParameterIndex: BindingCacheEntry] = [:]
 
     public init(policy: Policy) {

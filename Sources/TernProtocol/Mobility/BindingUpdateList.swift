@@ -135,7 +135,7 @@ public struct BindingUpdateList: Sendable {
         case deregistered
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
 
     /// The current usable source address toward the HA.
     public private(set) var careOfAddress: IPAddress?
@@ -182,6 +182,12 @@ public struct BindingUpdateList: Sendable {
         self.configuration = configuration
         nextSequenceNumber = initialSequenceNumber
         currentTimeout = Self.initialBindackTimeoutFirstReg
+    }
+
+    /// Asks for `seconds` in the Binding Updates from now on (configuration reload): the next refresh
+    /// carries it; the binding the HA granted meanwhile runs as granted.
+    public mutating func setRequestedLifetime(seconds: UInt32) {
+        configuration.requestedLifetimeSeconds = seconds
     }
 
     // MARK: State

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import TernOS
+
+/// The daemons' main thread once everything runs: it sleeps in `poll` on a signalfd and wakes for
+/// SIGTERM/SIGINT (stop), SIGHUP (reload the configuration) and, only when a status file is configured,
+/// every ``statusInterval`` to rewrite it. Nothing else runs on it, and nothing of Swift concurrency runs
+/// at all: its global executor on Linux is libdispatch's worker pool, whose first use starts a 1 s timer
+/// that then wakes the process forever (docs/tunnel.md, "Idle is idle").
+///
+/// Order matters: ``blockSignals()`` is the first thing a daemon does, before any thread exists, so every
+/// thread inherits the blocked mask; ``run()`` checks that no thread escaped it.
+struct DaemonRunLoop {
+    /// Stop: SIGTERM (systemd, kill), SIGINT (^C). Reload: SIGHUP (systemctl reload).
+    static let stopSignals = [SIGTERM, SIGINT]
+    static let reloadSignal = SIGHUP
+    /// How often the status file is rewritten.
+    static let statusInterval: Int32 = 1_000
+
+    let signals: SignalDescriptor
+    let logger: Logger
+    /// The status file to write, if any (a reload may change it).
+    var statusFile: String?
+    let report: @Sendable () -> StatusReport
+    /// Re-reads the configuration and applies what it can; returns the status file from now on.
+    let reload: () -> String?
+    /// Stops every thread and undoes what the daemon changed on the system.
+    let stop: () -> Void
+
+    /// Blocks the stop and reload signals in the calling thread and every thread it creates from now on.
+    static func blockSignals() throws -> SignalDescriptor {
+        do {
+            return try SignalDescriptor(blocking: stopSignals + [reloadSignal])
+        } catch {
+            throw fail("cannot block SIGTERM, SIGINT and SIGHUP for the signal loop: \(error)")
+        }
+    }
+
+    /// Waits for signals until SIGTERM or SIGINT, then stops everything, writes the status once more
+    /// and logs the final counters.
+    mutating func run() throws {
+        do {
+            let escaped = try SignalDescriptor.threadsNotBlocking(signals.signals)
+            guard escaped.isEmpty else {
+                throw SystemCallError(
+                    "thread(s) \(escaped.joined(separator: ", ")) would take SIGTERM with its default action",
+                    errno: EINVAL)
+            }
+        } catch {
+            stop()
+            throw fail("signal loop: \(error)")
+        }
+        let poller = Poller([signals.descriptor.rawValue])
+        var running = true
+        while running {
+            do {
+                try poller.wait(timeoutMilliseconds: statusFile == nil ? -1 : Self.statusInterval)
+                while let signal = try signals.next() {
+                    if signal == Self.reloadSignal {
+                        logger.info("SIGHUP: reloading the configuration")
+                        statusFile = reload()
+                    } else if Self.stopSignals.contains(signal) {
+                        logger.info("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+                        running = false
+                    }
+                }
+            } catch {
+                // Only a bug makes poll or read on a signalfd fail; stopping cleanly beats spinning.
+                logger.critical("signal loop: \(error); stopping")
+                running = false
+            }
+            writeStatus()
+        }
+        stop()
+        writeStatus()
+        logger.info("stopped: \(report().summary)")
+    }
+
+    private func writeStatus() {
+        guard let statusFile else { return }
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let data = try encoder.encode(report())
+            // Write beside, then rename: a reader never sees half a file.
+            let temporary = statusFile + ".tmp"
+            try data.write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, statusFile) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: statusFile])
+            }
+        } catch {
+            logger.warning("cannot write status file \(statusFile): \(error)")
+        }
+    }
+}
