@@ -292,77 +292,47 @@ struct ValidConfigTests {
 
     @Test("Mobile Node full tunnel: off by default, block-ipv6 on by default")
     func mobileNodeFullTunnel() throws {
-        func parse(_ tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {
-            try MobileNodeConfiguration.parse(
-                """
-                home-agent: {address: 198.18.0.1}
-                tunnel:
-                  home-addresses: [192.0.2.10]
-                \(tunnelLines)
-                security-association: {spi: 7, keys: /etc/tern/mn0.keys}
-                """, path: "mn.yaml", keyLoader: Self.keys.load)
-        }
-        let defaults = try parse("")
+        let defaults = try Self.mobileNode(tunnel: "")
         #expect(!defaults.fullTunnel && defaults.blockIPv6)
-        let full = try parse("  full-tunnel: true")
+        let full = try Self.mobileNode(tunnel: "  full-tunnel: true")
         #expect(full.fullTunnel && full.blockIPv6)
-        let leaky = try parse("  full-tunnel: true\n  block-ipv6: false")
+        let leaky = try Self.mobileNode(tunnel: "  full-tunnel: true\n  block-ipv6: false")
         #expect(leaky.fullTunnel && !leaky.blockIPv6)
-        let wrong = configurationError { () throws(ConfigurationError) in _ = try parse("  full-tunnel: 1") }
+        let wrong = configurationError { () throws(ConfigurationError) in _ = try Self.mobileNode(tunnel: "  full-tunnel: 1") }
         #expect(wrong?.description == "mn.yaml:4:16: tunnel.full-tunnel: 1 is not true or false")
     }
 
     @Test("Mobile Node DNS: auto by default with no static servers; dns-servers replace the HAC's; off means none")
     func mobileNodeDNS() throws {
-        func parse(_ tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {
-            try MobileNodeConfiguration.parse(
-                """
-                home-agent: {address: 198.18.0.1}
-                tunnel:
-                  home-addresses: [192.0.2.10]
-                \(tunnelLines)
-                security-association: {spi: 7, keys: /etc/tern/mn0.keys}
-                """, path: "mn.yaml", keyLoader: Self.keys.load)
-        }
-        let defaults = try parse("")
+        let defaults = try Self.mobileNode(tunnel: "")
         #expect(defaults.dns == .auto && defaults.dnsServers.isEmpty)
-        let servers = try parse("  dns-servers: [\"192.0.2.53\", \"2001:db8:1::53\"]")
+        let servers = try Self.mobileNode(tunnel: "  dns-servers: [\"192.0.2.53\", \"2001:db8:1::53\"]")
         #expect(servers.dns == .auto)
         #expect(servers.dnsServers == [IPAddress("192.0.2.53")!, IPAddress("2001:db8:1::53")!])
-        #expect(try parse("  dns: off").dns == .off)
-        #expect(try parse("  dns: auto\n  dns-servers: [192.0.2.53]").dnsServers == [IPAddress("192.0.2.53")!])
+        #expect(try Self.mobileNode(tunnel: "  dns: off").dns == .off)
+        #expect(try Self.mobileNode(tunnel: "  dns: auto\n  dns-servers: [192.0.2.53]").dnsServers == [IPAddress("192.0.2.53")!])
 
-        let notMode = configurationError { () throws(ConfigurationError) in _ = try parse("  dns: false") }
+        let notMode = configurationError { () throws(ConfigurationError) in _ = try Self.mobileNode(tunnel: "  dns: false") }
         #expect(notMode?.description == "mn.yaml:4:8: tunnel.dns: false is not auto or off")
         let offWithServers = configurationError { () throws(ConfigurationError) in
-            _ = try parse("  dns: off\n  dns-servers: [192.0.2.53]")
+            _ = try Self.mobileNode(tunnel: "  dns: off\n  dns-servers: [192.0.2.53]")
         }
         #expect(
             offWithServers?.description
                 == "mn.yaml:5:3: tunnel.dns-servers: dns is off, so these servers would never be applied; remove dns-servers or set dns: auto")
-        let unspecified = configurationError { () throws(ConfigurationError) in _ = try parse("  dns-servers: [192.0.2.53, 0.0.0.0]") }
+        let unspecified = configurationError { () throws(ConfigurationError) in _ = try Self.mobileNode(tunnel: "  dns-servers: [192.0.2.53, 0.0.0.0]") }
         #expect(unspecified?.description == "mn.yaml:4:29: tunnel.dns-servers[1]: 0.0.0.0 cannot be a DNS server")
-        let duplicate = configurationError { () throws(ConfigurationError) in _ = try parse("  dns-servers: [192.0.2.53, 192.0.2.53]") }
+        let duplicate = configurationError { () throws(ConfigurationError) in _ = try Self.mobileNode(tunnel: "  dns-servers: [192.0.2.53, 192.0.2.53]") }
         #expect(duplicate?.description == "mn.yaml:4:29: tunnel.dns-servers[1]: duplicate of entry [0]")
-        let notAddress = configurationError { () throws(ConfigurationError) in _ = try parse("  dns-servers: [dns.example]") }
+        let notAddress = configurationError { () throws(ConfigurationError) in _ = try Self.mobileNode(tunnel: "  dns-servers: [dns.example]") }
         #expect(notAddress?.description == "mn.yaml:4:17: tunnel.dns-servers[0]: dns.example is not an IPv4 or IPv6 address")
     }
 
     @Test("tunnel.offloads: on by default for both roles, false turns TUN and UDP offloads off")
     func tunnelOffloads() throws {
-        func parse(_ tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {
-            try MobileNodeConfiguration.parse(
-                """
-                home-agent: {address: 198.18.0.1}
-                tunnel:
-                  home-addresses: [192.0.2.10]
-                \(tunnelLines)
-                security-association: {spi: 7, keys: /etc/tern/mn0.keys}
-                """, path: "mn.yaml", keyLoader: Self.keys.load)
-        }
-        #expect(try parse("").tunnel.offloads)
-        #expect(try !parse("  offloads: false").tunnel.offloads)
-        let wrong = configurationError { () throws(ConfigurationError) in _ = try parse("  offloads: off") }
+        #expect(try Self.mobileNode(tunnel: "").tunnel.offloads)
+        #expect(try !Self.mobileNode(tunnel: "  offloads: false").tunnel.offloads)
+        let wrong = configurationError { () throws(ConfigurationError) in _ = try Self.mobileNode(tunnel: "  offloads: off") }
         #expect(wrong?.description == "mn.yaml:4:13: tunnel.offloads: off is not true or false")
         let homeAgent = """
             tunnel: {addresses: [192.0.2.1/24], offloads: false}
@@ -393,5 +363,18 @@ struct ValidConfigTests {
         #expect(!wide.isLoopback, "allowed, and warned about at start")
         #expect(try homeAgent("metrics: {listen: 127.0.0.2:0x2583}\n") == MetricsSettings(address: IPAddress("127.0.0.2")!, port: 9603))
         #expect(try homeAgent("metrics: {listen: \"[2001:db8::1]:80\"}\n")?.isLoopback == false)
+    }
+
+    /// A Mobile Node config with manual keying whose `tunnel:` section has `tunnelLines` besides its
+    /// home address, parsed as mn.yaml (the field under test starts on line 4).
+    static func mobileNode(tunnel tunnelLines: String) throws(ConfigurationError) -> MobileNodeConfiguration {
+        try MobileNodeConfiguration.parse(
+            """
+            home-agent: {address: 198.18.0.1}
+            tunnel:
+              home-addresses: [192.0.2.10]
+            \(tunnelLines)
+            security-association: {spi: 7, keys: /etc/tern/mn0.keys}
+            """, path: "mn.yaml", keyLoader: keys.load)
     }
 }

@@ -1,3 +1,23 @@
+/// Who a packet is from and to, as native words compared whole: what makes packets one connection.
+struct FlowIdentity: Equatable {
+    var isIPv6 = false
+    var isTCP = false
+    /// Source and destination addresses as native words (IPv4: both in `address0`).
+    var address0: UInt64 = 0
+    var address1: UInt64 = 0
+    var address2: UInt64 = 0
+    var address3: UInt64 = 0
+    /// Source and destination ports as one native word.
+    var ports: UInt32 = 0
+
+    /// Same IP version and the same two addresses (ports and protocol aside).
+    @inline(__always)
+    func hasSameAddresses(as other: FlowIdentity) -> Bool {
+        isIPv6 == other.isIPv6 && address0 == other.address0 && address1 == other.address1
+            && address2 == other.address2 && address3 == other.address3
+    }
+}
+
 /// What the coalescer needs to know about one offered packet, read once from its headers.
 struct CoalescingCandidate {
     /// How far a packet may take part in coalescing.
@@ -16,15 +36,9 @@ struct CoalescingCandidate {
     }
 
     var kind: Kind = .unrelated
-    var isIPv6 = false
-    var isTCP = false
-    /// Source and destination addresses as native words (IPv4: both in `address0`).
-    var address0: UInt64 = 0
-    var address1: UInt64 = 0
-    var address2: UInt64 = 0
-    var address3: UInt64 = 0
-    /// Source and destination ports as one native word.
-    var ports: UInt32 = 0
+    var identity = FlowIdentity()
+    var isIPv6: Bool { identity.isIPv6 }
+    var isTCP: Bool { identity.isTCP }
     /// The IP fields that must be equal along a flow: IPv4 TOS, TTL and the flag bits; IPv6 version,
     /// Traffic Class, Flow Label and Hop Limit.
     var ipSignature: UInt64 = 0
@@ -42,15 +56,15 @@ struct CoalescingCandidate {
         guard packet.count >= InnerPacket.minimumIPv4HeaderLength else { return }
         let version = packet[0] >> 4
         guard version == 4 || version == 6 else { return }
-        isIPv6 = version == 6
+        identity.isIPv6 = version == 6
         if isIPv6 {
             guard packet.count >= InnerPacket.ipv6HeaderLength else { return }
-            address0 = packet.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            address1 = packet.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
-            address2 = packet.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-            address3 = packet.loadUnaligned(fromByteOffset: 32, as: UInt64.self)
+            identity.address0 = packet.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            identity.address1 = packet.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+            identity.address2 = packet.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+            identity.address3 = packet.loadUnaligned(fromByteOffset: 32, as: UInt64.self)
         } else {
-            address0 = packet.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
+            identity.address0 = packet.loadUnaligned(fromByteOffset: 12, as: UInt64.self)
         }
         let headers: TransportHeaders
         switch TransportHeaders.parse(packet) {
@@ -62,12 +76,12 @@ struct CoalescingCandidate {
         case .failure:
             return
         }
-        isTCP = headers.isTCP
+        identity.isTCP = headers.isTCP
         guard isTCP || coalesceUDP else { return }
         ipHeaderLength = headers.ipHeaderLength
         headersLength = headers.headersLength
         payloadLength = packet.count - headersLength
-        ports = packet.loadUnaligned(fromByteOffset: ipHeaderLength, as: UInt32.self)
+        identity.ports = packet.loadUnaligned(fromByteOffset: ipHeaderLength, as: UInt32.self)
         kind = .flowMember
         if isIPv6 {
             ipSignature = UInt64(packet.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) << 8 | UInt64(packet[7])
@@ -112,13 +126,9 @@ struct CoalescingCandidate {
 /// One flow held by the coalescer: a packet, possibly with more payload appended, in its own buffer.
 struct CoalescedFlow {
     var isHeld = false
-    var isIPv6 = false
-    var isTCP = false
-    var address0: UInt64 = 0
-    var address1: UInt64 = 0
-    var address2: UInt64 = 0
-    var address3: UInt64 = 0
-    var ports: UInt32 = 0
+    var identity = FlowIdentity()
+    var isIPv6: Bool { identity.isIPv6 }
+    var isTCP: Bool { identity.isTCP }
     var ipSignature: UInt64 = 0
     var ipHeaderLength = 0
     var headersLength = 0
@@ -138,12 +148,11 @@ struct CoalescedFlow {
 
     @inline(__always)
     func isSameConnection(_ candidate: CoalescingCandidate) -> Bool {
-        isHeld && isSameAddresses(candidate) && isTCP == candidate.isTCP && ports == candidate.ports
+        isHeld && identity == candidate.identity
     }
 
     @inline(__always)
     func isSameAddresses(_ candidate: CoalescingCandidate) -> Bool {
-        isHeld && isIPv6 == candidate.isIPv6 && address0 == candidate.address0 && address1 == candidate.address1
-            && address2 == candidate.address2 && address3 == candidate.address3
+        isHeld && identity.hasSameAddresses(as: candidate.identity)
     }
 }

@@ -184,9 +184,7 @@ public final class ReceiveCoalescer {
         let clockValue = clock.pointee
         clock.pointee = clockValue &+ 1
         flows[index] = CoalescedFlow(
-            isHeld: true, isIPv6: candidate.isIPv6, isTCP: candidate.isTCP, address0: candidate.address0,
-            address1: candidate.address1, address2: candidate.address2, address3: candidate.address3,
-            ports: candidate.ports, ipSignature: candidate.ipSignature, ipHeaderLength: ip,
+            isHeld: true, identity: candidate.identity, ipSignature: candidate.ipSignature, ipHeaderLength: ip,
             headersLength: candidate.headersLength, acknowledgmentNumber: candidate.acknowledgmentNumber,
             window: candidate.window, nextSequenceNumber: candidate.sequenceNumber &+ UInt32(candidate.payloadLength),
             segmentSize: candidate.payloadLength, segmentCount: 1, length: packet.count, isClosed: false,
