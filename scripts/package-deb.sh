@@ -30,9 +30,9 @@ done
 # (OpenSSL, libcap, SQLite). Anything else (the Swift runtime, Foundation, ICU) must be linked in.
 readonly allowed_libraries='linux-vdso|ld-linux-[a-z0-9_-]+|libc|libm|libdl|libpthread|librt|libutil|libstdc\+\+|libgcc_s|libssl|libcrypto|libcap|libsqlite3|libz'
 
-version=$(sed -n 's/^ *static let current = "\([^"]*\)"$/\1/p' Sources/TernProtocol/Version.swift)
+version=$(sed -n 's/^ *\(public \)\{0,1\}static let current = "\([^"]*\)"$/\2/p' Sources/TernProtocol/Version.swift)
 [[ $version =~ ^[0-9][A-Za-z0-9.+~]*$ ]] ||
-    die "no version in Sources/TernProtocol/Version.swift (expected: static let current = \"X.Y.Z\")"
+    die "no version in Sources/TernProtocol/Version.swift (expected: public static let current = \"X.Y.Z\")"
 arch=$(dpkg --print-architecture)
 
 if ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
