@@ -187,6 +187,8 @@ let benchmarks: @Sendable () -> Void = {
             precondition(failures == 0, "replay reordered: \(failures) verdicts were wrong")
         }
     }
+
+    offloadBenchmarks(configuration)
 }
 
 // MARK: - Helpers (all run outside the measured loops, except slotBuffer)
