@@ -182,7 +182,7 @@ struct RoamingTests {
             // Capture the Binding Update of a move, on the router's port toward the HA.
             let sniffer = try lab.start(
                 "sniff", ["python3", attack, "sniff", topology.routerToHomeAgent, "7872", "1", capture, "8"], in: topology.router)
-            usleep(300_000)
+            try lab.wait("the sniffer to listen", timeout: 10) { lab.log("sniff").contains("sniffing") }
             try topology.useUplink(topology.lte)
             try lab.wait("the capture", timeout: 20) { !sniffer.isRunning }
             try waitForBinding(deployment, "the binding behind the NAT") {

@@ -96,7 +96,7 @@ struct TunnelTests {
             let sniffer = try lab.start(
                 "sniff", ["python3", attackScript, "sniff", topology.bridgeInterface, "7872", "4", capture],
                 in: topology.underlay)
-            usleep(300_000)
+            try lab.wait("the sniffer to listen", timeout: 10) { lab.log("sniff").contains("sniffing") }
             let ping = try deployment.ping(Topology.cn4, count: 4)
             #expect(ping.contains(" 0% packet loss"), "\(ping)")
             try lab.wait("the capture", timeout: 20) { !sniffer.isRunning }
@@ -157,7 +157,7 @@ struct TunnelTests {
             let sniffer = try lab.start(
                 "sniff", ["python3", attackScript, "sniff", topology.bridgeInterface, "7872", "5", capture],
                 in: topology.underlay)
-            usleep(300_000)
+            try lab.wait("the sniffer to listen", timeout: 10) { lab.log("sniff").contains("sniffing") }
             try deployment.ping(Topology.cn4, count: 5)
             try lab.wait("the capture", timeout: 20) { !sniffer.isRunning }
             let bindingBefore = try endpoint(deployment)

@@ -54,6 +54,7 @@ def sniff(interface, port, count, path, ptype=None):
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
     raw.bind((interface, 0))
     raw.settimeout(1.0)
+    print("sniffing", flush=True)  # bound: what crosses the interface from now on is seen
     captured = []
     deadline = time.monotonic() + SNIFF_TIMEOUT
     while len(captured) < count and time.monotonic() < deadline:
