@@ -112,7 +112,10 @@ struct InnerPacketSink {
         guard let coalescer else { return PacketPath.deliver(payload, of: buffer, to: tun, counters: &counters) }
         counters.packetsReceived &+= 1
         counters.octetsReceived &+= UInt64(payload.count)
-        coalescer.offer(buffer, packet: payload) { packet in write(packet, counters: &counters) }
+        let taken = coalescer.offer(buffer, packet: payload) { packet in write(packet, counters: &counters) }
+        // Refused only for a packet outside its slot or longer than a super-packet: never for an opened
+        // inner packet, but counted if it happens rather than lost silently.
+        if !taken { counters.drop(.tunWriteFailed) }
     }
 
     /// Writes out what the coalescer holds; at the end of every received batch.
