@@ -24,7 +24,7 @@ struct ColocatedController {
 
     /// Opens the store, puts its live SAs back into the data plane, and starts the service.
     init(
-        settings: ControllerServerSettings, tunnelAddresses: [IPPrefix], plane: HomeAgentDataPlane,
+        settings: ControllerServerSettings, servicePort: UInt16, tunnelAddresses: [IPPrefix], plane: HomeAgentDataPlane,
         netlink: RouteNetlink, tunIndex: UInt32, logger: Logger
     ) throws {
         do {
@@ -100,7 +100,8 @@ struct ColocatedController {
         } catch {
             throw fail("cannot start the sequence reservation thread: \(error)")
         }
-        var bootstrap = HACBootstrap(port: ConfigurationDefaults.servicePort)
+        // The UDP port this HA listens on (`listen.port`): what Mobile Nodes are told to send to.
+        var bootstrap = HACBootstrap(port: servicePort)
         for address in settings.homeAgentAddresses {
             switch address {
             case .v4(let v4): bootstrap.homeAgentIPv4 = v4

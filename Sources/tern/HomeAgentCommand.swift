@@ -114,7 +114,8 @@ struct HomeAgentCommand: ParsableCommand {
         }
         let controller = try configuration.controller.map { settings in
             let controller = try ColocatedController(
-                settings: settings, tunnelAddresses: configuration.tunnel.addresses, plane: plane, netlink: netlink,
+                settings: settings, servicePort: configuration.listenPort, tunnelAddresses: configuration.tunnel.addresses,
+                plane: plane, netlink: netlink,
                 tunIndex: tun.index, logger: logger)
             let addresses = settings.listenAddresses.map { SocketAddress($0, port: settings.port).description }
             logger.info("home agent controller up: TLS on \(addresses.joined(separator: ", ")), database \(settings.database)")

@@ -35,9 +35,11 @@ struct ControllerBootstrapTests {
             let host = PrivateResolver.hostSnapshot()
             let original = "nameserver 198.18.0.53\n"
             let resolver = try PrivateResolver(lab: lab, original: original)
+            // The HA's UDP service port is not the default: the MN can only register if the HAC told it
+            // this one (HACBootstrap's port comes from listen.port).
             var deployment = try ControllerDeployment(
                 topology: topology, certificates: certificates, hacExtra: "  dns: [\"192.0.2.53\"]",
-                mobileNodeWrapper: resolver.wrapper)
+                haExtra: "listen: {port: 7873}", mobileNodeWrapper: resolver.wrapper)
             let binary = deployment.binary
             let authority = deployment.authority
             let database = deployment.database
