@@ -20,9 +20,7 @@ struct ControllerBootstrapTests {
         do {
             try body(lab, try Topology(lab: lab), certificates)
         } catch {
-            for name in ["ha", "ha2", "mn0", "transfer", "ping"] where !lab.log(name).isEmpty {
-                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
-            }
+            lab.printLogs(["ha", "ha2", "mn0", "transfer", "ping"])
             throw error
         }
     }

@@ -14,9 +14,7 @@ struct GatewayTests {
         do {
             try body(try RoamingTopology(lab: lab))
         } catch {
-            for name in ["ha", "mn", "mn2"] where !lab.log(name).isEmpty {
-                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
-            }
+            lab.printLogs(["ha", "mn", "mn2"])
             throw error
         }
     }

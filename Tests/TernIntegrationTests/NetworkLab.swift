@@ -89,6 +89,25 @@ final class NetworkLab: @unchecked Sendable {
 
     func log(_ name: String) -> String { (try? String(contentsOf: logFile(name), encoding: .utf8)) ?? "" }
 
+    /// Runs `body` in a new lab — root required: without it the test fails, loudly (`requireRoot`) —,
+    /// prints the named processes' logs when it throws, and always tears the lab down.
+    static func run(printingLogsOf names: [String], _ body: (NetworkLab) throws -> Void) throws {
+        guard requireRoot() else { return }
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        do {
+            try body(lab)
+        } catch {
+            lab.printLogs(names)
+            throw error
+        }
+    }
+
+    /// Prints the end of each named process's log (those that wrote one): what a failed test shows.
+    func printLogs(_ names: [String]) {
+        for name in names where !log(name).isEmpty { print("--- \(name).log ---\n\(log(name).suffix(3000))") }
+    }
+
     /// Stops one started process by PID: SIGTERM, up to `grace` seconds, then SIGKILL. Returns its status.
     @discardableResult
     func stop(_ process: Process, grace: Double = 5) -> Int32 {

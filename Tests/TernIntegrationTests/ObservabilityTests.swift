@@ -109,9 +109,7 @@ struct ObservabilityTests {
             }
             #expect(lab.log("ha").contains(" debug tern.ha"), "trace level did not reach the log:\n\(lab.log("ha"))")
         } catch {
-            for name in ["ha", "mn0", "mn1"] where !lab.log(name).isEmpty {
-                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
-            }
+            lab.printLogs(["ha", "mn0", "mn1"])
             throw error
         }
     }

@@ -43,10 +43,7 @@ struct PrivilegeTests {
 
     @Test("HA and MN keep exactly CAP_NET_ADMIN on every thread, no_new_privs; the tunnel still carries a ping")
     func dropped() throws {
-        guard requireRoot() else { return }
-        let lab = try NetworkLab()
-        defer { lab.tearDown() }
-        do {
+        try NetworkLab.run(printingLogsOf: ["ha", "mn0"]) { lab in
             let topology = try Topology(lab: lab)
             let deployment = try TernDeployment(topology: topology, associations: [TestSecurityAssociation(spi: 4660)])
             let ha = try #require(deployment.homeAgentProcess)
@@ -62,18 +59,12 @@ struct PrivilegeTests {
             // Threads started later (the Swift pool grows on demand) inherit the reduced sets.
             try expectDropped(ha, to: PrivilegePolicy.homeAgent, "ha after traffic")
             try expectDropped(mn, to: PrivilegePolicy.mobileNode, "mn after traffic")
-        } catch {
-            for name in ["ha", "mn0"] where !lab.log(name).isEmpty { print("--- \(name).log ---\n\(lab.log(name).suffix(3000))") }
-            throw error
         }
     }
 
     @Test("after the drop the MN still follows a move: the IPv4 default route goes, it re-registers over IPv6")
     func moveAfterDrop() throws {
-        guard requireRoot() else { return }
-        let lab = try NetworkLab()
-        defer { lab.tearDown() }
-        do {
+        try NetworkLab.run(printingLogsOf: ["ha", "mn"]) { lab in
             let topology = try RoamingTopology(lab: lab)
             let deployment = try RoamingDeployment(topology: topology)
             try expectDropped(deployment.mobileNodeProcess, to: PrivilegePolicy.mobileNode, "mn")
@@ -91,9 +82,6 @@ struct PrivilegeTests {
                 timeout: 15)
             #expect(ping.contains(" 0% packet loss"), "\(ping)")
             try expectDropped(deployment.mobileNodeProcess, to: PrivilegePolicy.mobileNode, "mn after the moves")
-        } catch {
-            for name in ["ha", "mn"] where !lab.log(name).isEmpty { print("--- \(name).log ---\n\(lab.log(name).suffix(3000))") }
-            throw error
         }
     }
 }

@@ -8,10 +8,7 @@ import Testing
 struct ReloadTests {
     @Test("HA: a Mobile Node added by reload registers and passes traffic; one removed loses its SA and route; a broken file changes nothing")
     func homeAgent() throws {
-        guard requireRoot() else { return }
-        let lab = try NetworkLab()
-        defer { lab.tearDown() }
-        do {
+        try NetworkLab.run(printingLogsOf: ["ha", "mn0", "mn1"]) { lab in
             let topology = try Topology(lab: lab, mobileNodes: 2)
             var deployment = try TernDeployment(topology: topology, associations: [TestSecurityAssociation(spi: 100)])
             let ha = try #require(deployment.homeAgentProcess)
@@ -68,20 +65,12 @@ struct ReloadTests {
             // SIGTERM still stops it cleanly.
             #expect(lab.stop(ha) == 0)
             #expect(lab.log("ha").contains("SIGTERM: stopping") && lab.log("ha").contains("stopped: sent"))
-        } catch {
-            for name in ["ha", "mn0", "mn1"] where !lab.log(name).isEmpty {
-                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
-            }
-            throw error
         }
     }
 
     @Test("MN: a reloaded keepalive interval takes effect at once; home-agent.port needs a restart")
     func mobileNode() throws {
-        guard requireRoot() else { return }
-        let lab = try NetworkLab()
-        defer { lab.tearDown() }
-        do {
+        try NetworkLab.run(printingLogsOf: ["ha", "mn0"]) { lab in
             let topology = try Topology(lab: lab)
             let deployment = try TernDeployment(topology: topology, associations: [TestSecurityAssociation(spi: 4660)])
             let mn = try #require(deployment.mobileNodeProcesses.first)
@@ -100,11 +89,6 @@ struct ReloadTests {
             #expect(ping.contains(" 0% packet loss"), "\(ping)")
             #expect(lab.stop(mn) == 0)
             #expect(lab.log("mn0").contains("deregistered from the home agent"))
-        } catch {
-            for name in ["ha", "mn0"] where !lab.log(name).isEmpty {
-                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
-            }
-            throw error
         }
     }
 

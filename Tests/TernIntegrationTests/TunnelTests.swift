@@ -17,9 +17,7 @@ struct TunnelTests {
             try body(try Topology(lab: lab, mobileNodes: mobileNodes, attacker: attacker))
         } catch {
             // Show what the daemons said: the error alone rarely explains a tunnel that does not pass.
-            for name in ["ha", "mn0", "mn1"] where !lab.log(name).isEmpty {
-                print("--- \(name).log ---\n\(lab.log(name).suffix(3000))")
-            }
+            lab.printLogs(["ha", "mn0", "mn1"])
             throw error
         }
     }
