@@ -32,19 +32,11 @@ done
 
 work=$(mktemp -d /var/tmp/tern-check-fresh.XXXXXX)
 root="$work/root"
-results=() failures=0
-pass() { results+=("PASS: $*"); log "PASS: $*"; }
-fail() { results+=("FAIL: $*"); log "FAIL: $*"; failures=$((failures + 1)); }
 cleanup() {
     local status=$?
     fresh_root_cleanup
     if [ "${TERN_CHECK_KEEP:-0}" = 1 ]; then log "logs kept in $work"; else rm -rf "$work"; fi
-    echo
-    echo "== check-fresh-machine: the README's commands on a fresh Debian 12 ($FRESH_ROOT_SUITE) with /opt/swift"
-    printf '%s\n' "${results[@]}"
-    [ "$status" -eq 0 ] || { echo "FAIL: the check stopped early (exit $status)"; failures=$((failures + 1)); }
-    echo "$((${#results[@]} - failures)) passed, $failures failed"
-    [ "$failures" -eq 0 ] || exit 1
+    report_results "check-fresh-machine: the README's commands on a fresh Debian 12 ($FRESH_ROOT_SUITE) with /opt/swift" "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -31,9 +31,7 @@ id="tpk$$"
 ha="$id-ha" mn="$id-mn" cn="$id-cn"
 work=$(mktemp -d /var/tmp/tern-check-package.XXXXXX)
 root="$work/root"
-pids=() results=() failures=0
-pass() { results+=("PASS: $*"); log "PASS: $*"; }
-fail() { results+=("FAIL: $*"); log "FAIL: $*"; failures=$((failures + 1)); }
+pids=()
 check() {  # check DESCRIPTION COMMAND...: PASS or FAIL by the command's exit status; its output on a FAIL
     local description=$1; shift
     if "$@" >"$work/step.log" 2>&1; then pass "$description"; else fail "$description (output below)"; tail -15 "$work/step.log" >&2; fi
@@ -59,13 +57,7 @@ cleanup() {
     fi
     fresh_root_cleanup
     if [ "${TERN_CHECK_KEEP:-0}" = 1 ]; then log "logs kept in $work"; else rm -rf "$work"; fi
-    echo
-    echo "== check-package: $(basename "$deb") on a fresh Debian 12 ($FRESH_ROOT_SUITE)"
-    printf '%s\n' "${results[@]}"
-    local passed=$((${#results[@]} - failures))
-    [ "$status" -eq 0 ] || { echo "FAIL: the check stopped early (exit $status)"; failures=$((failures + 1)); }
-    echo "$passed passed, $failures failed"
-    [ "$failures" -eq 0 ] || exit 1
+    report_results "check-package: $(basename "$deb") on a fresh Debian 12 ($FRESH_ROOT_SUITE)" "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -13,6 +13,20 @@ FRESH_ROOT_DIR=""
 log() { printf '[%s %s] %s\n' "${LOG_TAG:-check}" "$(date +%T)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 
+# The checks' verdicts: one PASS/FAIL line per check, and report_results to end with all of them.
+results=() failures=0
+pass() { results+=("PASS: $*"); log "PASS: $*"; }
+fail() { results+=("FAIL: $*"); log "FAIL: $*"; failures=$((failures + 1)); }
+report_results() {  # report_results TITLE EXIT_STATUS: every verdict and the count; exits 1 if any failed
+    echo
+    echo "== $1"
+    printf '%s\n' "${results[@]}"
+    local passed=$((${#results[@]} - failures))
+    [ "$2" -eq 0 ] || { echo "FAIL: the check stopped early (exit $2)"; failures=$((failures + 1)); }
+    echo "$passed passed, $failures failed"
+    [ "$failures" -eq 0 ] || exit 1
+}
+
 # Re-executes the calling script (with its arguments) in a private mount namespace, once.
 fresh_root_enter_private_mounts() {
     [ "$(id -u)" -eq 0 ] || die "run as root (debootstrap, chroot, mounts and network namespaces need it)"
