@@ -197,13 +197,18 @@ struct MobileNodeCommand: ParsableCommand {
         // are taken back at the stop as root without capabilities, which owns what resolvconf writes).
         let resolver = applyDNS(
             configuration, controllerServers: controllerDNSServers, tunnel: tun.name, logger: logger)
-        do {
-            try dropPrivileges(.mobileNode(rereadsKeyFiles: configuration.controller != nil), options: options, logger: logger)
-        } catch {
+        // Undoes the node in order, from here on: the controller deregisters through the data plane, so
+        // it stops first; then the DNS servers and the full tunnel's routing go back.
+        let takeDown = {
             controller.stop()
             plane.stop()
             resolver?.restore()
             routing?.remove()
+        }
+        do {
+            try dropPrivileges(.mobileNode(rereadsKeyFiles: configuration.controller != nil), options: options, logger: logger)
+        } catch {
+            takeDown()
             throw error
         }
         let homeAddressText = homeAddresses.map(\.description).joined(separator: ", ")
@@ -228,24 +233,17 @@ struct MobileNodeCommand: ParsableCommand {
         do {
             status = try StatusServer.open(controlSocket, report: report, logger: logger)
         } catch {
-            controller.stop()
-            plane.stop()
-            resolver?.restore()
-            routing?.remove()
+            takeDown()
             throw error
         }
         let reloader = MobileNodeReloader(options: options, logger: logger, running: configuration, controller: controller)
         var loop = DaemonRunLoop(
             signals: signals, logger: logger, statusFile: configuration.statusFile, report: report,
             reload: reloader.reload,
-            // The controller deregisters through the data plane, so it stops first.
             stop: {
                 metrics?.stop()
                 status.stop()
-                controller.stop()
-                plane.stop()
-                resolver?.restore()
-                routing?.remove()
+                takeDown()
             })
         try loop.run()
     }
