@@ -144,6 +144,9 @@ depends=$(cd "$work/shlibdeps" && dpkg-shlibdeps "${shlibdeps_options[@]}" -O -e
     { cat "$work/shlibdeps.err" >&2; die "dpkg-shlibdeps failed"; }
 depends=${depends#shlibs:Depends=}
 [ -n "$depends" ] || die "dpkg-shlibdeps found no dependencies for $tree/usr/bin/tern"
+# And procps: the units' ExecReload= runs /bin/kill, which a minimal Debian 12 lacks (check-package.sh
+# found it: `systemd-analyze verify` says "Command /bin/kill is not executable").
+depends="$depends, procps"
 
 install -d -m 0755 "$tree/DEBIAN"
 cat >"$tree/DEBIAN/control" <<CONTROL

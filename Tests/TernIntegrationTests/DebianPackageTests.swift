@@ -64,7 +64,8 @@ struct DebianPackageTests {
         #expect(try field("Architecture") == architecture)
         #expect(try field("Recommends") == "nftables, iproute2")
         let depends = try field("Depends")
-        for library in ["libc6", "libssl3", "libcap2", "libsqlite3-0"] {
+        // procps for /bin/kill, the units' ExecReload.
+        for library in ["libc6", "libssl3", "libcap2", "libsqlite3-0", "procps"] {
             #expect(depends.contains(library), "Depends lacks \(library): \(depends)")
         }
 
