@@ -154,8 +154,9 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel"],
+            name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel", "TernTestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "TernTunnelTests", dependencies: ["TernTunnel", "TernProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "TernTunnelTests", dependencies: ["TernTunnel", "TernProtocol", "TernTestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 @testable import TernConfig
+import TernTestSupport
 import Testing
 
 /// docs/configuration.md must name every field the parsers accept, each in its role's section, and its
@@ -7,12 +8,7 @@ import Testing
 /// against (`mapping(allowed:)`), so a field added to a parser fails this test until it is documented.
 @Suite("docs/configuration.md names every field")
 struct ConfigurationReferenceTests {
-    static let document: String = {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)  // Tests/TernConfigTests/ConfigurationReferenceTests.swift
-        let path = parts.joined(separator: "/") + "/docs/configuration.md"
-        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    }()
+    static let document = repositoryText("docs/configuration.md")
 
     /// The text under the level-2 heading that starts with `title`, up to the next level-2 heading.
     static func section(_ title: String, of text: String = document) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TernTestSupport
 
 /// `scripts/package-deb.sh` (docs/packaging.md), checked cheaply: with `--binary` it packages the `tern`
 /// built for the tests instead of making a release build (minutes), so CI checks the package's files,

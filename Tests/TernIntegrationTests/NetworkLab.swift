@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TernTestSupport
 
 /// A throwaway set of network namespaces for one test, with everything it started.
 ///
@@ -186,10 +187,6 @@ func requireRoot() -> Bool {
     }
     return false
 }
-
-/// The repository's root, from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
 
 /// The `tern` binary under test: $TERN_BIN, else the one built beside the test bundle, else .build/debug.
 func ternBinary() throws -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import TernTestSupport
 
 /// One scrape of a daemon's metrics endpoint, made from inside its namespace (scripts/testing/http_get.py).
 struct Scrape {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TernTestSupport
 
 /// Roaming in network namespaces: the Mobile Node changes uplink, NAT mapping, address family, and is
 /// frozen past its binding's lifetime, while a checksummed TCP transfer and a 100-a-second ping run

@@ -1,5 +1,6 @@
 import Foundation
 import TernProtocol
+import TernTestSupport
 
 /// The roaming test network: a Mobile Node with two uplinks, one of them behind a NAT.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TernTestSupport
 
 /// The shipped systemd units: `systemd-analyze verify` accepts them (with ExecStart pointed at the binary
 /// under test, since /usr/bin/tern exists only once the package is installed).

@@ -1,5 +1,6 @@
 import Foundation
 import TernProtocol
+import TernTestSupport
 
 /// The test network:
 ///

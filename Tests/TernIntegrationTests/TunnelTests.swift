@@ -1,6 +1,7 @@
 import Foundation
 import TernProtocol
 import Testing
+import TernTestSupport
 
 /// End-to-end tests of the tunnel in network namespaces: real TUN devices, real veths, the real `tern`
 /// binary. They need root; they run serially because each builds a whole network.

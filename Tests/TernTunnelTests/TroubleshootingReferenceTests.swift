@@ -1,6 +1,7 @@
 import Foundation
 import TernProtocol
 import TernTunnel
+import TernTestSupport
 import Testing
 
 /// docs/troubleshooting.md must explain every drop counter `tern status` can show (the labels of
@@ -8,12 +9,7 @@ import Testing
 /// error status: a new reason fails this test until it is documented.
 @Suite("docs/troubleshooting.md explains every drop reason")
 struct TroubleshootingReferenceTests {
-    static let document: String = {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)  // Tests/TernTunnelTests/TroubleshootingReferenceTests.swift
-        let path = parts.joined(separator: "/") + "/docs/troubleshooting.md"
-        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    }()
+    static let document = repositoryText("docs/troubleshooting.md")
 
     /// The first backquoted name of each table row: what the tables explain.
     static let explained: Set<String> = Set(
