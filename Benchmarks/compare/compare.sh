@@ -17,6 +17,9 @@
 #   TERN_OFFLOADS  tunnel.offloads of both tern daemons (default: true)
 #   PERF=1         record a system-wide perf profile during tern's TCP 1 stream and UDP legs (the profile
 #                  text is written to the run's temp dir: use with KEEP_WORK=1)
+#   HOPS=1         after each tunnel's measured ping, ping again under bpftrace and report, per ping, how
+#                  often each of the tunnel's threads was scheduled in, its CPU time and its wake-up delay
+#                  (Benchmarks/lib/ping_wakeups.bt; needs bpftrace, installed with the other packages)
 #   KEEP_WORK=1    keep the run's temp dir (raw iperf3 JSON, daemon logs; it also holds the run's keys)
 #
 # Must run as root (namespaces, TUN devices). Traffic stays between the two namespaces it creates.
@@ -33,6 +36,8 @@ TERN_BIN=${TERN_BIN:-$REPO_ROOT/.build/release/tern}
 TERN_BUILD_TIMEOUT=${TERN_BUILD_TIMEOUT:-900}
 OUT_DIR=${OUT_DIR:-$REPO_ROOT/Benchmarks/results}
 IPERF_PORT=5201
+ECHO_PORT=5202
+UDP_ECHO_RTT=""
 IPERF_TIMEOUT=$((DURATION + 25))
 
 # Underlay (benchmarking range 198.18.0.0/15), one veth pair, MTU 1500.
@@ -146,6 +151,49 @@ perf_stop() {  # perf_stop SYSTEM OUT_DIR NAME
     log "$1: perf profile ($3): $2/perf-$3.txt (by thread: $2/perf-$3-threads.txt)"
 }
 
+# HOPS=1: a second ping run under bpftrace (the measured one runs untraced): per ping, how often each of
+# the system's threads was scheduled in, how long it ran, and how long it waited from wake-up to running.
+declare -A HOPS_LINES  # HOPS_LINES[system] = report lines
+hops_ping() {  # hops_ping SYSTEM OUT_DIR SERVER_ADDR CLIENT_ADDR
+    local sys=$1 out=$2 srv=$3 cli=$4 threads bt_pid i seconds=$(( PINGS / 20 + 30 ))
+    [ "${HOPS:-0}" = 1 ] && [ "$sys" != veth ] || return 0
+    case $sys in
+        tern) threads='^tern-(mn|ha)-' ;;
+        wireguard-go) threads='^wireguard-go$' ;;
+        openvpn) threads='^openvpn$' ;;
+        *) return 0 ;;
+    esac
+    command -v bpftrace >/dev/null || { log "$sys: HOPS=1 but bpftrace is missing"; return 0; }
+    bpftrace "$SCRIPT_DIR/../lib/ping_wakeups.bt" "$seconds" >"$out/hops.txt" 2>"$out/hops.err" &
+    bt_pid=$!
+    PIDS+=("$bt_pid")
+    for ((i = 0; i < 100; i++)); do  # until its probes are attached (at most 10 s)
+        grep -q '^Attaching' "$out/hops.txt" 2>/dev/null && break
+        alive "$bt_pid" || break
+        sleep 0.1
+    done
+    sleep 0.5
+    timeout $((PINGS + 15)) ip netns exec "$NS_C" ping -n -q -c "$PINGS" -i 0.05 -W 2 -I "$cli" "$srv" \
+        >"$out/ping-traced.txt" 2>&1
+    kill -INT "$bt_pid" 2>/dev/null  # bpftrace prints its maps and exits
+    for ((i = 0; i < 100; i++)); do alive "$bt_pid" || break; sleep 0.1; done
+    stop_pid "$bt_pid"
+    HOPS_LINES[$sys]=$(awk -v pings="$PINGS" -v pattern="$threads" -v sys="$sys" '
+        /^@(scheduled|cpu_ns|wake_ns)\[/ {
+            name = $0; sub(/^@[a-z_]+\[/, "", name); sub(/\]:.*$/, "", name)
+            metric = $0; sub(/^@/, "", metric); sub(/\[.*$/, "", metric)
+            value = $NF
+            if (name ~ pattern || name == "ping") { v[name, metric] = value; names[name] = 1 }
+        }
+        END {
+            for (n in names) {
+                printf "%-14s %-18s %10.1f %12.1f %14.1f\n", sys, n, v[n, "scheduled"] / pings,
+                    v[n, "cpu_ns"] / pings / 1000, v[n, "wake_ns"] / pings / 1000
+            }
+        }' "$out/hops.txt" | sort -k2)
+    log "$sys: traced ping: $(awk -F'/' '/^(rtt|round-trip)/ { print $5 " ms avg" }' "$out/ping-traced.txt")"
+}
+
 measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
     local sys=$1 srv=$2 cli=$3 out="$WORK/$1" spid i v
     mkdir -p "$out"
@@ -204,6 +252,7 @@ measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
     else
         log "$sys: ping failed: $(tail -n2 "$out/ping.txt" | tr '\n' ' ')"
     fi
+    hops_ping "$sys" "$out" "$srv" "$cli"
 
     stop_pid "$spid"
     return 0
@@ -213,6 +262,26 @@ measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
 
 leg_veth() {
     measure veth "$UL_SRV" "$UL_CLI"
+    udp_echo_floor
+}
+
+# Two processes echoing one UDP datagram over the same veth, at ping's cadence: what any user-space
+# tunnel's round trip costs at least on this machine (a process woken on each side, no TUN, no crypto).
+udp_echo_floor() {
+    local spid v
+    command -v python3 >/dev/null || { log "udp echo: python3 missing"; return 0; }
+    ip netns exec "$NS_S" python3 "$SCRIPT_DIR/../lib/udp_echo.py" serve "$UL_SRV" "$ECHO_PORT" $((PINGS + 20)) &
+    spid=$!
+    PIDS+=("$spid")
+    sleep 0.5
+    if v=$(timeout $((PINGS + 15)) ip netns exec "$NS_C" python3 "$SCRIPT_DIR/../lib/udp_echo.py" probe \
+            "$UL_SRV" "$ECHO_PORT" "$PINGS" 0.05); then
+        UDP_ECHO_RTT=$(cut -d' ' -f1 <<<"$v")
+        log "udp echo between two processes over veth: $UDP_ECHO_RTT ms avg"
+    else
+        log "udp echo failed: $v"
+    fi
+    stop_pid "$spid"
 }
 
 leg_wireguard_go() {
@@ -393,6 +462,12 @@ report() {
     fi
     echo "UDP64 rx kpps = datagrams the iperf3 server received per second (sender sent, kpps:$(
         for s in $SYSTEMS; do [ -n "${RES[$s,udp_tx_pps]:-}" ] && printf ' %s %s' "$s" "$(fmt "$(awk -v v="${RES[$s,udp_tx_pps]}" 'BEGIN{print v/1000}')" 0)"; done))"
+    [ -n "$UDP_ECHO_RTT" ] && echo "floor: one UDP datagram echoed between two processes over the same veth, same cadence: $(fmt "$UDP_ECHO_RTT" 3) ms avg"
+    if [ "${#HOPS_LINES[@]}" -gt 0 ]; then
+        echo "per ping, traced (HOPS=1, a second ping run under bpftrace; tracing adds its own cost):"
+        printf '%-14s %-18s %10s %12s %14s\n' system thread "runs/ping" "CPU us/ping" "wake wait us"
+        for s in $SYSTEMS; do [ -n "${HOPS_LINES[$s]:-}" ] && echo "${HOPS_LINES[$s]}"; done
+    fi
     echo "tunnel MTU $TUN_MTU for every tunnel; underlay veth MTU 1500"
     [ -n "${OVPN_CIPHER_LINE:-}" ] && echo "openvpn: $OVPN_CIPHER_LINE, TLS (ECDSA P-256 PKI made for this run), DCO disabled"
     echo "loadavg at start:    $LOAD_START"
@@ -421,12 +496,14 @@ write_results_json() {
         --arg pin "${PIN:-0}" --arg mtu "$TUN_MTU" --arg subject "$SUBJECT" --arg load_start "$LOAD_START" \
         --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" --arg kernel "$KERNEL_LINE" \
         --arg packages "$PACKAGES_LINE" --arg tern "$TERN_LINE" --arg openvpn "${OVPN_CIPHER_LINE:-}" \
+        --arg echo "$UDP_ECHO_RTT" \
         --argjson systems "$systems" \
         '{kind: "tern-compare", version: 1, date: $date, duration_s: ($duration | tonumber? // $duration),
           pings: ($pings | tonumber? // $pings), cpus: ($cpus | tonumber), pinning: ($pin == "1"),
           tunnel_mtu: ($mtu | tonumber), subject: $subject,
           load: {start: $load_start, before_legs: $load_before, after: $load_after},
-          kernel: $kernel, packages: $packages, tern: $tern, openvpn: $openvpn, systems: $systems}' >"$1"
+          kernel: $kernel, packages: $packages, tern: $tern, openvpn: $openvpn,
+          udp_echo_rtt_ms: ($echo | tonumber? // null), systems: $systems}' >"$1"
 }
 
 # ---------------------------------------------------------------- main
@@ -439,7 +516,7 @@ if [ "${SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     timeout 300 apt-get update -q >"$WORK/apt.log" 2>&1 || die "apt-get update failed: $(tail -n3 "$WORK/apt.log")"
     timeout 600 apt-get install -y -q --no-install-recommends iperf3 wireguard-go wireguard-tools openvpn \
-        iproute2 iputils-ping openssl jq gawk python3 >>"$WORK/apt.log" 2>&1 ||
+        iproute2 iputils-ping openssl jq gawk python3 $([ "${HOPS:-0}" = 1 ] && echo bpftrace) >>"$WORK/apt.log" 2>&1 ||
         die "apt-get install failed: $(tail -n3 "$WORK/apt.log")"
 fi
 for t in ip iperf3 ping jq openssl timeout; do command -v "$t" >/dev/null || die "$t missing"; done
