@@ -11,6 +11,9 @@
 #include <sched.h>
 #include <string.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -204,4 +207,42 @@ int tern_signalfd_read(int fd) {
         return -1;
     }
     return (int)info.ssi_signo;
+}
+
+int tern_spawn(const char *path, char *const argv[], char *const envp[], int input_fd, int output_fd, int *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int error = posix_spawn_file_actions_init(&actions);
+    if (error != 0) return error;
+    error = posix_spawnattr_init(&attributes);
+    if (error != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return error;
+    }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    if ((error = posix_spawn_file_actions_adddup2(&actions, input_fd, 0)) == 0 &&
+        (error = posix_spawn_file_actions_adddup2(&actions, output_fd, 1)) == 0 &&
+        (error = posix_spawn_file_actions_adddup2(&actions, output_fd, 2)) == 0 &&
+        (error = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) == 0 &&
+        (error = posix_spawnattr_setsigmask(&attributes, &none)) == 0 &&
+        (error = posix_spawnattr_setsigdefault(&attributes, &all)) == 0 &&
+        (error = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) == 0) {
+        pid_t child = 0;
+        error = posix_spawn(&child, path, &actions, &attributes, argv, envp);
+        if (error == 0) *pid = (int)child;
+    }
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return error;
+}
+
+int tern_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); }
+
+int tern_wait_child(int pid, int no_hang, int *exit_status) {
+    int status = 0;
+    pid_t result = waitpid((pid_t)pid, &status, no_hang ? WNOHANG : 0);
+    if (result > 0) *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return (int)result;
 }

@@ -113,4 +113,16 @@ void tern_write_pktinfo(struct msghdr *message, void *control, const struct tern
 void tern_write_segmented(
     struct msghdr *message, void *control, const struct tern_local_address *local, uint16_t segment_size);
 
+/// posix_spawn(3) of `path` with `argv` and `envp` (NULL-terminated): standard input from `input_fd`,
+/// standard output and standard error both to `output_fd`, every other descriptor closed, no signal
+/// blocked and every signal at its default action (a daemon blocks SIGTERM, SIGINT and SIGHUP for its
+/// signalfd, and a child would inherit that). Writes the child's PID to `pid`. Returns 0, or the error
+/// number (posix_spawn does not set errno).
+int tern_spawn(const char *path, char *const argv[], char *const envp[], int input_fd, int output_fd, int *pid);
+/// pidfd_open(2): a descriptor that polls readable when process `pid` exits. -1 with errno.
+int tern_pidfd_open(int pid);
+/// waitpid(2) for `pid`, blocking unless `no_hang`. Returns the PID, 0 (no_hang, still running) or -1
+/// with errno; `exit_status` gets the exit status (≥ 0) or minus the terminating signal.
+int tern_wait_child(int pid, int no_hang, int *exit_status);
+
 #endif
