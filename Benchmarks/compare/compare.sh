@@ -15,6 +15,7 @@
 #   OUT_DIR        where compare-<UTC time>.json (the results) and .svg (their chart) go
 #                  (default: <repo>/Benchmarks/results; the chart needs python3)
 #   TERN_OFFLOADS  tunnel.offloads of both tern daemons (default: true)
+#   TERN_CRYPTO_THREADS  tunnel.crypto-threads of both tern daemons (default: not set, so tern's own: 1)
 #   PERF=1         record a system-wide perf profile during tern's TCP 1 stream and UDP legs (the profile
 #                  text is written to the run's temp dir: use with KEEP_WORK=1)
 #   HOPS=1         after each tunnel's measured ping, ping again under bpftrace and report, per ping, how
@@ -383,7 +384,8 @@ tunnel:
   mtu: $TUN_MTU
   addresses: ["$TERN_SRV/24"]
   offloads: ${TERN_OFFLOADS:-true}
-mobile-nodes:
+${TERN_CRYPTO_THREADS:+  crypto-threads: $TERN_CRYPTO_THREADS
+}mobile-nodes:
   - name: bench
     spi: 4660
     suite: "{13,01}"
@@ -401,7 +403,8 @@ tunnel:
   mtu: $TUN_MTU
   home-addresses: ["$TERN_CLI"]
   offloads: ${TERN_OFFLOADS:-true}
-  routes: ["192.0.2.0/24"]
+${TERN_CRYPTO_THREADS:+  crypto-threads: $TERN_CRYPTO_THREADS
+}  routes: ["192.0.2.0/24"]
 security-association:
   spi: 4660
   suite: "{13,01}"
@@ -553,7 +556,7 @@ LOAD_AFTER=$(cat /proc/loadavg)
 KERNEL_LINE="$(uname -srm); $(openssl version)"
 PACKAGES_LINE=$(dpkg-query -W -f='${Package} ${Version}; ' iperf3 wireguard-go wireguard-tools openvpn iproute2 iputils-ping 2>/dev/null)
 TERN_LINE=""
-[ -x "$TERN_BIN" ] && TERN_LINE="$TERN_BIN ($(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)), $(swift --version 2>/dev/null | head -n1)"
+[ -x "$TERN_BIN" ] && TERN_LINE="$TERN_BIN ($(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)), $(swift --version 2>/dev/null | head -n1); offloads ${TERN_OFFLOADS:-true}, crypto-threads ${TERN_CRYPTO_THREADS:-default}"
 report | tee -a "${RESULTS_FILE:-/dev/null}"
 
 # Results file and chart beside each other: compare-<UTC time>.json and .svg.
