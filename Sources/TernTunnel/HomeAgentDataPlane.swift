@@ -643,6 +643,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         lanes: LaneJobs<SealJob>?, counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
+        // Jobs of a batch a TUN read error cut short were never sent: they go with it.
+        lanes?.removeAll()
         // One clock read per batch: a binding that expires mid-batch is honoured from the next one.
         let now = monotonicNanoseconds()
         while count < batch.capacity {

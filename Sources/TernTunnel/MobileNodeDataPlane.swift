@@ -403,7 +403,6 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                             }
                             schedule.sent(at: monotonicNanoseconds())
                         }
-                        sendingLanes?.jobs.removeAll()
                         if tunEmpty { break }
                     }
                 }
@@ -445,6 +444,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         scope: SecurityAssociationScope, counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
+        // Jobs of a batch a TUN read error cut short were never sent: they go with it.
+        sendingLanes?.jobs.removeAll()
         // The MN's SA is replaced through the HAC (issue 6); the MN learns of the soft limit from the
         // HA's REINIT_SA_WITH_HAC, so the flag is not kept here.
         var pastSoftLimit = false

@@ -125,11 +125,14 @@ struct TunnelTests {
         }
     }
 
-    @Test("every ciphersuite carries ping and a TCP stream", arguments: Ciphersuite.allCases)
-    func everySuite(suite: Ciphersuite) throws {
+    @Test(
+        "every ciphersuite carries ping and a TCP stream, with crypto-threads 1 and 2",
+        arguments: Ciphersuite.allCases, [1, 2])
+    func everySuite(suite: Ciphersuite, cryptoThreads: Int) throws {
         try withLab { topology in
             let deployment = try TernDeployment(
-                topology: topology, associations: [TestSecurityAssociation(spi: 0x0ABCDEF, suite: suite)])
+                topology: topology, associations: [TestSecurityAssociation(spi: 0x0ABCDEF, suite: suite)],
+                cryptoThreads: cryptoThreads)
             try deployment.startEchoServers()
             let ping = try deployment.ping(Topology.cn6)
             #expect(ping.contains(" 0% packet loss"), "\(suite.name): \(ping)")
@@ -200,12 +203,15 @@ struct TunnelTests {
         }
     }
 
-    @Test("forged, replayed and garbage datagrams from a third namespace are dropped and move no binding")
-    func hostileUnderlay() throws {
+    @Test(
+        "forged, replayed and garbage datagrams from a third namespace are dropped and move no binding, with crypto-threads 1 and 2",
+        arguments: [1, 2])
+    func hostileUnderlay(cryptoThreads: Int) throws {
         try withLab(attacker: true) { topology in
             let lab = topology.lab
             guard let attacker = topology.attacker else { return }
-            let deployment = try TernDeployment(topology: topology, associations: [TestSecurityAssociation(spi: 4660)])
+            let deployment = try TernDeployment(
+                topology: topology, associations: [TestSecurityAssociation(spi: 4660)], cryptoThreads: cryptoThreads)
             // Capture some of the MN's genuine datagrams on the underlay, for replay.
             let capture = lab.directory.appendingPathComponent("genuine.hex").path
             let sniffer = try lab.start(
