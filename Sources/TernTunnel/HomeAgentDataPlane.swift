@@ -347,7 +347,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     }
 
     /// What only the receiving thread touches.
-    private struct ReceiverState {
+    struct ReceiverState {
         /// The sessions, as of this batch.
         var view: SessionTableView
         /// PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
@@ -373,7 +373,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     static let bindingErrorInterval: UInt64 = 1_000_000_000
 
     @inline(__always)
-    private func receive(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters, state: inout ReceiverState) {
+    func receive(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters, state: inout ReceiverState) {
         let buffer = datagram.buffer
         let header: DataChannelHeader
         do {
@@ -398,67 +398,10 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         handle(opened, of: datagram, session: session, counters: &local, state: &state)
     }
 
-    /// With crypto lanes, the first, ordered step for one datagram: header, SPI and replay check, then a
-    /// job for the lanes. PType 0 waits, whole, for ``finish(_:counters:state:)``: the binding that finds
-    /// it may move with an earlier datagram of the batch.
-    @inline(__always)
-    private func queue(
-        _ datagram: ReceivedDatagram, lanes: CryptoWorkers<OpenJob>, counters local: inout TunnelCounters,
-        state: inout ReceiverState
-    ) {
-        var job = OpenJob(datagram: datagram)
-        do {
-            let header = try DataChannel.parseHeader(UnsafeRawBufferPointer(datagram.buffer), datagram: datagram.range)
-            if header.packetType != .plaintext {
-                guard datagram.source != nil else { return local.drop(.unknownPlaintextSource) }
-                guard let session = state.view.table.bySPI[header.securityParameterIndexValue] else {
-                    return local.drop(.unknownSecurityParameterIndex)
-                }
-                job.step = try session.inbound.beginOpen(UnsafeRawBufferPointer(datagram.buffer), datagram: datagram.range)
-                job.inbound = Unmanaged.passUnretained(session.inbound)
-                job.session = Unmanaged.passUnretained(session)
-            }
-        } catch {
-            return local.drop(error)
-        }
-        if lanes.jobs.isFull { finish(lanes, counters: &local, state: &state) }
-        _ = lanes.jobs.append(job, octets: datagram.range.count)
-    }
-
-    /// With crypto lanes: authenticates the queued datagrams on the lanes, then, in arrival order, moves
-    /// replay windows and bindings (only for what authenticated) and delivers.
-    private func finish(_ lanes: CryptoWorkers<OpenJob>, counters local: inout TunnelCounters, state: inout ReceiverState) {
-        lanes.run(counters: &local)
-        for index in 0..<lanes.jobs.count {
-            guard let job = lanes.jobs[index] else { continue }
-            guard let step = job.step, let session = job.session?.takeUnretainedValue() else {
-                receive(job.datagram, counters: &local, state: &state)
-                continue
-            }
-            if let failure = job.failure {
-                local.drop(failure)
-                continue
-            }
-            do {
-                let opened: OpenedDatagram
-                switch step {
-                case .opened(let plaintext):
-                    opened = plaintext
-                case .authenticate(let pending):
-                    opened = try session.inbound.finishOpen(pending, in: UnsafeRawBufferPointer(job.datagram.buffer))
-                }
-                handle(opened, of: job.datagram, session: session, counters: &local, state: &state)
-            } catch {
-                local.drop(error)
-            }
-        }
-        lanes.jobs.removeAll()
-    }
-
     /// What an authenticated datagram does: moves its binding when it is the newest, asks an MN without
     /// a binding to register, and is counted, answered (Mobility Header) or written to the TUN device.
     @inline(__always)
-    private func handle(
+    func handle(
         _ opened: OpenedDatagram, of datagram: ReceivedDatagram, session: MobileNodeSession,
         counters local: inout TunnelCounters, state: inout ReceiverState
     ) {
