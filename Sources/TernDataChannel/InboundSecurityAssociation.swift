@@ -8,7 +8,9 @@ public import TernProtocol
 /// traps. The replay window moves only after the ICV verifies, and ``OpenedDatagram/isNewest`` tells
 /// whether this packet may move a binding (DESIGN.md, who may move a binding).
 ///
-/// Not thread-safe: one receiving thread owns an instance.
+/// Not thread-safe: one receiving thread owns an instance. The one exception is
+/// ``authenticate(_:in:lane:)``, which other threads may run at the same time as each other (each with a
+/// lane of its own, on datagrams of its own) while the owner calls nothing else.
 public final class InboundSecurityAssociation {
     public let securityParameterIndex: SecurityParameterIndex
     public let suite: Ciphersuite

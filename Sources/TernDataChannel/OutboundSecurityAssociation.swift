@@ -8,7 +8,9 @@ public import TernProtocol
 /// octets in front and ``Ciphersuite/tailroom`` behind; ``seal(_:nextHeader:in:payload:)`` writes the
 /// header, IV, padding, trailer and ICV around it and encrypts in place. Nothing is allocated per packet.
 ///
-/// Not thread-safe: one sending thread owns an instance (its sequence counter and cipher contexts).
+/// Not thread-safe: one sending thread owns an instance (its sequence counter and cipher contexts). The
+/// one exception is ``protect(_:in:lane:)``, which other threads may run at the same time as each other
+/// (each with a lane of its own, on datagrams of its own) while the owner calls nothing else.
 public final class OutboundSecurityAssociation {
     public let securityParameterIndex: SecurityParameterIndex
     public let suite: Ciphersuite
