@@ -189,6 +189,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     offloadBenchmarks(configuration)
+    laneBenchmarks(configuration)
 }
 
 // MARK: - Helpers (all run outside the measured loops, except slotBuffer)
@@ -203,7 +204,7 @@ final class ReplayState {
 
 /// Fixed, distinct keys per suite and direction: the values do not matter for timing.
 func makeEndpoints(
-    _ suite: Ciphersuite, role: SecurityAssociation.Role
+    _ suite: Ciphersuite, role: SecurityAssociation.Role, lanes: Int = 1
 ) -> (outbound: OutboundSecurityAssociation, inbound: InboundSecurityAssociation) {
     func key(_ count: Int, seed: UInt8) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ Int(seed)) }
@@ -220,7 +221,7 @@ func makeEndpoints(
                 suite: suite, encryptionKey: key(suite.encryptionKeyLength, seed: 3),
                 integrityKey: key(suite.integrityKeyLength, seed: 4))
         )
-        return try association.makeEndpoints(for: role)
+        return try association.makeEndpoints(for: role, lanes: lanes)
     } catch {
         fatalError("cannot set up \(suite.name): \(error)")
     }

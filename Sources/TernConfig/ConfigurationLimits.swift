@@ -21,6 +21,9 @@ public enum ConfigurationLimits {
     /// The tunnel MTU bounds, and the IPv6 minimum link MTU (RFC 8200 §5).
     public static let mtuRange = 576...9000
     public static let minimumIPv6MTU = 1280
+    /// `tunnel.crypto-threads`: threads sharing each data-plane thread's crypto, that thread included
+    /// (docs/tunnel.md: crypto lanes). More than the cores only adds hand-offs.
+    public static let cryptoThreadsRange = 1...8
     /// Keepalive interval in seconds; 0 turns keepalives off.
     public static let keepaliveRange = 0...3600
     /// Binding lifetimes in seconds: at least one 4-second unit, at most what the 16-bit Lifetime field

@@ -90,7 +90,7 @@ extension HomeAgentConfiguration {
     static let gatewayFields = ["forwarding", "masquerade"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
     static let listenFields = ["port", "addresses"]
-    static let tunnelFields = ["name", "mtu", "addresses", "offloads"]
+    static let tunnelFields = ["name", "mtu", "addresses", "offloads", "crypto-threads"]
     static let mobileNodeFields = ["name", "spi", "suite", "scope", "keys", "home-addresses"]
 
     /// Reads the file at `path` and parses it, loading key files with `KeyFile.load`.
@@ -217,7 +217,8 @@ extension HomeAgentConfiguration {
             listenPort: listenPort, listenAddresses: listenAddresses,
             tunnel: TunnelSettings(
                 name: tunnelName, mtu: mtu, addresses: tunnelAddresses,
-                offloads: try tunnelMapping.optional("offloads")?.boolean() ?? ConfigurationDefaults.offloads),
+                offloads: try tunnelMapping.optional("offloads")?.boolean() ?? ConfigurationDefaults.offloads,
+                cryptoThreads: try tunnelMapping.cryptoThreads()),
             mobileNodes: nodes,
             statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive,
             controller: controller, gateway: gateway)

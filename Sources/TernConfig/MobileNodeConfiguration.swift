@@ -112,6 +112,7 @@ extension MobileNodeConfiguration {
     static let bindingFields = ["lifetime"]
     static let tunnelFields = [
         "name", "mtu", "home-addresses", "routes", "full-tunnel", "block-ipv6", "dns", "dns-servers", "offloads",
+        "crypto-threads",
     ]
     static let associationFields = ["spi", "suite", "scope", "keys"]
 
@@ -209,7 +210,8 @@ extension MobileNodeConfiguration {
             homeAgentAddresses: homeAgentAddresses, homeAgentPort: homeAgentPort,
             tunnel: TunnelSettings(
                 name: name, mtu: mtu,
-                offloads: try tunnel.optional("offloads")?.boolean() ?? ConfigurationDefaults.offloads),
+                offloads: try tunnel.optional("offloads")?.boolean() ?? ConfigurationDefaults.offloads,
+                cryptoThreads: try tunnel.cryptoThreads()),
             homeAddresses: homeAddresses, routes: routes,
             securityAssociation: association, keepaliveInterval: keepalive, statusFile: statusFile,
             bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6,

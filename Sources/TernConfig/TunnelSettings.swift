@@ -14,15 +14,20 @@ public struct TunnelSettings: Hashable, Sendable {
     /// and use UDP segmentation (GSO) and receive coalescing (GRO), each where the kernel accepts it
     /// (docs/tunnel.md). false: one packet per read and write, one datagram per message.
     public var offloads: Bool
+    /// `tunnel.crypto-threads`, default 1: how many threads share the AEAD work of each big batch — the
+    /// data-plane thread itself and N − 1 workers, for the sending and for the receiving thread each
+    /// (docs/tunnel.md: crypto lanes). 1: no worker thread at all.
+    public var cryptoThreads: Int
 
     public init(
         name: String = ConfigurationDefaults.tunnelName, mtu: Int? = nil, addresses: [IPPrefix] = [],
-        offloads: Bool = ConfigurationDefaults.offloads
+        offloads: Bool = ConfigurationDefaults.offloads, cryptoThreads: Int = ConfigurationDefaults.cryptoThreads
     ) {
         self.name = name
         self.mtu = mtu
         self.addresses = addresses
         self.offloads = offloads
+        self.cryptoThreads = cryptoThreads
     }
 }
 
@@ -38,6 +43,8 @@ public enum ConfigurationDefaults {
     public static let tunnelName = "tern0"
     /// `tunnel.offloads`.
     public static let offloads = true
+    /// `tunnel.crypto-threads`: the data-plane thread alone.
+    public static let cryptoThreads = 1
     /// `listen.addresses`: every IPv4 and every IPv6 address.
     public static let listenAddresses: [IPAddress] = [.v4(.any), .v6(.any)]
     /// `suite`: AES-128-GCM, `{13,01}`.
@@ -83,5 +90,11 @@ extension YAMLMapping {
     /// `name` (default `tern0`) and `mtu` of a `tunnel` mapping.
     func tunnelName() throws(ConfigurationError) -> String {
         try optional("name")?.interfaceName() ?? ConfigurationDefaults.tunnelName
+    }
+
+    /// `crypto-threads` of a `tunnel` mapping (default 1).
+    func cryptoThreads() throws(ConfigurationError) -> Int {
+        try optional("crypto-threads")?.integer("number of crypto threads", in: ConfigurationLimits.cryptoThreadsRange)
+            ?? ConfigurationDefaults.cryptoThreads
     }
 }

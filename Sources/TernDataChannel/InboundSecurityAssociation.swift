@@ -8,20 +8,25 @@ public import TernProtocol
 /// traps. The replay window moves only after the ICV verifies, and ``OpenedDatagram/isNewest`` tells
 /// whether this packet may move a binding (DESIGN.md, who may move a binding).
 ///
-/// Not thread-safe: one receiving thread owns an instance.
+/// Not thread-safe: one receiving thread owns an instance. The one exception is
+/// ``authenticate(_:in:lane:)``, which other threads may run at the same time as each other (each with a
+/// lane of its own, on datagrams of its own) while the owner calls nothing else.
 public final class InboundSecurityAssociation {
     public let securityParameterIndex: SecurityParameterIndex
     public let suite: Ciphersuite
     public let scope: SecurityAssociationScope
     public private(set) var replayWindow = ReplayWindow()
-    private let protection: PacketProtection
+    /// One set of contexts per crypto lane (lane 0 first).
+    private let lanes: [PacketProtection]
 
+    /// - Parameter lanes: how many threads may authenticate this SA's packets at once
+    ///   (`tunnel.crypto-threads`): each gets contexts of its own, made here, once.
     public init(
         securityParameterIndex: SecurityParameterIndex, suite: Ciphersuite, scope: SecurityAssociationScope,
-        keys: DirectionalKeys
+        keys: DirectionalKeys, lanes: Int = 1
     ) throws(SecurityAssociationError) {
         do {
-            self.protection = try PacketProtection(suite: suite, keys: keys, direction: .decrypt)
+            self.lanes = try PacketProtection.lanes(lanes, suite: suite, keys: keys, direction: .decrypt)
         } catch {
             throw .crypto(error.description)
         }
@@ -41,57 +46,96 @@ public final class InboundSecurityAssociation {
     public func open(
         _ buffer: UnsafeMutableRawBufferPointer, datagram: Range<Int>
     ) throws(DataChannelDropReason) -> OpenedDatagram {
-        let readable = UnsafeRawBufferPointer(buffer)
-        let header = try DataChannel.parseHeader(readable, datagram: datagram)
+        switch try beginOpen(UnsafeRawBufferPointer(buffer), datagram: datagram) {
+        case .opened(let opened):
+            return opened
+        case .authenticate(let pending):
+            try authenticate(pending, in: buffer, lane: 0)
+            return try finishOpen(pending, in: UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// Number of crypto lanes this SA has contexts for.
+    public var laneCount: Int { lanes.count }
+
+    /// The first, ordered step of ``open(_:datagram:)``, for the thread that owns the SA: header, SPI,
+    /// the replay *check* (RFC 4303 §3.4.3: duplicates are rejected before the ICV is computed) and the
+    /// length. PType 0 needs nothing more and comes back opened.
+    @inline(__always)
+    public func beginOpen(
+        _ buffer: UnsafeRawBufferPointer, datagram: Range<Int>
+    ) throws(DataChannelDropReason) -> OpenStep {
+        let header = try DataChannel.parseHeader(buffer, datagram: datagram)
         guard let packetType = header.packetType else { throw .unknownPacketType }
         if packetType == .plaintext {
             guard scope == .signalingOnly else { throw .plaintextNotPermitted }
             let payload = (datagram.lowerBound + DataChannelHeader.length)..<datagram.upperBound
-            let kind = try DataChannel.innerPacketKind(readable, payload: payload, nextHeader: nil)
-            return OpenedDatagram(
-                packetType: .plaintext, kind: kind, payload: payload, sequenceNumber: 0, isNewest: false)
+            let kind = try DataChannel.innerPacketKind(buffer, payload: payload, nextHeader: nil)
+            return .opened(
+                OpenedDatagram(packetType: .plaintext, kind: kind, payload: payload, sequenceNumber: 0, isNewest: false))
         }
         guard header.securityParameterIndexValue == securityParameterIndex.rawValue else {
             throw .unknownSecurityParameterIndex
         }
         let sequence = header.sequenceNumber
-        // RFC 4303 §3.4.3: reject duplicates before spending the ICV computation on them.
         try Self.requireAcceptable(replayWindow.check(sequence))
 
         let encryptedStart = datagram.lowerBound + suite.headroom
         let encryptedEnd = datagram.upperBound - suite.icvLength
         guard encryptedEnd - encryptedStart >= suite.alignment else { throw .truncated }
         guard (encryptedEnd - encryptedStart) % suite.alignment == 0 else { throw .misaligned }
+        return .authenticate(
+            PendingOpen(
+                packetType: packetType, sequenceNumber: sequence, datagramStart: datagram.lowerBound,
+                encryptedStart: encryptedStart, encryptedEnd: encryptedEnd))
+    }
 
+    /// The parallel step: verifies the ICV or tag and decrypts in place with `lane`'s contexts. Reads
+    /// only what never changes after init (never the replay window), so lanes may run at once, each on
+    /// datagrams of its own and with a lane number no other thread uses meanwhile.
+    @inline(__always)
+    public func authenticate(
+        _ pending: PendingOpen, in buffer: UnsafeMutableRawBufferPointer, lane: Int
+    ) throws(DataChannelDropReason) {
+        guard lanes.indices.contains(lane) else { throw .cryptoFailure }
         let authentic: Bool
         do {
             authentic = try DataChannel.unprotect(
-                protection, buffer: buffer, datagramStart: datagram.lowerBound, encryptedStart: encryptedStart,
-                encryptedEnd: encryptedEnd, sequenceNumber: sequence)
+                lanes[lane], buffer: buffer, datagramStart: pending.datagramStart, encryptedStart: pending.encryptedStart,
+                encryptedEnd: pending.encryptedEnd, sequenceNumber: pending.sequenceNumber)
         } catch {
             throw .cryptoFailure
         }
         guard authentic else { throw .authenticationFailed }
-        // Only now, with the ICV verified, does the window move (RFC 4303 §3.4.3, DESIGN.md).
-        let verdict = replayWindow.accept(sequence)
+    }
+
+    /// The last, ordered step, for the owning thread, in the order the datagrams arrived and only for one
+    /// that ``authenticate(_:in:lane:)`` accepted: the replay window moves (RFC 4303 §3.4.3, DESIGN.md) —
+    /// checking again, so a duplicate whose twin was accepted since ``beginOpen(_:datagram:)`` is refused
+    /// here — and the trailer is read.
+    @inline(__always)
+    public func finishOpen(
+        _ pending: PendingOpen, in buffer: UnsafeRawBufferPointer
+    ) throws(DataChannelDropReason) -> OpenedDatagram {
+        let verdict = replayWindow.accept(pending.sequenceNumber)
         try Self.requireAcceptable(verdict)
 
-        let (payloadEnd, nextHeader) = try ESPTrailer.parse(readable, data: encryptedStart..<encryptedEnd)
-        let payload = encryptedStart..<payloadEnd
+        let (payloadEnd, nextHeader) = try ESPTrailer.parse(buffer, data: pending.encryptedStart..<pending.encryptedEnd)
+        let payload = pending.encryptedStart..<payloadEnd
         let kind: OpenedDatagram.Kind
-        switch (packetType, nextHeader) {
+        switch (pending.packetType, nextHeader) {
         case (.mobilityHeader, NextHeader.mobility):
             kind = .mobilityHeader
         case (.userData, NextHeader.noNextHeader):
             guard payload.isEmpty else { throw .badNextHeader }
             kind = .keepalive
         case (.userData, NextHeader.ipv4), (.userData, NextHeader.ipv6):
-            kind = try DataChannel.innerPacketKind(readable, payload: payload, nextHeader: nextHeader)
+            kind = try DataChannel.innerPacketKind(buffer, payload: payload, nextHeader: nextHeader)
         default:
             throw .badNextHeader
         }
         return OpenedDatagram(
-            packetType: packetType, kind: kind, payload: payload, sequenceNumber: sequence,
+            packetType: pending.packetType, kind: kind, payload: payload, sequenceNumber: pending.sequenceNumber,
             isNewest: verdict == .newest)
     }
 
@@ -104,6 +148,22 @@ public final class InboundSecurityAssociation {
         case .zero: throw .zeroSequenceNumber
         }
     }
+}
+
+/// What ``InboundSecurityAssociation/beginOpen(_:datagram:)`` found: a datagram already opened (PType 0),
+/// or one to authenticate.
+public enum OpenStep: Sendable {
+    case opened(OpenedDatagram)
+    case authenticate(PendingOpen)
+}
+
+/// A datagram that passed the ordered checks and waits for ``InboundSecurityAssociation/authenticate(_:in:lane:)``.
+public struct PendingOpen: Sendable {
+    public let packetType: PacketType
+    public let sequenceNumber: UInt32
+    let datagramStart: Int
+    let encryptedStart: Int
+    let encryptedEnd: Int
 }
 
 /// What an opened datagram carried.

@@ -8,21 +8,30 @@ public import TernProtocol
 /// octets in front and ``Ciphersuite/tailroom`` behind; ``seal(_:nextHeader:in:payload:)`` writes the
 /// header, IV, padding, trailer and ICV around it and encrypts in place. Nothing is allocated per packet.
 ///
-/// Not thread-safe: one sending thread owns an instance (its sequence counter and cipher contexts).
+/// Not thread-safe: one sending thread owns an instance (its sequence counter and cipher contexts). The
+/// one exception is ``protect(_:in:lane:)``, which other threads may run at the same time as each other
+/// (each with a lane of its own, on datagrams of its own) while the owner calls nothing else.
 public final class OutboundSecurityAssociation {
     public let securityParameterIndex: SecurityParameterIndex
     public let suite: Ciphersuite
     public private(set) var sequenceNumber: OutboundSequenceNumber
+    /// Lane 0's contexts: what ``seal(_:nextHeader:in:payload:)`` uses.
     let protection: PacketProtection
+    /// One set of contexts per crypto lane (lane 0 first), for ``protect(_:in:lane:)``.
+    private let lanes: [PacketProtection]
 
-    /// - Parameter lastSentSequenceNumber: where a restored SA resumes (its persisted reservation);
-    ///   0 for a new SA, whose first packet then carries 1.
+    /// - Parameters:
+    ///   - lastSentSequenceNumber: where a restored SA resumes (its persisted reservation); 0 for a new
+    ///     SA, whose first packet then carries 1.
+    ///   - lanes: how many threads may protect this SA's packets at once (`tunnel.crypto-threads`): each
+    ///     gets contexts of its own, made here, once.
     public init(
         securityParameterIndex: SecurityParameterIndex, suite: Ciphersuite, keys: DirectionalKeys,
-        lastSentSequenceNumber: UInt32 = 0
+        lastSentSequenceNumber: UInt32 = 0, lanes: Int = 1
     ) throws(SecurityAssociationError) {
         do {
-            self.protection = try PacketProtection(suite: suite, keys: keys, direction: .encrypt)
+            self.lanes = try PacketProtection.lanes(lanes, suite: suite, keys: keys, direction: .encrypt)
+            self.protection = self.lanes[0]
         } catch {
             throw .crypto(error.description)
         }
@@ -45,6 +54,21 @@ public final class OutboundSecurityAssociation {
     public func seal(
         _ packetType: PacketType, nextHeader: UInt8, in buffer: UnsafeMutableRawBufferPointer, payload: Range<Int>
     ) throws(DataChannelSealError) -> SealedDatagram {
+        let pending = try prepare(packetType, nextHeader: nextHeader, in: buffer, payload: payload)
+        try protect(pending, in: buffer, lane: 0)
+        return pending.sealed
+    }
+
+    /// Number of crypto lanes this SA has contexts for.
+    public var laneCount: Int { lanes.count }
+
+    /// The ordered half of sealing, for the thread that owns the SA: checks the room, takes the next
+    /// sequence number, writes header, padding and trailer. The datagram is not protected yet: hand the
+    /// result to ``protect(_:in:lane:)`` (any lane, any thread, once) before it is sent.
+    @inline(__always)
+    public func prepare(
+        _ packetType: PacketType, nextHeader: UInt8, in buffer: UnsafeMutableRawBufferPointer, payload: Range<Int>
+    ) throws(DataChannelSealError) -> PendingSeal {
         guard packetType != .plaintext else { throw .plaintextIsNotSealed }
         guard payload.count <= DataChannel.maximumPayloadLength else { throw .payloadTooLarge(payload.count) }
         let start = payload.lowerBound - suite.headroom
@@ -60,34 +84,46 @@ public final class OutboundSecurityAssociation {
         } catch {
             throw .sequenceNumberExhausted
         }
+        _ = writeFraming(
+            packetType, nextHeader: nextHeader, in: buffer, payload: payload, start: start, sequenceNumber: sequence)
+        return PendingSeal(
+            sealed: SealedDatagram(
+                range: start..<end, sequenceNumber: sequence, isPastSoftLimit: sequenceNumber.isPastSoftLimit),
+            encryptedStart: payload.lowerBound, trailerEnd: trailerEnd)
+    }
+
+    /// The parallel half of sealing: encrypts and writes the ICV of a datagram ``prepare(_:nextHeader:in:payload:)``
+    /// framed, with `lane`'s contexts. Reads only what never changes after init, so lanes may run at once,
+    /// each on datagrams of its own and with a lane number no other thread uses meanwhile.
+    @inline(__always)
+    public func protect(
+        _ pending: PendingSeal, in buffer: UnsafeMutableRawBufferPointer, lane: Int
+    ) throws(DataChannelSealError) {
+        guard lanes.indices.contains(lane) else { throw .crypto("no crypto lane \(lane) (the SA has \(lanes.count))") }
         do {
-            try frame(
-                packetType, nextHeader: nextHeader, in: buffer, payload: payload, start: start,
-                sequenceNumber: sequence, explicitIV: nil)
+            try DataChannel.protect(
+                lanes[lane], buffer: buffer, datagramStart: pending.sealed.range.lowerBound,
+                encryptedStart: pending.encryptedStart, trailerEnd: pending.trailerEnd,
+                sequenceNumber: pending.sealed.sequenceNumber, explicitIV: nil)
         } catch {
             throw .crypto(error.description)
         }
-        return SealedDatagram(
-            range: start..<end, sequenceNumber: sequence, isPastSoftLimit: sequenceNumber.isPastSoftLimit)
     }
 
-    /// Writes header and trailer around the payload and protects it: the part of sealing that every
-    /// path shares once the room is checked and the sequence number is chosen.
+    /// Writes header and trailer around the payload; returns where the trailer ends. The part of
+    /// sealing that every path shares once the room is checked and the sequence number is chosen.
     @inline(__always)
-    private func frame(
+    private func writeFraming(
         _ packetType: PacketType, nextHeader: UInt8, in buffer: UnsafeMutableRawBufferPointer, payload: Range<Int>,
-        start: Int, sequenceNumber sequence: UInt32, explicitIV: UnsafeRawBufferPointer?
-    ) throws(CryptoError) {
+        start: Int, sequenceNumber sequence: UInt32
+    ) -> Int {
         DataChannelHeader(
             packetType: packetType, securityParameterIndexValue: securityParameterIndex.rawValue,
             sequenceNumber: sequence
         ).write(to: buffer, at: start)
-        let trailerEnd = ESPTrailer.write(
+        return ESPTrailer.write(
             into: buffer, payloadEnd: payload.upperBound,
             paddingLength: suite.paddingLength(forPayloadLength: payload.count), nextHeader: nextHeader)
-        try DataChannel.protect(
-            protection, buffer: buffer, datagramStart: start, encryptedStart: payload.lowerBound,
-            trailerEnd: trailerEnd, sequenceNumber: sequence, explicitIV: explicitIV)
     }
 
     /// Seals a keepalive (DESIGN.md: PType 1, Next Header 59, empty payload) whose header starts at
@@ -107,10 +143,12 @@ public final class OutboundSecurityAssociation {
         sequenceNumber forcedSequence: UInt32, explicitIV: [UInt8]
     ) throws -> Range<Int> {
         let start = payload.lowerBound - suite.headroom
+        let trailerEnd = writeFraming(
+            packetType, nextHeader: nextHeader, in: buffer, payload: payload, start: start, sequenceNumber: forcedSequence)
         try explicitIV.withUnsafeBytes { iv in
-            try frame(
-                packetType, nextHeader: nextHeader, in: buffer, payload: payload, start: start,
-                sequenceNumber: forcedSequence, explicitIV: iv)
+            try DataChannel.protect(
+                protection, buffer: buffer, datagramStart: start, encryptedStart: payload.lowerBound,
+                trailerEnd: trailerEnd, sequenceNumber: forcedSequence, explicitIV: iv)
         }
         let padding = suite.paddingLength(forPayloadLength: payload.count)
         return start..<(payload.upperBound + padding + ESPTrailer.fixedLength + suite.icvLength)
@@ -123,6 +161,16 @@ public struct SealedDatagram: Hashable, Sendable {
     public let sequenceNumber: UInt32
     /// The SA has passed its sequence soft limit: time to get a new one (DESIGN.md).
     public let isPastSoftLimit: Bool
+}
+
+/// A datagram framed (sequence number, header, trailer) but not protected yet: what
+/// ``OutboundSecurityAssociation/prepare(_:nextHeader:in:payload:)`` hands to
+/// ``OutboundSecurityAssociation/protect(_:in:lane:)``.
+public struct PendingSeal: Sendable {
+    /// Where the datagram will lie, and its sequence number.
+    public let sealed: SealedDatagram
+    let encryptedStart: Int
+    let trailerEnd: Int
 }
 
 /// Why a packet could not be sealed. These are the sender's own conditions, never a peer's doing.

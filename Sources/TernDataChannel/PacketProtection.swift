@@ -35,7 +35,25 @@ enum PacketProtection {
     /// NULL encryption (RFC 2410), integrity only.
     case null(IntegrityTransform)
 
-    init(suite: Ciphersuite, keys: DirectionalKeys, direction: CipherContext.Direction) throws(CryptoError) {
+    /// One protection per crypto lane, each with contexts of its own (an `EVP_CIPHER_CTX` is not
+    /// thread-safe), all keyed alike. CBC lanes share one IV prefix, so every lane seals a packet into
+    /// the same octets.
+    static func lanes(
+        _ count: Int, suite: Ciphersuite, keys: DirectionalKeys, direction: CipherContext.Direction
+    ) throws(CryptoError) -> [PacketProtection] {
+        let first = try PacketProtection(suite: suite, keys: keys, direction: direction, ivPrefix: nil)
+        var lanes = [first]
+        let sharedPrefix: [UInt8]? = if case .cbc(_, _, let prefix) = first { prefix } else { nil }
+        for _ in 1..<max(count, 1) {
+            lanes.append(try PacketProtection(suite: suite, keys: keys, direction: direction, ivPrefix: sharedPrefix))
+        }
+        return lanes
+    }
+
+    /// - Parameter ivPrefix: a CBC sender's IV prefix to reuse (another lane's); nil draws a new one.
+    init(
+        suite: Ciphersuite, keys: DirectionalKeys, direction: CipherContext.Direction, ivPrefix: [UInt8]? = nil
+    ) throws(CryptoError) {
         switch suite.encryption {
         case .null:
             self = .null(try IntegrityTransform(suite.integrity, key: keys.integrityKey))
@@ -44,7 +62,10 @@ enum PacketProtection {
             let cipher = try CipherContext(algorithm, direction: direction, key: keys.encryptionKey)
             let integrity = try IntegrityTransform(suite.integrity, key: keys.integrityKey)
             // Only the sender makes IVs; 4 octets of the block are left for the sequence number.
-            let prefix = direction == .encrypt ? try SecureRandom.bytes(count: suite.ivLength - 4) : []
+            var prefix: [UInt8] = []
+            if direction == .encrypt {
+                if let ivPrefix { prefix = ivPrefix } else { prefix = try SecureRandom.bytes(count: suite.ivLength - 4) }
+            }
             self = .cbc(cipher, integrity, ivPrefix: prefix)
         case .aes128GCM, .aes256GCM, .chacha20Poly1305:
             let algorithm: CipherContext.Algorithm =

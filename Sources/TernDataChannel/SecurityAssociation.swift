@@ -29,18 +29,19 @@ public struct SecurityAssociation: Sendable {
     }
 
     /// Builds the sending and receiving halves for `role`: the MN sends with the MN-to-HA keys and
-    /// receives with the HA-to-MN keys; the HA the other way round.
+    /// receives with the HA-to-MN keys; the HA the other way round. `lanes`: contexts for that many
+    /// crypto lanes in each half (`tunnel.crypto-threads`).
     public func makeEndpoints(
-        for role: Role, lastSentSequenceNumber: UInt32 = 0
+        for role: Role, lastSentSequenceNumber: UInt32 = 0, lanes: Int = 1
     ) throws(SecurityAssociationError) -> (outbound: OutboundSecurityAssociation, inbound: InboundSecurityAssociation) {
         let (sending, receiving) =
             role == .mobileNode
             ? (mobileNodeToHomeAgent, homeAgentToMobileNode) : (homeAgentToMobileNode, mobileNodeToHomeAgent)
         let outbound = try OutboundSecurityAssociation(
             securityParameterIndex: securityParameterIndex, suite: suite, keys: sending,
-            lastSentSequenceNumber: lastSentSequenceNumber)
+            lastSentSequenceNumber: lastSentSequenceNumber, lanes: lanes)
         let inbound = try InboundSecurityAssociation(
-            securityParameterIndex: securityParameterIndex, suite: suite, scope: scope, keys: receiving)
+            securityParameterIndex: securityParameterIndex, suite: suite, scope: scope, keys: receiving, lanes: lanes)
         return (outbound, inbound)
     }
 }

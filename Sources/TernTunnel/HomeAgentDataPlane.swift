@@ -110,6 +110,12 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// The sending side's state: the sending thread's, lent to the receiving thread when it is free.
     private let transmitter: Mutex<HomeAgentTransmitState>
     private var threads: [PlatformThread] = []
+    /// `tunnel.crypto-threads`: lanes per data-plane thread, the thread itself included (1: none).
+    public let cryptoThreads: Int
+    /// The crypto lanes of the sending side (used by whoever holds ``transmitter``) and of the receiving
+    /// thread, made by ``start()`` when ``cryptoThreads`` > 1.
+    private var sendingLanes: CryptoWorkers<SealJob>?
+    private var receivingLanes: CryptoWorkers<OpenJob>?
 
     /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
     static let batchesPerWake = 8
@@ -121,9 +127,10 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     public init(
         tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, mtu: Int, mobileNodes: [MobileNode],
         bindingPolicy: BindingCache.Policy = BindingCache.Policy(), offloads enabled: Bool = false,
-        events: @escaping @Sendable (TunnelEvent) -> Void
+        cryptoThreads: Int = 1, events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
         self.bindingPolicy = bindingPolicy
+        self.cryptoThreads = min(max(cryptoThreads, 1), CryptoLanes.maximumLanes)
         offloads = DataPlaneOffloads(enabled: enabled, tun: tun, sockets: [ipv4, ipv6].compactMap { $0 })
         self.tun = tun
         self.ipv4 = ipv4
@@ -133,7 +140,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             do {
                 sessions.append(
                     try MobileNodeSession(
-                        name: node.name, association: node.association, homeAddresses: node.homeAddresses))
+                        name: node.name, association: node.association, homeAddresses: node.homeAddresses,
+                        lanes: self.cryptoThreads))
             } catch {
                 throw .securityAssociation(error)
             }
@@ -155,6 +163,15 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
 
     /// Starts the two data-plane threads.
     public func start() throws(SystemCallError) {
+        if cryptoThreads > 1 {
+            receivingLanes = try .receiving(lanes: cryptoThreads, name: "tern-ha-rx")
+            do {
+                sendingLanes = try .sending(lanes: cryptoThreads, name: "tern-ha-tx", capacity: DatagramBatch.defaultCapacity)
+            } catch {
+                receivingLanes?.lanes.stop()
+                throw error
+            }
+        }
         threads.append(try PlatformThread(name: "tern-ha-rx") { [self] in receiveLoop() })
         threads.append(try PlatformThread(name: "tern-ha-tx") { [self] in transmitLoop() })
     }
@@ -165,6 +182,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         wakeUp.signal()
         for thread in threads { thread.join() }
         threads = []
+        sendingLanes?.lanes.stop()
+        receivingLanes?.lanes.stop()
     }
 
     /// The counters of both threads, as last published.
@@ -178,7 +197,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         do {
             session = try MobileNodeSession(
                 name: node.name, association: node.association, homeAddresses: node.homeAddresses,
-                sequenceReservation: node.sequenceReservation, validity: node.validity)
+                sequenceReservation: node.sequenceReservation, validity: node.validity, lanes: cryptoThreads)
         } catch {
             throw .securityAssociation(error)
         }
@@ -284,8 +303,15 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                         {
                             state.cache.policy = policy
                         }
-                        PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
-                            receive(datagram, counters: &local, state: &state)
+                        if let lanes = receivingLanes {
+                            PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
+                                queue(datagram, lanes: lanes, counters: &local, state: &state)
+                            }
+                            finish(lanes, counters: &local, state: &state)
+                        } else {
+                            PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
+                                receive(datagram, counters: &local, state: &state)
+                            }
                         }
                         state.sink.flush(counters: &local)
                     }
@@ -321,7 +347,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     }
 
     /// What only the receiving thread touches.
-    private struct ReceiverState {
+    struct ReceiverState {
         /// The sessions, as of this batch.
         var view: SessionTableView
         /// PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
@@ -347,7 +373,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     static let bindingErrorInterval: UInt64 = 1_000_000_000
 
     @inline(__always)
-    private func receive(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters, state: inout ReceiverState) {
+    func receive(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters, state: inout ReceiverState) {
         let buffer = datagram.buffer
         let header: DataChannelHeader
         do {
@@ -369,6 +395,18 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         guard let opened = PacketPath.open(datagram, inbound: session.inbound, counters: &local) else {
             return
         }
+        handle(opened, of: datagram, session: session, counters: &local, state: &state)
+    }
+
+    /// What an authenticated datagram does: moves its binding when it is the newest, asks an MN without
+    /// a binding to register, and is counted, answered (Mobility Header) or written to the TUN device.
+    @inline(__always)
+    func handle(
+        _ opened: OpenedDatagram, of datagram: ReceivedDatagram, session: MobileNodeSession,
+        counters local: inout TunnelCounters, state: inout ReceiverState
+    ) {
+        let buffer = datagram.buffer
+        guard let source = datagram.source else { return local.drop(.unknownPlaintextSource) }
         if opened.isNewest {
             let endpoint = Endpoint(remote: source, local: datagram.local)
             let previous = session.currentEndpoint()
@@ -513,9 +551,16 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             _ = state.view.refresh(from: tables)
             let (count, tunEmpty) = try fill(
                 state.batch, from: state.reader, families: state.families, table: state.view.table,
-                counters: &state.counters)
-            PacketPath.flush(
-                state.batch, count: count, families: state.families, ipv4: ipv4, ipv6: ipv6, counters: &state.counters)
+                lanes: sendingLanes?.jobs, counters: &state.counters)
+            if let lanes = sendingLanes {
+                lanes.run(counters: &state.counters)
+                lanes.jobs.flush(
+                    state.batch, count: count, families: state.families, ipv4: ipv4, ipv6: ipv6, counters: &state.counters)
+            } else {
+                PacketPath.flush(
+                    state.batch, slots: 0..<count, families: state.families, ipv4: ipv4, ipv6: ipv6,
+                    counters: &state.counters)
+            }
             if count > 0 { read = true }
             if tunEmpty { break }
         }
@@ -538,9 +583,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     @inline(__always)
     private func fill(
         _ batch: DatagramBatch, from reader: TunReader, families isIPv6: UnsafeMutableBufferPointer<Bool>, table: SessionTable,
-        counters local: inout TunnelCounters
+        lanes: LaneJobs<SealJob>?, counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
+        // Jobs of a batch a TUN read error cut short were never sent: they go with it.
+        lanes?.removeAll()
         // One clock read per batch: a binding that expires mid-batch is honoured from the next one.
         let now = monotonicNanoseconds()
         while count < batch.capacity {
@@ -567,7 +614,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             var pastSoftLimit = false
             guard let datagram = PacketPath.seal(
                 payload: payload, in: slot, destination: destination, outbound: session.outbound, scope: session.scope,
-                counters: &local, pastSoftLimit: &pastSoftLimit)
+                counters: &local, pastSoftLimit: &pastSoftLimit, lanes: lanes, slotIndex: count)
             else { continue }
             if pastSoftLimit { session.outboundPastSoftLimit.store(true, ordering: .relaxed) }
             batch.prepareToSend(count, range: datagram, to: endpoint.remote, from: endpoint.local)

@@ -40,6 +40,11 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     private let controlWake: Notifier
     private let counters = CounterBoard(threads: 2)
     private var threads: [PlatformThread] = []
+    /// `tunnel.crypto-threads`: lanes per data-plane thread, the thread itself included (1: none).
+    public let cryptoThreads: Int
+    /// The two threads' crypto lanes, made by ``start()`` when ``cryptoThreads`` > 1.
+    private var sendingLanes: CryptoWorkers<SealJob>?
+    private var receivingLanes: CryptoWorkers<OpenJob>?
 
     /// Index into ``homeAgents`` of the address in use, or −1 while there is no path.
     private let homeAgentIndex = Atomic<Int>(-1)
@@ -65,15 +70,16 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     public init(
         tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, homeAgents: [SocketAddress], mtu: Int,
         association: SecurityAssociation, homeAddresses: [IPAddress], keepaliveIntervalSeconds: Int,
-        offloads enabled: Bool = false, events: @escaping @Sendable (TunnelEvent) -> Void
+        offloads enabled: Bool = false, cryptoThreads: Int = 1, events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
         self.tun = tun
+        self.cryptoThreads = min(max(cryptoThreads, 1), CryptoLanes.maximumLanes)
         offloads = DataPlaneOffloads(enabled: enabled, tun: tun, sockets: [ipv4, ipv6].compactMap { $0 })
         self.ipv4 = ipv4
         self.ipv6 = ipv6
         self.homeAgents = homeAgents
         do {
-            associations = Mutex(try AssociationSet(current: association, previous: nil))
+            associations = Mutex(try AssociationSet(current: association, previous: nil, lanes: self.cryptoThreads))
             wakeUp = try Notifier()
             controlWake = try Notifier()
             handoverProgress = try Notifier()
@@ -94,6 +100,15 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     }
 
     public func start() throws(SystemCallError) {
+        if cryptoThreads > 1 {
+            receivingLanes = try .receiving(lanes: cryptoThreads, name: "tern-mn-rx")
+            do {
+                sendingLanes = try .sending(lanes: cryptoThreads, name: "tern-mn-tx", capacity: DatagramBatch.defaultCapacity)
+            } catch {
+                stopLanes()
+                throw error
+            }
+        }
         threads.append(try PlatformThread(name: "tern-mn-rx") { [self] in receiveLoop() })
         threads.append(try PlatformThread(name: "tern-mn-tx") { [self] in transmitLoop() })
     }
@@ -103,6 +118,12 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         wakeUp.signal()
         for thread in threads { thread.join() }
         threads = []
+        stopLanes()
+    }
+
+    private func stopLanes() {
+        sendingLanes?.lanes.stop()
+        receivingLanes?.lanes.stop()
     }
 
     public func statistics() -> TunnelCounters { counters.total() }
@@ -129,7 +150,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     /// ``dropPreviousSecurityAssociation()``.
     public func install(_ association: SecurityAssociation) throws(DataPlaneError) {
         do {
-            let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
+            let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode, lanes: cryptoThreads)
             associations.withLock { set in
                 set = AssociationSet(outbound: outbound, scope: association.scope, inbound: [inbound, set.inbound[0]])
             }
@@ -209,8 +230,15 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                         if count == 0 { break }
                         let deliveredBefore = local.packetsReceived
                         view.refresh(self)
-                        PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
-                            receive(datagram, associations: view.set, sink: sink, counters: &local)
+                        if let lanes = receivingLanes {
+                            PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
+                                queue(datagram, associations: view.set, sink: sink, lanes: lanes, counters: &local)
+                            }
+                            finish(lanes, sink: sink, counters: &local)
+                        } else {
+                            PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
+                                receive(datagram, associations: view.set, sink: sink, counters: &local)
+                            }
                         }
                         sink.flush(counters: &local)
                         if local.packetsReceived != deliveredBefore { noteFirstData(seen: &seenGeneration) }
@@ -255,6 +283,16 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         let buffer = datagram.buffer
         let inbound = associations.inbound(for: UnsafeRawBufferPointer(buffer), datagram: datagram.range)
         guard let opened = PacketPath.open(datagram, inbound: inbound, counters: &local) else { return }
+        deliver(opened, of: buffer, sink: sink, counters: &local)
+    }
+
+    /// What an opened datagram asks for: counted (keepalive), handed to the control plane (Mobility
+    /// Header), or written to the TUN device (an inner packet for one of the Home Addresses).
+    @inline(__always)
+    func deliver(
+        _ opened: OpenedDatagram, of buffer: UnsafeMutableRawBufferPointer, sink: InnerPacketSink,
+        counters local: inout TunnelCounters
+    ) {
         switch opened.kind {
         case .keepalive:
             local.keepalivesReceived &+= 1
@@ -305,9 +343,15 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
                         let (count, tunEmpty) = try fill(
                             batch, from: reader, to: homeAgent, outbound: outbound, scope: view.set.scope, counters: &local)
+                        sendingLanes?.run(counters: &local)
                         if count > 0, let homeAgent {
                             families.update(repeating: !homeAgent.address.isIPv4)
-                            PacketPath.flush(batch, count: count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
+                            if let lanes = sendingLanes?.jobs {
+                                lanes.flush(batch, count: count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
+                            } else {
+                                PacketPath.flush(
+                                    batch, slots: 0..<count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
+                            }
                             schedule.sent(at: monotonicNanoseconds())
                         }
                         if tunEmpty { break }
@@ -351,6 +395,8 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         scope: SecurityAssociationScope, counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
+        // Jobs of a batch a TUN read error cut short were never sent: they go with it.
+        sendingLanes?.jobs.removeAll()
         // The MN's SA is replaced through the HAC (issue 6); the MN learns of the soft limit from the
         // HA's REINIT_SA_WITH_HAC, so the flag is not kept here.
         var pastSoftLimit = false
@@ -368,7 +414,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
             }
             guard let datagram = PacketPath.seal(
                 payload: payload, in: slot, destination: destination, outbound: outbound, scope: scope,
-                counters: &local, pastSoftLimit: &pastSoftLimit)
+                counters: &local, pastSoftLimit: &pastSoftLimit, lanes: sendingLanes?.jobs, slotIndex: count)
             else { continue }
             if count == 0 {
                 batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
@@ -439,10 +485,10 @@ final class AssociationSet: @unchecked Sendable {
         self.inbound = inbound
     }
 
-    convenience init(current association: SecurityAssociation, previous: InboundSecurityAssociation?)
+    convenience init(current association: SecurityAssociation, previous: InboundSecurityAssociation?, lanes: Int)
         throws(SecurityAssociationError)
     {
-        let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
+        let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode, lanes: lanes)
         self.init(outbound: outbound, scope: association.scope, inbound: [inbound] + (previous.map { [$0] } ?? []))
     }
 

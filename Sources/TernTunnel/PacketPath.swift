@@ -42,20 +42,34 @@ enum PacketPath {
     /// Seals (or, under scope 0, frames as PType 0) the inner packet at `payload` of `slot`. Returns the
     /// datagram's range, or nil after counting why it could not be sent. `pastSoftLimit` is set when the
     /// SA's sequence numbers passed the soft limit (DESIGN.md: time for a new SA).
+    ///
+    /// With crypto lanes (`lanes` not nil) the packet is only framed here, in order — sequence number,
+    /// header, trailer — and its protection is queued as job `slotIndex` for the lanes, which must run
+    /// before the slot is sent (``LaneJobs/flush(_:count:families:ipv4:ipv6:counters:)``).
     @inline(__always)
     static func seal(
         payload: Range<Int>, in slot: UnsafeMutableRawBufferPointer, destination: IPAddress,
         outbound: OutboundSecurityAssociation, scope: SecurityAssociationScope, counters: inout TunnelCounters,
-        pastSoftLimit: inout Bool
+        pastSoftLimit: inout Bool, lanes: LaneJobs<SealJob>? = nil, slotIndex: Int = 0
     ) -> Range<Int>? {
         do {
             if scope == .signalingOnly {
                 return try DataChannel.encapsulatePlaintext(in: slot, payload: payload)
             }
             let nextHeader = destination.isIPv4 ? NextHeader.ipv4 : NextHeader.ipv6
-            let sealed = try outbound.seal(.userData, nextHeader: nextHeader, in: slot, payload: payload)
-            if sealed.isPastSoftLimit { pastSoftLimit = true }
-            return sealed.range
+            guard let lanes else {
+                let sealed = try outbound.seal(.userData, nextHeader: nextHeader, in: slot, payload: payload)
+                if sealed.isPastSoftLimit { pastSoftLimit = true }
+                return sealed.range
+            }
+            let pending = try outbound.prepare(.userData, nextHeader: nextHeader, in: slot, payload: payload)
+            if pending.sealed.isPastSoftLimit { pastSoftLimit = true }
+            let job = SealJob(
+                slot: slotIndex, buffer: slot, outbound: Unmanaged.passUnretained(outbound), pending: pending,
+                innerLength: payload.count)
+            // One job per slot: the table holds a batch's worth, so this never refuses.
+            guard lanes.append(job, octets: pending.sealed.range.count) else { throw DataChannelSealError.crypto("no job slot") }
+            return pending.sealed.range
         } catch {
             counters.drop(.sealFailed)
             return nil
@@ -166,15 +180,15 @@ enum PacketPath {
         return true
     }
 
-    /// Sends slots `0 ..< count` of `batch`, grouping runs by address family onto the matching socket.
+    /// Sends `slots` of `batch`, grouping runs by address family onto the matching socket.
     static func flush(
-        _ batch: DatagramBatch, count: Int, families isIPv6: UnsafeMutableBufferPointer<Bool>,
+        _ batch: DatagramBatch, slots: Range<Int>, families isIPv6: UnsafeMutableBufferPointer<Bool>,
         ipv4: UDPSocket?, ipv6: UDPSocket?, counters: inout TunnelCounters
     ) {
-        var start = 0
-        while start < count {
+        var start = slots.lowerBound
+        while start < slots.upperBound {
             var end = start + 1
-            while end < count && isIPv6[end] == isIPv6[start] { end += 1 }
+            while end < slots.upperBound && isIPv6[end] == isIPv6[start] { end += 1 }
             var refused = 0
             if let socket = isIPv6[start] ? ipv6 : ipv4 {
                 let sent = batch.send(start..<end, on: socket, refused: &refused)

@@ -48,7 +48,7 @@ final class MobileNodeSession: @unchecked Sendable {
     init(
         name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
         sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
-        validity: (issuedAt: Double, end: Double)? = nil
+        validity: (issuedAt: Double, end: Double)? = nil, lanes: Int = 1
     ) throws(SecurityAssociationError) {
         self.name = name
         self.validity = validity
@@ -57,7 +57,7 @@ final class MobileNodeSession: @unchecked Sendable {
         self.homeAddresses = homeAddresses
         ipv4HomeAddress = homeAddresses.lazy.compactMap { if case .v4(let address) = $0 { address } else { nil } }.first
         (outbound, inbound) = try association.makeEndpoints(
-            for: .homeAgent, lastSentSequenceNumber: sequenceReservation?.resumeAfter ?? 0)
+            for: .homeAgent, lastSentSequenceNumber: sequenceReservation?.resumeAfter ?? 0, lanes: lanes)
         grantedThrough = Atomic(sequenceReservation?.grantedThrough ?? .max)
         reservesSequenceNumbers = sequenceReservation != nil
     }

@@ -83,6 +83,8 @@ public struct TunnelCounters: Sendable {
     /// super-packets written to it. Each carried several of the inner packets counted above.
     public var superPacketsRead: UInt64 = 0
     public var superPacketsWritten: UInt64 = 0
+    /// With `tunnel.crypto-threads` > 1: batches whose crypto was spread over the lanes (docs/tunnel.md).
+    public var cryptoBatchesSplit: UInt64 = 0
     public var dataChannelDrops = DataChannelDropCounters()
     public var tunnelDrops = [UInt64](repeating: 0, count: TunnelDropReason.allCases.count)
 
@@ -108,6 +110,7 @@ public struct TunnelCounters: Sendable {
         sum.mobilityHeadersReceived &+= other.mobilityHeadersReceived
         sum.superPacketsRead &+= other.superPacketsRead
         sum.superPacketsWritten &+= other.superPacketsWritten
+        sum.cryptoBatchesSplit &+= other.cryptoBatchesSplit
         for reason in DataChannelDropReason.allCases {
             sum.dataChannelDrops.add(other.dataChannelDrops[reason], for: reason)
         }

@@ -84,8 +84,9 @@ struct HomeAgentCommand: ParsableCommand {
                 bindingPolicy: BindingCache.Policy(
                     maximumLifetimeSeconds: UInt32(configuration.maximumBindingLifetime),
                     natKeepaliveSeconds: UInt32(configuration.natKeepalive)),
-                offloads: configuration.tunnel.offloads, events: { [logger] event in log(event, logger) })
-            logger.info("offloads: \(plane.offloads)")
+                offloads: configuration.tunnel.offloads, cryptoThreads: configuration.tunnel.cryptoThreads,
+                events: { [logger] event in log(event, logger) })
+            logger.info("offloads: \(plane.offloads), crypto threads: \(plane.cryptoThreads)")
             try plane.start()
         } catch {
             throw fail("cannot start the data plane: \(error)")

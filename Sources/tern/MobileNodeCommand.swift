@@ -171,7 +171,8 @@ struct MobileNodeCommand: ParsableCommand {
                 tun: tun, ipv4: ipv4, ipv6: ipv6, homeAgents: homeAgents, mtu: mtu,
                 association: association, homeAddresses: homeAddresses,
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
-                offloads: configuration.tunnel.offloads, events: { [logger] event in log(event, logger) })
+                offloads: configuration.tunnel.offloads, cryptoThreads: configuration.tunnel.cryptoThreads,
+                events: { [logger] event in log(event, logger) })
             let ipv4HomeAddress = homeAddresses.lazy.compactMap {
                 if case .v4(let address) = $0 { address } else { nil }
             }.first
@@ -186,7 +187,7 @@ struct MobileNodeCommand: ParsableCommand {
                     log(event, logger)
                     record(event)
                 })
-            logger.info("offloads: \(plane.offloads)")
+            logger.info("offloads: \(plane.offloads), crypto threads: \(plane.cryptoThreads)")
             try plane.start()
             try controller.start()
         } catch {

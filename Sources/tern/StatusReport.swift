@@ -77,6 +77,7 @@ struct StatusReport: Codable, Sendable {
     var bindingMoves: UInt64
     var superPacketsRead: UInt64
     var superPacketsWritten: UInt64
+    var cryptoBatchesSplit: UInt64
     var drops: [String: UInt64]
     var bindings: [Binding]
     var registration: Registration?
@@ -94,6 +95,7 @@ struct StatusReport: Codable, Sendable {
         bindingMoves = counters.bindingMoves
         superPacketsRead = counters.superPacketsRead
         superPacketsWritten = counters.superPacketsWritten
+        cryptoBatchesSplit = counters.cryptoBatchesSplit
         drops = counters.dropsByLabel
         self.bindings = bindings
         self.registration = registration
@@ -107,6 +109,7 @@ struct StatusReport: Codable, Sendable {
             + "(\(octetsReceived) octets), keepalives sent \(keepalivesSent) received \(keepalivesReceived), "
             + "mobility headers sent \(mobilityHeadersSent) received \(mobilityHeadersReceived), "
             + "binding moves \(bindingMoves), super-packets read \(superPacketsRead) written \(superPacketsWritten), "
+            + "crypto batches split \(cryptoBatchesSplit), "
             + "drops: \(dropText)"
     }
 }

@@ -342,6 +342,24 @@ struct ValidConfigTests {
         #expect(try !HomeAgentConfiguration.parse(homeAgent, path: "ha.yaml", keyLoader: Self.keys.load).tunnel.offloads)
     }
 
+    @Test("tunnel.crypto-threads: 1 by default for both roles, 1…8, anything else refused at its line")
+    func cryptoThreads() throws {
+        #expect(try Self.mobileNode(tunnel: "").tunnel.cryptoThreads == 1)
+        #expect(try Self.mobileNode(tunnel: "  crypto-threads: 2").tunnel.cryptoThreads == 2)
+        #expect(try Self.mobileNode(tunnel: "  crypto-threads: 8").tunnel.cryptoThreads == ConfigurationLimits.cryptoThreadsRange.upperBound)
+        for (text, column) in [("0", 19), ("9", 19), ("-1", 19), ("two", 19), ("1.5", 19)] {
+            let wrong = configurationError { () throws(ConfigurationError) in _ = try Self.mobileNode(tunnel: "  crypto-threads: \(text)") }
+            #expect(wrong?.description.hasPrefix("mn.yaml:4:\(column): tunnel.crypto-threads: \(text) is ") == true, "\(String(describing: wrong))")
+            #expect(wrong?.description.contains("(1…8)") == true, "\(String(describing: wrong))")
+        }
+        let homeAgent = """
+            tunnel: {addresses: [192.0.2.1/24], crypto-threads: 3}
+            mobile-nodes:
+              - {name: mn0, spi: 7, keys: /etc/tern/mn0.keys, home-addresses: [192.0.2.10]}
+            """
+        #expect(try HomeAgentConfiguration.parse(homeAgent, path: "ha.yaml", keyLoader: Self.keys.load).tunnel.cryptoThreads == 3)
+    }
+
     @Test("metrics: absent is off; present (even empty) is on, on loopback with a port per role; IPv6 in brackets")
     func metrics() throws {
         let ha = "tunnel: {addresses: [192.0.2.1/24]}\nmobile-nodes: [{name: a, spi: 1, keys: /etc/tern/mn0.keys, home-addresses: [192.0.2.10]}]\n"

@@ -18,7 +18,7 @@ let testSPI = SecurityParameterIndex(rawValue: 0x0123_4567)!
 /// Random keys of the right lengths for `suite`, both directions.
 func makePair(
     _ suite: Ciphersuite, scope: SecurityAssociationScope = .allTraffic, seed: UInt64 = 1,
-    spi: SecurityParameterIndex = testSPI, lastSent: UInt32 = 0
+    spi: SecurityParameterIndex = testSPI, lastSent: UInt32 = 0, lanes: Int = 1
 ) throws -> Pair {
     var random = SeededRandom(seed: seed &+ UInt64(suite.rawValue))
     let mnToHa = try DirectionalKeys(
@@ -30,8 +30,8 @@ func makePair(
     let association = SecurityAssociation(
         securityParameterIndex: spi, suite: suite, scope: scope, mobileNodeToHomeAgent: mnToHa,
         homeAgentToMobileNode: haToMn)
-    let mn = try association.makeEndpoints(for: .mobileNode, lastSentSequenceNumber: lastSent)
-    let ha = try association.makeEndpoints(for: .homeAgent, lastSentSequenceNumber: lastSent)
+    let mn = try association.makeEndpoints(for: .mobileNode, lastSentSequenceNumber: lastSent, lanes: lanes)
+    let ha = try association.makeEndpoints(for: .homeAgent, lastSentSequenceNumber: lastSent, lanes: lanes)
     return Pair(
         association: association, mobileNodeOut: mn.outbound, mobileNodeIn: mn.inbound, homeAgentOut: ha.outbound,
         homeAgentIn: ha.inbound)

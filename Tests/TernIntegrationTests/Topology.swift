@@ -121,6 +121,8 @@ struct TernDeployment {
     private(set) var keyFiles: [String] = []
     /// `tunnel.offloads` of every daemon (TUN and UDP segmentation offloads).
     let offloads: Bool
+    /// `tunnel.crypto-threads` of every daemon; 1 (the default) leaves the field out.
+    let cryptoThreads: Int
     /// More top-level config lines for the HA and for each MN (by index), and more command-line
     /// arguments for every daemon (e.g. `--log-level trace`).
     let haExtra: String
@@ -131,12 +133,13 @@ struct TernDeployment {
 
     init(
         topology: Topology, associations: [TestSecurityAssociation], outerIPv6: Bool = false, offloads: Bool = true,
-        haExtra: String = "", mnExtra: [String] = [], arguments: [String] = []
+        cryptoThreads: Int = 1, haExtra: String = "", mnExtra: [String] = [], arguments: [String] = []
     ) throws {
         self.topology = topology
         self.associations = []
         self.outerIPv6 = outerIPv6
         self.offloads = offloads
+        self.cryptoThreads = cryptoThreads
         self.haExtra = haExtra
         self.mnExtra = mnExtra
         self.arguments = arguments
@@ -189,6 +192,7 @@ struct TernDeployment {
               name: tern0
               addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
               offloads: \(offloads)
+            \(cryptoThreadsLine)
             status-file: \(haStatus)
             control-socket: \(topology.lab.directory.appendingPathComponent("ha.sock").path)
             \(haExtra)
@@ -197,6 +201,9 @@ struct TernDeployment {
             \(entries)
             """)
     }
+
+    /// The `tunnel:` line for ``cryptoThreads``, indented; empty for the default.
+    private var cryptoThreadsLine: String { cryptoThreads == 1 ? "" : "  crypto-threads: \(cryptoThreads)" }
 
     /// The configuration file of Mobile Node `index`.
     func mobileNodeConfig(_ index: Int) -> String {
@@ -235,6 +242,7 @@ struct TernDeployment {
               home-addresses: ["\(Topology.homeAddress4(index))", "\(Topology.homeAddress6(index))"]
               routes: ["198.51.100.0/24", "2001:db8:2::/64"]
               offloads: \(offloads)
+            \(cryptoThreadsLine)
             security-association:
               spi: \(sa.spi)
               suite: "\(sa.suite)"

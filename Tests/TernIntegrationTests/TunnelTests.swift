@@ -31,27 +31,7 @@ struct TunnelTests {
             let deployment = try TernDeployment(
                 topology: topology, associations: [TestSecurityAssociation(spi: 4660)], outerIPv6: outerIPv6,
                 offloads: offloads)
-            try deployment.startEchoServers()
-            // Idle is idle: neither TUN device solicits a router (the kernel would, for ever, through the tunnel).
-            for namespace in [topology.homeAgent, topology.mobileNodes[0]] {
-                let solicitations = try topology.lab.run(["cat", "/proc/sys/net/ipv6/conf/tern0/router_solicitations"], in: namespace)
-                #expect(solicitations.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(namespace)")
-            }
-            for target in [Topology.cn4, Topology.cn6] {
-                let ping = try deployment.ping(target)
-                #expect(ping.contains(" 0% packet loss"), "ping \(target): \(ping)")
-                let stream = try deployment.transfer(2_000_000, to: target)
-                #expect(stream.hasPrefix("OK 2000000"), "stream to \(target): \(stream)")
-                for (size, segmented) in [(1001, false), (1200, true)] {
-                    let datagrams = try topology.datagrams(groups: 20, size: size, segmented: segmented, to: target)
-                    #expect(datagrams.hasPrefix("OK"), "UDP \(size) segmented \(segmented) to \(target): \(datagrams)")
-                }
-            }
-            // The status file is rewritten every second: wait (bounded) for it to catch up.
-            try topology.lab.wait("the HA to count the streams", timeout: 5) {
-                let status = try deployment.homeAgentStatus()
-                return (status["packetsReceived"] as? Int ?? 0) > 1000 && (status["packetsSent"] as? Int ?? 0) > 1000
-            }
+            try checkTraffic(deployment, topology)
             // With offloads the MN's TCP stack hands its TUN device super-packets (TSO, and USO for the
             // segmented datagrams), and the HA writes coalesced ones (GRO) into its own; without, none.
             var (read, written) = (-1, -1)
@@ -70,11 +50,89 @@ struct TunnelTests {
         }
     }
 
-    @Test("every ciphersuite carries ping and a TCP stream", arguments: Ciphersuite.allCases)
-    func everySuite(suite: Ciphersuite) throws {
+    /// Ping, a checksummed TCP stream and checked UDP datagrams (odd sizes, UDP_SEGMENT) to both
+    /// correspondents, IPv4 and IPv6 inside; then waits (bounded) for the HA's status file to count them.
+    private func checkTraffic(_ deployment: TernDeployment, _ topology: Topology) throws {
+        try deployment.startEchoServers()
+        // Idle is idle: neither TUN device solicits a router (the kernel would, for ever, through the tunnel).
+        for namespace in [topology.homeAgent, topology.mobileNodes[0]] {
+            let solicitations = try topology.lab.run(["cat", "/proc/sys/net/ipv6/conf/tern0/router_solicitations"], in: namespace)
+            #expect(solicitations.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(namespace)")
+        }
+        for target in [Topology.cn4, Topology.cn6] {
+            let ping = try deployment.ping(target)
+            #expect(ping.contains(" 0% packet loss"), "ping \(target): \(ping)")
+            let stream = try deployment.transfer(2_000_000, to: target)
+            #expect(stream.hasPrefix("OK 2000000"), "stream to \(target): \(stream)")
+            for (size, segmented) in [(1001, false), (1200, true)] {
+                let datagrams = try topology.datagrams(groups: 20, size: size, segmented: segmented, to: target)
+                #expect(datagrams.hasPrefix("OK"), "UDP \(size) segmented \(segmented) to \(target): \(datagrams)")
+            }
+        }
+        // The status file is rewritten every second: wait (bounded) for it to catch up.
+        try topology.lab.wait("the HA to count the streams", timeout: 5) {
+            let status = try deployment.homeAgentStatus()
+            return (status["packetsReceived"] as? Int ?? 0) > 1000 && (status["packetsSent"] as? Int ?? 0) > 1000
+        }
+    }
+
+    /// The names of the threads of process `pid` (from /proc: the daemons run in this PID namespace).
+    private func threadNames(_ pid: Int32) -> [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap { task in
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    @Test(
+        "crypto-threads 2 on both daemons: the same checked traffic, with batches really spread over the crypto lanes",
+        arguments: [(false, true), (true, false)])
+    func cryptoLanes(outerIPv6: Bool, offloads: Bool) throws {
         try withLab { topology in
             let deployment = try TernDeployment(
-                topology: topology, associations: [TestSecurityAssociation(spi: 0x0ABCDEF, suite: suite)])
+                topology: topology, associations: [TestSecurityAssociation(spi: 4661)], outerIPv6: outerIPv6,
+                offloads: offloads, cryptoThreads: 2)
+            // One worker per data-plane thread, named after it.
+            for (name, process, role) in [
+                ("ha", deployment.homeAgentProcess, "ha"), ("mn0", deployment.mobileNodeProcesses.first, "mn"),
+            ] {
+                let names = process.map { threadNames($0.processIdentifier) } ?? []
+                for worker in ["tern-\(role)-tx-c1", "tern-\(role)-rx-c1"] {
+                    #expect(names.contains(worker), "\(name) threads: \(names.sorted())")
+                }
+                #expect(!names.contains("tern-\(role)-tx-c2"), "\(name) threads: \(names.sorted())")
+                #expect(topology.lab.log(name).contains("crypto threads: 2"), "\(topology.lab.log(name))")
+            }
+            try checkTraffic(deployment, topology)
+            // Both directions of the streams came in batches big enough to spread: the MN's sending and
+            // the HA's receiving thread, and the HA's sending and the MN's receiving thread.
+            var (mobileNode, homeAgent) = (-1, -1)
+            try? topology.lab.wait("the status files to count split batches", timeout: 5) {
+                mobileNode = try deployment.mobileNodeStatus()["cryptoBatchesSplit"] as? Int ?? -1
+                homeAgent = try deployment.homeAgentStatus()["cryptoBatchesSplit"] as? Int ?? -1
+                return mobileNode > 0 && homeAgent > 0
+            }
+            #expect(mobileNode > 0 && homeAgent > 0, "batches split: MN \(mobileNode), HA \(homeAgent)")
+            let drops = try deployment.homeAgentStatus()["drops"] as? [String: Int] ?? [:]
+            for reason in ["authentication_failed", "replayed", "too_old", "seal_failed", "crypto_failure"] {
+                #expect(drops[reason] == nil, "HA drops: \(drops)")
+            }
+            let mobileNodeDrops = try deployment.mobileNodeStatus()["drops"] as? [String: Int] ?? [:]
+            for reason in ["authentication_failed", "replayed", "too_old", "seal_failed", "crypto_failure"] {
+                #expect(mobileNodeDrops[reason] == nil, "MN drops: \(mobileNodeDrops)")
+            }
+        }
+    }
+
+    @Test(
+        "every ciphersuite carries ping and a TCP stream, with crypto-threads 1 and 2",
+        arguments: Ciphersuite.allCases, [1, 2])
+    func everySuite(suite: Ciphersuite, cryptoThreads: Int) throws {
+        try withLab { topology in
+            let deployment = try TernDeployment(
+                topology: topology, associations: [TestSecurityAssociation(spi: 0x0ABCDEF, suite: suite)],
+                cryptoThreads: cryptoThreads)
             try deployment.startEchoServers()
             let ping = try deployment.ping(Topology.cn6)
             #expect(ping.contains(" 0% packet loss"), "\(suite.name): \(ping)")
@@ -145,12 +203,15 @@ struct TunnelTests {
         }
     }
 
-    @Test("forged, replayed and garbage datagrams from a third namespace are dropped and move no binding")
-    func hostileUnderlay() throws {
+    @Test(
+        "forged, replayed and garbage datagrams from a third namespace are dropped and move no binding, with crypto-threads 1 and 2",
+        arguments: [1, 2])
+    func hostileUnderlay(cryptoThreads: Int) throws {
         try withLab(attacker: true) { topology in
             let lab = topology.lab
             guard let attacker = topology.attacker else { return }
-            let deployment = try TernDeployment(topology: topology, associations: [TestSecurityAssociation(spi: 4660)])
+            let deployment = try TernDeployment(
+                topology: topology, associations: [TestSecurityAssociation(spi: 4660)], cryptoThreads: cryptoThreads)
             // Capture some of the MN's genuine datagrams on the underlay, for replay.
             let capture = lab.directory.appendingPathComponent("genuine.hex").path
             let sniffer = try lab.start(
