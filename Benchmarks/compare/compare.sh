@@ -195,8 +195,14 @@ hops_ping() {  # hops_ping SYSTEM OUT_DIR SERVER_ADDR CLIENT_ADDR
     log "$sys: traced ping: $(awk -F'/' '/^(rtt|round-trip)/ { print $5 " ms avg" }' "$out/ping-traced.txt")"
 }
 
-measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
-    local sys=$1 srv=$2 cli=$3 out="$WORK/$1" spid i v
+# Octets the server side's tunnel device has handed to the kernel so far (0 for veth: no tunnel device).
+tunnel_rx_octets() {  # tunnel_rx_octets IFNAME
+    [ -n "$1" ] || { echo 0; return; }
+    ip -n "$NS_S" -s -j link show "$1" 2>/dev/null | jq -r '.[0].stats64.rx.bytes // 0'
+}
+
+measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR [SERVER_TUNNEL_IFNAME]
+    local sys=$1 srv=$2 cli=$3 tunnel_if=${4:-} out="$WORK/$1" spid i v rx_before rx_after
     mkdir -p "$out"
     ip netns exec "$NS_S" "${PIN_S[@]}" iperf3 -s -J -B "$srv" -p "$IPERF_PORT" >"$out/iperf3-server.json" 2>"$out/iperf3-server.err" &
     spid=$!
@@ -233,8 +239,15 @@ measure() {  # measure SYSTEM SERVER_ADDR CLIENT_ADDR
     # (datagrams - lost) / seconds from the server's own end-of-test report (--get-server-output).
     log "$sys: UDP 64-octet packet rate (${DURATION} s)"
     perf_start "$sys" "$out" udp64
+    rx_before=$(tunnel_rx_octets "$tunnel_if")
     if timeout "$IPERF_TIMEOUT" ip netns exec "$NS_C" "${PIN_C[@]}" iperf3 -c "$srv" -B "$cli" -p "$IPERF_PORT" \
             -t "$DURATION" -u -l 64 -b 0 --get-server-output -J >"$out/udp64.json" 2>"$out/udp64.err"; then
+        rx_after=$(tunnel_rx_octets "$tunnel_if")
+        # What the tunnel delivered, whether or not iperf3's server then read it: IPv4 + UDP + 64 octets
+        # each (a few keepalive or ping octets in the window do not show at this scale).
+        if [ -n "$tunnel_if" ] && [ "$rx_after" -gt "$rx_before" ] 2>/dev/null; then
+            RES[$sys,udp_tunnel_pps]=$(awk -v b="$((rx_after - rx_before))" -v t="$DURATION" 'BEGIN { print b / 92 / t }')
+        fi
         v=$(jq -r '(.server_output_json.end.sum // .end.sum) as $s
                    | [($s.packets - $s.lost_packets) / $s.seconds, $s.lost_percent,
                       (.end.sum.packets / .end.sum.seconds)] | @tsv' "$out/udp64.json")
@@ -312,7 +325,7 @@ leg_wireguard_go() {
     in_s ip addr add "$WG_SRV/28" dev "$WG_IF_S" && in_s ip link set "$WG_IF_S" mtu "$TUN_MTU" up || return 1
     in_c ip addr add "$WG_CLI/28" dev "$WG_IF_C" && in_c ip link set "$WG_IF_C" mtu "$TUN_MTU" up || return 1
     wait_ping "$WG_CLI" "$WG_SRV" 20 || { NOTE[wireguard-go]="tunnel did not pass a ping"; return 1; }
-    measure wireguard-go "$WG_SRV" "$WG_CLI"
+    measure wireguard-go "$WG_SRV" "$WG_CLI" "$WG_IF_S"
 }
 
 leg_openvpn() {
@@ -347,7 +360,7 @@ leg_openvpn() {
     fi
     OVPN_CIPHER_LINE=$(grep -m1 -o "Data Channel: cipher '[^']*'" "$d/client.log" || true)
     wait_ping "$OVPN_CLI" "$OVPN_SRV" 20 || { NOTE[openvpn]="tunnel did not pass a ping"; return 1; }
-    measure openvpn "$OVPN_SRV" "$OVPN_CLI"
+    measure openvpn "$OVPN_SRV" "$OVPN_CLI" "$OVPN_IF_S"
 }
 
 tern_available() {
@@ -425,7 +438,7 @@ EOF
         log "tern mn log tail:"; tail -n 10 "$d/mn.log" >&2
         return 1
     fi
-    measure tern "$TERN_SRV" "$TERN_CLI"
+    measure tern "$TERN_SRV" "$TERN_CLI" tern0
 }
 
 # ---------------------------------------------------------------- report
@@ -471,6 +484,8 @@ report() {
         printf '%-14s %-18s %10s %12s %14s\n' system thread "runs/ping" "CPU us/ping" "wake wait us"
         for s in $SYSTEMS; do [ -n "${HOPS_LINES[$s]:-}" ] && echo "${HOPS_LINES[$s]}"; done
     fi
+    echo "UDP64 kpps the tunnel delivered into the server's namespace (its device's received octets / 92 / seconds; what iperf3's server did not read in time was dropped at its socket):$(
+        for s in $SYSTEMS; do [ -n "${RES[$s,udp_tunnel_pps]:-}" ] && printf ' %s %s' "$s" "$(fmt "$(awk -v v="${RES[$s,udp_tunnel_pps]}" 'BEGIN{print v/1000}')" 1)"; done)"
     echo "tunnel MTU $TUN_MTU for every tunnel; underlay veth MTU 1500"
     [ -n "${OVPN_CIPHER_LINE:-}" ] && echo "openvpn: $OVPN_CIPHER_LINE, TLS (ECDSA P-256 PKI made for this run), DCO disabled"
     echo "loadavg at start:    $LOAD_START"
@@ -489,10 +504,10 @@ write_results_json() {
     for s in $SYSTEMS; do
         systems=$(jq -c --arg name "$s" --arg tcp1 "${RES[$s,tcp1]:-}" --arg tcp4 "${RES[$s,tcp4]:-}" \
             --arg rx "${RES[$s,udp_rx_pps]:-}" --arg tx "${RES[$s,udp_tx_pps]:-}" --arg loss "${RES[$s,udp_loss]:-}" \
-            --arg rtt "${RES[$s,rtt]:-}" --arg note "${NOTE[$s]:-}" \
+            --arg rtt "${RES[$s,rtt]:-}" --arg note "${NOTE[$s]:-}" --arg tunnel "${RES[$s,udp_tunnel_pps]:-}" \
             'def num: if . == "" then null else (tonumber? // null) end;
              . + [{name: $name, tcp1_gbps: ($tcp1 | num), tcp4_gbps: ($tcp4 | num), udp_rx_pps: ($rx | num),
-                   udp_tx_pps: ($tx | num), udp_loss_pct: ($loss | num), rtt_ms: ($rtt | num),
+                   udp_tx_pps: ($tx | num), udp_tunnel_pps: ($tunnel | num), udp_loss_pct: ($loss | num), rtt_ms: ($rtt | num),
                    note: (if $note == "" then null else $note end)}]' <<<"$systems") || return 1
     done
     jq -n --arg date "$RUN_DATE" --arg duration "$DURATION" --arg pings "$PINGS" --arg cpus "$(nproc)" \
