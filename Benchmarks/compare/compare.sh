@@ -154,7 +154,7 @@ perf_stop() {  # perf_stop SYSTEM OUT_DIR NAME
 
 # HOPS=1: a second ping run under bpftrace (the measured one runs untraced): per ping, how often each of
 # the system's threads was scheduled in, how long it ran, and how long it waited from wake-up to running.
-declare -A HOPS_LINES  # HOPS_LINES[system] = report lines
+declare -A HOPS_LINES=()  # HOPS_LINES[system] = report lines (=() so that set -u accepts it empty)
 hops_ping() {  # hops_ping SYSTEM OUT_DIR SERVER_ADDR CLIENT_ADDR
     local sys=$1 out=$2 srv=$3 cli=$4 threads bt_pid i seconds=$(( PINGS / 20 + 30 ))
     [ "${HOPS:-0}" = 1 ] && [ "$sys" != veth ] || return 0
