@@ -571,7 +571,8 @@ LOAD_AFTER=$(cat /proc/loadavg)
 KERNEL_LINE="$(uname -srm); $(openssl version)"
 PACKAGES_LINE=$(dpkg-query -W -f='${Package} ${Version}; ' iperf3 wireguard-go wireguard-tools openvpn iproute2 iputils-ping 2>/dev/null)
 TERN_LINE=""
-[ -x "$TERN_BIN" ] && TERN_LINE="$TERN_BIN ($(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)), $(swift --version 2>/dev/null | head -n1); offloads ${TERN_OFFLOADS:-true}, crypto-threads ${TERN_CRYPTO_THREADS:-default}"
+# The binary's own digest and time: the checkout's HEAD need not be what the binary was built from.
+[ -x "$TERN_BIN" ] && TERN_LINE="$TERN_BIN (sha256 $(sha256sum "$TERN_BIN" | cut -c1-12), built $(date -u -r "$TERN_BIN" +%FT%TZ); checkout at $(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null)), $(swift --version 2>/dev/null | head -n1); offloads ${TERN_OFFLOADS:-true}, crypto-threads ${TERN_CRYPTO_THREADS:-default}"
 report | tee -a "${RESULTS_FILE:-/dev/null}"
 
 # Results file and chart beside each other: compare-<UTC time>.json and .svg.
