@@ -41,18 +41,8 @@ extension HomeAgentDataPlane {
                 receive(job.datagram, counters: &local, state: &state)
                 continue
             }
-            if let failure = job.failure {
-                local.drop(failure)
-                continue
-            }
             do {
-                let opened: OpenedDatagram
-                switch step {
-                case .opened(let plaintext):
-                    opened = plaintext
-                case .authenticate(let pending):
-                    opened = try session.inbound.finishOpen(pending, in: UnsafeRawBufferPointer(job.datagram.buffer))
-                }
+                let opened = try job.opened(by: session.inbound, step: step)
                 handle(opened, of: job.datagram, session: session, counters: &local, state: &state)
             } catch {
                 local.drop(error)

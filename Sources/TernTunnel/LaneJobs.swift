@@ -69,6 +69,20 @@ struct OpenJob {
     var session: Unmanaged<MobileNodeSession>? = nil
     var step: OpenStep? = nil
     var failure: DataChannelDropReason? = nil
+
+    /// After the lanes, in arrival order: what the datagram carried — the replay accept and the trailer
+    /// for one that authenticated (``InboundSecurityAssociation/finishOpen(_:in:)``). Throws why it is
+    /// dropped: its lane's failure, or the accept's.
+    @inline(__always)
+    func opened(by inbound: InboundSecurityAssociation, step: OpenStep) throws(DataChannelDropReason) -> OpenedDatagram {
+        if let failure { throw failure }
+        switch step {
+        case .opened(let plaintext):
+            return plaintext
+        case .authenticate(let pending):
+            return try inbound.finishOpen(pending, in: UnsafeRawBufferPointer(datagram.buffer))
+        }
+    }
 }
 
 extension LaneJobs where Job == SealJob {

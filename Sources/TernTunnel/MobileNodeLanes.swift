@@ -32,19 +32,8 @@ extension MobileNodeDataPlane {
         lanes.run(counters: &local)
         for index in 0..<lanes.jobs.count {
             guard let job = lanes.jobs[index], let step = job.step, let inbound = job.inbound else { continue }
-            if let failure = job.failure {
-                local.drop(failure)
-                continue
-            }
             do {
-                let opened: OpenedDatagram
-                switch step {
-                case .opened(let plaintext):
-                    opened = plaintext
-                case .authenticate(let pending):
-                    opened = try inbound.takeUnretainedValue().finishOpen(
-                        pending, in: UnsafeRawBufferPointer(job.datagram.buffer))
-                }
+                let opened = try job.opened(by: inbound.takeUnretainedValue(), step: step)
                 deliver(opened, of: job.datagram.buffer, sink: sink, counters: &local)
             } catch {
                 local.drop(error)
