@@ -5,7 +5,8 @@
 # every 25 s and the binding refresh are what it needs). Not part of CI.
 #
 # Environment: SECONDS_IDLE (default 300), TERN_BIN (default <repo>/.build/release/tern, built if missing),
-# METRICS=1 to run both daemons with their metrics endpoint on (not scraped: an idle endpoint must not wake).
+# METRICS=1 to run both daemons with their metrics endpoint on (not scraped: an idle endpoint must not wake),
+# TERN_CRYPTO_THREADS=N for tunnel.crypto-threads on both (its idle workers must not wake either).
 # Root is required (namespaces, TUN). Traffic stays between the two namespaces it creates.
 set -uo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,7 +51,8 @@ ip -n "$NS_HA" link set "ti${RUN}h" up
 cat >"$WORK/ha.yaml" <<CONFIG
 tunnel:
   addresses: ["192.0.2.1/24"]
-gateway: {forwarding: false, masquerade: false}
+${TERN_CRYPTO_THREADS:+  crypto-threads: $TERN_CRYPTO_THREADS
+}gateway: {forwarding: false, masquerade: false}
 control-socket: $WORK/ha.sock
 mobile-nodes:
   - {name: laptop, spi: 4660, keys: $WORK/keys.yaml, home-addresses: ["192.0.2.10"]}
@@ -59,7 +61,8 @@ cat >"$WORK/mn.yaml" <<CONFIG
 home-agent: {address: 198.18.0.1}
 tunnel:
   home-addresses: ["192.0.2.10"]
-security-association: {spi: 4660, keys: $WORK/keys.yaml}
+${TERN_CRYPTO_THREADS:+  crypto-threads: $TERN_CRYPTO_THREADS
+}security-association: {spi: 4660, keys: $WORK/keys.yaml}
 control-socket: $WORK/mn.sock
 CONFIG
 if [ "$METRICS" = 1 ]; then
@@ -107,4 +110,4 @@ awk -v mn="$mn" -v ha="$ha" -v s="$SECONDS_IDLE" -v mne="$(cat "$WORK/mn.ended")
 if [ "$METRICS" = 1 ]; then
     echo "of them, the metrics threads: MN $(wakeups "$WORK/mn.before" "$WORK/mn.after" tern-metrics), HA $(wakeups "$WORK/ha.before" "$WORK/ha.after" tern-metrics)"
 fi
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg); tern $(git -C "$REPO_ROOT" rev-parse --short HEAD); metrics $([ "$METRICS" = 1 ] && echo on || echo off)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); tern $(git -C "$REPO_ROOT" rev-parse --short HEAD); metrics $([ "$METRICS" = 1 ] && echo on || echo off); crypto-threads ${TERN_CRYPTO_THREADS:-default}"

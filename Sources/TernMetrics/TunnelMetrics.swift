@@ -10,7 +10,9 @@ public import TernTunnel
 /// Exported (every one with `role`): `tern_packets_sent_total`, `tern_packets_received_total`,
 /// `tern_bytes_sent_total`, `tern_bytes_received_total` (inner packets and their octets),
 /// `tern_keepalives_sent_total`, `tern_keepalives_received_total`, `tern_mobility_headers_sent_total`,
-/// `tern_mobility_headers_received_total`, `tern_binding_moves_total`, and `tern_drops_total{reason}` for
+/// `tern_mobility_headers_received_total`, `tern_binding_moves_total`, `tern_super_packets_read_total` and
+/// `tern_super_packets_written_total` (TUN offloads), `tern_crypto_batches_split_total` (crypto lanes), and
+/// `tern_drops_total{reason}` for
 /// every ``DataChannelDropReason`` and ``TunnelDropReason`` (zeros included, so that a rate over a reason
 /// that has not happened yet is 0, not absent).
 public final class TunnelMetrics: Sendable {
@@ -28,11 +30,17 @@ public final class TunnelMetrics: Sendable {
     private let mobilityHeadersSent = Counter(label: "tern_mobility_headers_sent_total")
     private let mobilityHeadersReceived = Counter(label: "tern_mobility_headers_received_total")
     private let bindingMoves = Counter(label: "tern_binding_moves_total")
+    private let superPacketsRead = Counter(label: "tern_super_packets_read_total")
+    private let superPacketsWritten = Counter(label: "tern_super_packets_written_total")
+    private let cryptoBatchesSplit = Counter(label: "tern_crypto_batches_split_total")
     private let dataChannelDrops = DataChannelDropReason.allCases.map { TunnelMetrics.dropCounter($0.label) }
     private let tunnelDrops = TunnelDropReason.allCases.map { TunnelMetrics.dropCounter($0.label) }
 
     public init() {
-        for counter in dataChannelDrops + tunnelDrops { counter.increment(by: 0) }
+        // Present from the first scrape, at 0: a rate over something that has not happened yet is 0.
+        for counter in dataChannelDrops + tunnelDrops + [superPacketsRead, superPacketsWritten, cryptoBatchesSplit] {
+            counter.increment(by: 0)
+        }
     }
 
     private static func dropCounter(_ reason: String) -> Counter {
@@ -53,6 +61,9 @@ public final class TunnelMetrics: Sendable {
             add(mobilityHeadersSent, current.mobilityHeadersSent, last.mobilityHeadersSent)
             add(mobilityHeadersReceived, current.mobilityHeadersReceived, last.mobilityHeadersReceived)
             add(bindingMoves, current.bindingMoves, last.bindingMoves)
+            add(superPacketsRead, current.superPacketsRead, last.superPacketsRead)
+            add(superPacketsWritten, current.superPacketsWritten, last.superPacketsWritten)
+            add(cryptoBatchesSplit, current.cryptoBatchesSplit, last.cryptoBatchesSplit)
             for (index, reason) in DataChannelDropReason.allCases.enumerated() {
                 add(dataChannelDrops[index], current.dataChannelDrops[reason], last.dataChannelDrops[reason])
             }

@@ -62,8 +62,12 @@ struct MetricsTests {
         counters.mobilityHeadersReceived = 3
         counters.drop(.authenticationFailed)
         counters.drop(.noPathToHomeAgent)
+        counters.superPacketsRead = 4
+        counters.superPacketsWritten = 6
+        counters.cryptoBatchesSplit = 9
         metrics.update(counters)
         counters.packetsSent = 25
+        counters.cryptoBatchesSplit = 11
         counters.drop(.authenticationFailed)
         metrics.update(counters)
         metrics.update(counters)  // nothing grew: nothing added
@@ -77,6 +81,9 @@ struct MetricsTests {
         #expect(growth("tern_bytes_received_total{role=\"mn\"}") == 700)
         #expect(growth("tern_keepalives_sent_total{role=\"mn\"}") == 2)
         #expect(growth("tern_mobility_headers_received_total{role=\"mn\"}") == 3)
+        #expect(growth("tern_super_packets_read_total{role=\"mn\"}") == 4)
+        #expect(growth("tern_super_packets_written_total{role=\"mn\"}") == 6)
+        #expect(growth("tern_crypto_batches_split_total{role=\"mn\"}") == 11)
         #expect(growth("tern_drops_total{role=\"mn\",reason=\"authentication_failed\"}") == 2)
         #expect(growth("tern_drops_total{role=\"mn\",reason=\"no_path_to_home_agent\"}") == 1)
         #expect(growth("tern_drops_total{role=\"mn\",reason=\"replayed\"}") == 0)
