@@ -238,6 +238,26 @@ int tern_spawn(const char *path, char *const argv[], char *const envp[], int inp
     return error;
 }
 
+long tern_write_nosigpipe(int fd, const void *bytes, size_t count) {
+    sigset_t pipe_only, previous, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+    ssize_t result = write(fd, bytes, count);
+    int saved = errno;
+    if (result < 0 && saved == EPIPE && !was_pending) {
+        struct timespec now = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &now) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    errno = saved;
+    return (long)result;
+}
+
 int tern_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); }
 
 int tern_wait_child(int pid, int no_hang, int *exit_status) {

@@ -6,7 +6,8 @@ import Glibc
 /// Runs another program to completion: what the daemons do for `nft`, `resolvconf` and `resolvectl`.
 ///
 /// Spawned directly (posix_spawn, no shell) with the arguments and environment given, standard input
-/// from `input`, standard output and standard error captured together, every other descriptor closed in
+/// from `input` (a program that does not read it all is no error, and raises no SIGPIPE here), standard
+/// output and standard error captured together, every other descriptor closed in
 /// the child and its signal mask and dispositions reset (the daemons block SIGTERM, SIGINT and SIGHUP
 /// for their signalfd). The wait is a `poll` on a pidfd, the output pipe and the input pipe, bounded by
 /// a deadline: nothing here depends on a run loop, a socket pair or SIGCHLD (Foundation's `Process`
@@ -57,6 +58,16 @@ public enum ChildProcess {
             _ = try? SystemCall.call("waitpid \(pid)") { tern_wait_child(pid, 0, &status) }
             throw error
         }
+    }
+
+    /// A non-blocking write to a pipe that raises no SIGPIPE when the reader is gone: that is the error
+    /// EPIPE, never the end of the daemon (SIGPIPE is blocked for the call in this thread, and one it
+    /// raised is taken back). Returns the octets written, nil when the pipe is full.
+    public static func writeWithoutSIGPIPE(
+        _ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, call: @autoclosure () -> String = "write"
+    ) throws(SystemCallError) -> Int? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
+        return try SystemCall.nonBlocking(call()) { tern_write_nosigpipe(descriptor, base, bytes.count) }
     }
 
     private static func spawn(
@@ -121,13 +132,22 @@ private struct ExitWaiter {
                 try drain(outputEnd, into: &output, truncated: &truncated, chunk: &chunk, blocking: true)
             }
             if entries[2].revents & Int16(POLLOUT) != 0 {
-                let count = try SystemCall.nonBlocking("write (\(path) standard input)") {
-                    input.withUnsafeBytes { bytes in
-                        bytes.baseAddress.map { write(inputEnd.rawValue, $0 + written, input.count - written) } ?? 0
+                let outcome = input.withUnsafeBytes { bytes in
+                    Result { () throws(SystemCallError) -> Int? in
+                        try ChildProcess.writeWithoutSIGPIPE(
+                            inputEnd.rawValue, UnsafeRawBufferPointer(rebasing: bytes[written...]),
+                            call: "write (\(path) standard input)")
                     }
                 }
-                written += count ?? 0
-                if written >= input.count { inputEnd.close() }
+                switch outcome {
+                case .success(let count):
+                    written += count ?? 0
+                    if written >= input.count { inputEnd.close() }
+                case .failure(let error) where error.errno == EPIPE:
+                    inputEnd.close()  // the program exited or closed its input without reading it all
+                case .failure(let error):
+                    throw error
+                }
             } else if entries[2].revents != 0 {
                 inputEnd.close()  // the program closed its standard input: nothing more to give it
             }

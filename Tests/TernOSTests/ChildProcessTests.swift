@@ -31,6 +31,41 @@ struct ChildProcessTests {
         #expect(text2.contains("proc"))  // standard output
     }
 
+    @Test("a pipe whose reader is gone is EPIPE, and raises no SIGPIPE (which would end a daemon)")
+    func brokenPipe() throws {
+        // The test process may ignore SIGPIPE; blocked here, one raised for this thread stays pending
+        // (Linux never discards a blocked signal), so the test sees whether the write raised one.
+        var pipeOnly = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&pipeOnly)
+        sigaddset(&pipeOnly, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeOnly, &previous)
+        defer {
+            var none = timespec(tv_sec: 0, tv_nsec: 0)
+            while sigtimedwait(&pipeOnly, nil, &none) == SIGPIPE {}
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+        }
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        close(ends[0])
+        defer { close(ends[1]) }
+        let bytes: [UInt8] = [1, 2, 3]
+        let outcome = bytes.withUnsafeBytes { buffer in
+            Result { () throws(SystemCallError) -> Int? in try ChildProcess.writeWithoutSIGPIPE(ends[1], buffer) }
+        }
+        switch outcome {
+        case .success(let count): Issue.record("a write to a pipe without a reader wrote \(String(describing: count))")
+        case .failure(let error): #expect(error.errno == EPIPE)
+        }
+        var pending = sigset_t()
+        sigpending(&pending)
+        #expect(sigismember(&pending, SIGPIPE) == 0, "the write raised SIGPIPE")
+        // And a program that exits without reading all its input is no error.
+        let result = try run("/usr/bin/head", ["-c", "10"], input: [UInt8](repeating: 0x78, count: 1 << 20))
+        #expect(result.termination == .exited(0))
+        #expect(result.output == Array("xxxxxxxxxx".utf8))
+    }
+
     @Test("exit status, death by signal, and a program that cannot be started")
     func terminations() throws {
         #expect(try run("/bin/false", []).termination == .exited(1))

@@ -119,6 +119,10 @@ void tern_write_segmented(
 /// signalfd, and a child would inherit that). Writes the child's PID to `pid`. Returns 0, or the error
 /// number (posix_spawn does not set errno).
 int tern_spawn(const char *path, char *const argv[], char *const envp[], int input_fd, int output_fd, int *pid);
+/// write(2) to a pipe without SIGPIPE: SIGPIPE is blocked in the calling thread for the call, and one it
+/// raised is taken back (sigtimedwait), so a reader that went away is EPIPE, never the end of the daemon.
+/// Returns what write returned, errno as write set it.
+long tern_write_nosigpipe(int fd, const void *bytes, size_t count);
 /// pidfd_open(2): a descriptor that polls readable when process `pid` exits. -1 with errno.
 int tern_pidfd_open(int pid);
 /// waitpid(2) for `pid`, blocking unless `no_hang`. Returns the PID, 0 (no_hang, still running) or -1
