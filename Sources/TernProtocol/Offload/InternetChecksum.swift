@@ -39,27 +39,8 @@ public enum InternetChecksum {
     package static func copyAndSum(
         from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer, count: Int, initial: UInt32 = 0
     ) -> UInt32 {
-        var accumulator: UInt64 = 0
-        var offset = 0
-        var remaining = count
-        while remaining >= 8 {
-            let words = min(remaining &>> 3, wordsPerRound)
-            var round: UInt64 = 0
-            for index in 0..<words {
-                let word = source.loadUnaligned(fromByteOffset: offset &+ index &* 8, as: UInt64.self)
-                destination.storeBytes(of: word, toByteOffset: offset &+ index &* 8, as: UInt64.self)
-                round &+= word & 0xFFFF_FFFF
-                round &+= word &>> 32
-            }
-            accumulator = reduce(accumulator &+ reduce(round))
-            offset &+= words &* 8
-            remaining &-= words &* 8
-        }
-        if remaining > 0 {
-            (destination + offset).copyMemory(from: source + offset, byteCount: remaining)
-            accumulator &+= tail(source + offset, count: remaining)
-        }
-        return UInt32(fold(UInt64(networkOrder(accumulator)) &+ UInt64(initial)))
+        let native = nativeSum(source, count: count, copyingTo: destination)
+        return UInt32(fold(UInt64(networkOrder(native)) &+ UInt64(initial)))
     }
 
     /// Folds a sum of partial sums to 16 bits with end-around carry.
@@ -133,9 +114,12 @@ public enum InternetChecksum {
     // MARK: - The core loop
 
     /// The sum of the 64-bit native words of `base ..< base + count` (the tail zero-padded on the right),
-    /// reduced to at most 33 bits; not folded, not byte-swapped.
+    /// reduced to at most 33 bits; not folded, not byte-swapped. With `destination`, the octets are also
+    /// copied there in the same pass (`copyAndSum`); a constant nil copies nothing once inlined.
     @inline(__always)
-    static func nativeSum(_ base: UnsafeRawPointer, count: Int) -> UInt64 {
+    static func nativeSum(
+        _ base: UnsafeRawPointer, count: Int, copyingTo destination: UnsafeMutableRawPointer? = nil
+    ) -> UInt64 {
         var accumulator: UInt64 = 0
         var offset = 0
         var remaining = count
@@ -145,6 +129,7 @@ public enum InternetChecksum {
             // The range was checked by the caller; raw-pointer loads carry no bounds check.
             for index in 0..<words {
                 let word = base.loadUnaligned(fromByteOffset: offset &+ index &* 8, as: UInt64.self)
+                destination?.storeBytes(of: word, toByteOffset: offset &+ index &* 8, as: UInt64.self)
                 round &+= word & 0xFFFF_FFFF
                 round &+= word &>> 32
             }
@@ -152,7 +137,10 @@ public enum InternetChecksum {
             offset &+= words &* 8
             remaining &-= words &* 8
         }
-        if remaining > 0 { accumulator &+= tail(base + offset, count: remaining) }
+        if remaining > 0 {
+            destination.map { ($0 + offset).copyMemory(from: base + offset, byteCount: remaining) }
+            accumulator &+= tail(base + offset, count: remaining)
+        }
         return accumulator
     }
 
