@@ -55,6 +55,7 @@ extension HomeAgentConfiguration {
         comparison.keep("metrics", \.metrics)
         comparison.keep("hac", \.controller)
         comparison.keep("control-socket", \.controlSocket)
+        comparison.keep("state-directory", \.stateDirectory)
         comparison.keep("gateway", \.gateway)
 
         let wanted = Dictionary(new.mobileNodes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -95,6 +96,7 @@ extension MobileNodeConfiguration {
         comparison.keep("metrics", \.metrics)
         comparison.keep("security-association", \.securityAssociation)
         comparison.keep("control-socket", \.controlSocket)
+        comparison.keep("state-directory", \.stateDirectory)
         return MobileNodeReload(
             applied: comparison.applied, refusedFields: comparison.refusedFields(),
             bindingChanged: keepaliveInterval != new.keepaliveInterval || bindingLifetime != new.bindingLifetime)

@@ -15,6 +15,9 @@ public struct HomeAgentConfiguration: Sendable, Equatable, CustomStringConvertib
     public var statusFile: String?
     /// `control-socket`: the root-only Unix socket `tern status` asks; nil: the default path.
     public var controlSocket: String?
+    /// `state-directory`: where the static SAs' sequence reservations and receive high-water marks
+    /// persist (docs/tunnel.md, Restarts).
+    public var stateDirectory: String = ConfigurationDefaults.stateDirectory
     /// `binding.maximum-lifetime`: the longest binding lifetime granted, in seconds (default 600).
     public var maximumBindingLifetime: Int
     /// `binding.nat-keepalive`: the keepalive interval a Mobile Node behind a NAT is told to keep, in
@@ -85,7 +88,7 @@ public struct MobileNodeEntry: Sendable, Equatable, CustomStringConvertible, Cus
 
 extension HomeAgentConfiguration {
     static let fields = [
-        "listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket", "gateway", "metrics", "log-level",
+        "listen", "tunnel", "mobile-nodes", "hac", "binding", "status-file", "control-socket", "state-directory", "gateway", "metrics", "log-level",
     ]
     static let gatewayFields = ["forwarding", "masquerade"]
     static let bindingFields = ["maximum-lifetime", "nat-keepalive"]
@@ -223,6 +226,7 @@ extension HomeAgentConfiguration {
             statusFile: statusFile, maximumBindingLifetime: maximumLifetime, natKeepalive: natKeepalive,
             controller: controller, gateway: gateway)
         configuration.controlSocket = try root.optional("control-socket")?.filePath()
+        configuration.stateDirectory = try root.optional("state-directory")?.filePath() ?? ConfigurationDefaults.stateDirectory
         configuration.metrics = try root.metricsSettings(defaults: .homeAgentDefault)
         configuration.logLevel = try root.optional("log-level")?.logLevel()
         return configuration

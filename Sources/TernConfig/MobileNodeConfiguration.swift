@@ -40,6 +40,9 @@ public struct MobileNodeConfiguration: Sendable, Equatable, CustomStringConverti
     public var statusFile: String?
     /// `control-socket`: the root-only Unix socket `tern status` asks; nil: the default path.
     public var controlSocket: String?
+    /// `state-directory`: where a static SA's sequence reservations and receive high-water mark
+    /// persist (docs/tunnel.md, Restarts).
+    public var stateDirectory: String = ConfigurationDefaults.stateDirectory
     /// `binding.lifetime`: the binding lifetime the Binding Updates ask for, in seconds (default 600).
     public var bindingLifetime: Int
     /// `metrics`: the Prometheus endpoint; nil (no `metrics:`) for none.
@@ -106,7 +109,7 @@ public struct MobileNodeConfiguration: Sendable, Equatable, CustomStringConverti
 extension MobileNodeConfiguration {
     static let fields = [
         "home-agent", "hac", "tunnel", "security-association", "keepalive", "binding", "status-file", "control-socket",
-        "metrics", "log-level",
+        "state-directory", "metrics", "log-level",
     ]
     static let homeAgentFields = ["address", "addresses", "port"]
     static let bindingFields = ["lifetime"]
@@ -217,6 +220,7 @@ extension MobileNodeConfiguration {
             bindingLifetime: lifetime, controller: controller, fullTunnel: fullTunnel, blockIPv6: blockIPv6,
             dns: dns, dnsServers: dnsServers)
         configuration.controlSocket = controlSocket
+        configuration.stateDirectory = try root.optional("state-directory")?.filePath() ?? ConfigurationDefaults.stateDirectory
         configuration.metrics = try root.metricsSettings(defaults: .mobileNodeDefault)
         configuration.logLevel = try root.optional("log-level")?.logLevel()
         return configuration

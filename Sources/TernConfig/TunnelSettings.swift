@@ -57,6 +57,8 @@ public enum ConfigurationDefaults {
     public static let bindingLifetime = 600
     /// `binding.nat-keepalive` (HA): DESIGN.md's 25 s, not RFC 5555's 110 s, which many NATs outlive.
     public static let natKeepalive = 25
+    /// `state-directory`: where static SAs' sequence state persists (root-only, created 0700).
+    public static let stateDirectory = "/var/lib/tern"
 }
 
 /// A redacted one-line summary of an SA for descriptions and logs: never the keys.

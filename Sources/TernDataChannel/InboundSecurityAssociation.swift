@@ -19,12 +19,16 @@ public final class InboundSecurityAssociation {
     /// One set of contexts per crypto lane (lane 0 first).
     private let lanes: [PacketProtection]
 
-    /// - Parameter lanes: how many threads may authenticate this SA's packets at once
-    ///   (`tunnel.crypto-threads`): each gets contexts of its own, made here, once.
+    /// - Parameters:
+    ///   - lanes: how many threads may authenticate this SA's packets at once
+    ///     (`tunnel.crypto-threads`): each gets contexts of its own, made here, once.
+    ///   - receivedThrough: for an SA restored after a restart, the highest sequence number its previous
+    ///     run may have accepted (persisted): it and every number below are refused. 0 for a new SA.
     public init(
         securityParameterIndex: SecurityParameterIndex, suite: Ciphersuite, scope: SecurityAssociationScope,
-        keys: DirectionalKeys, lanes: Int = 1
+        keys: DirectionalKeys, lanes: Int = 1, receivedThrough: UInt32 = 0
     ) throws(SecurityAssociationError) {
+        replayWindow = ReplayWindow(refusingThrough: receivedThrough)
         do {
             self.lanes = try PacketProtection.lanes(lanes, suite: suite, keys: keys, direction: .decrypt)
         } catch {

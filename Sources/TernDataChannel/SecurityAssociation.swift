@@ -32,7 +32,7 @@ public struct SecurityAssociation: Sendable {
     /// receives with the HA-to-MN keys; the HA the other way round. `lanes`: contexts for that many
     /// crypto lanes in each half (`tunnel.crypto-threads`).
     public func makeEndpoints(
-        for role: Role, lastSentSequenceNumber: UInt32 = 0, lanes: Int = 1
+        for role: Role, lastSentSequenceNumber: UInt32 = 0, receivedThrough: UInt32 = 0, lanes: Int = 1
     ) throws(SecurityAssociationError) -> (outbound: OutboundSecurityAssociation, inbound: InboundSecurityAssociation) {
         let (sending, receiving) =
             role == .mobileNode
@@ -41,7 +41,8 @@ public struct SecurityAssociation: Sendable {
             securityParameterIndex: securityParameterIndex, suite: suite, keys: sending,
             lastSentSequenceNumber: lastSentSequenceNumber, lanes: lanes)
         let inbound = try InboundSecurityAssociation(
-            securityParameterIndex: securityParameterIndex, suite: suite, scope: scope, keys: receiving, lanes: lanes)
+            securityParameterIndex: securityParameterIndex, suite: suite, scope: scope, keys: receiving, lanes: lanes,
+            receivedThrough: receivedThrough)
         return (outbound, inbound)
     }
 }

@@ -48,6 +48,19 @@ public struct ReplayWindow: Sendable {
         highestAccepted = 0
     }
 
+    /// A window that refuses every number up to and including `floor`, as if all of them had been
+    /// accepted: an SA restored after a restart, whose previous run may have accepted up to `floor`
+    /// (docs/tunnel.md, "Restarts"). Numbers within ``size`` below `floor` are ``Verdict/duplicate``
+    /// (counted `replayed`), older ones ``Verdict/tooOld``; `floor + 1` is ``Verdict/newest``.
+    public init(refusingThrough floor: UInt32) {
+        highestAccepted = floor
+        blocks = Blocks(repeating: floor == 0 ? 0 : .max)
+        guard floor > 0 else { return }
+        // The leading block holds no bit above the highest accepted number (accept(_:) relies on it).
+        let (block, bit) = Self.position(of: floor)
+        blocks[block] = bit | (bit &- 1)
+    }
+
     /// The verdict for `sequenceNumber`, without changing the window.
     @inline(__always)
     public func check(_ sequenceNumber: UInt32) -> Verdict {

@@ -304,6 +304,32 @@ public final class HomeAgentControllerStore: Sendable {
         }
     }
 
+    /// Records the highest MN→HA sequence numbers accepted on each SA (refused after a restart). Never
+    /// lowers a mark; unknown SPIs are ignored.
+    public func saveReceivedHighWater(_ marks: [(spi: UInt32, highest: UInt32)]) throws(StoreError) {
+        try write("save receive high-water marks") { db in
+            for mark in marks {
+                try db.execute(
+                    sql: "UPDATE security_association SET mn_sequence_accepted = MAX(mn_sequence_accepted, ?) WHERE spi = ?",
+                    arguments: [Int64(mark.highest), mark.spi])
+            }
+        }
+    }
+
+    /// Records how the HA's run ends: false at its start, true at a clean stop once every mark is saved.
+    public func recordStop(clean: Bool) throws(StoreError) {
+        try write("record the home agent's stop") { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO home_agent_stop (id, clean) VALUES (1, ?)", arguments: [clean])
+        }
+    }
+
+    /// Whether the previous run recorded a clean stop (false when it never recorded one).
+    public func previousStopWasClean() throws(StoreError) -> Bool {
+        try read("read the home agent's last stop") { db in
+            try Bool.fetchOne(db, sql: "SELECT clean FROM home_agent_stop WHERE id = 1") ?? false
+        }
+    }
+
     private static func associations(
         _ db: Database, where condition: String, _ arguments: StatementArguments
     ) throws -> [IssuedSecurityAssociation] {
@@ -317,6 +343,7 @@ public final class HomeAgentControllerStore: Sendable {
             else { return nil }
             func bytes(_ column: String) -> [UInt8] { (row[column] as Data?).map { [UInt8]($0) } ?? [] }
             let reserved: Int64 = row["ha_sequence_reserved"]
+            let accepted: Int64 = row["mn_sequence_accepted"]
             return IssuedSecurityAssociation(
                 securityParameterIndex: UInt32(truncatingIfNeeded: row["spi"] as Int64), identity: row["identity"],
                 suite: suite, scope: scope,
@@ -326,7 +353,8 @@ public final class HomeAgentControllerStore: Sendable {
                     homeAgentToMobileNodeEncryption: bytes("ha_to_mn_ekey"),
                     homeAgentToMobileNodeIntegrity: bytes("ha_to_mn_ikey")),
                 issuedAt: row["issued_at"], validityEnd: row["validity_end"],
-                sequenceReservation: UInt32(clamping: reserved), retiredAt: row["retired_at"])
+                sequenceReservation: UInt32(clamping: reserved), retiredAt: row["retired_at"],
+                receivedHighest: UInt32(clamping: accepted))
         }
     }
 

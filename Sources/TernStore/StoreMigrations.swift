@@ -51,6 +51,18 @@ extension HomeAgentControllerStore {
                     );
                     """)
         }
+        // The MN→HA receive high-water mark of each SA (refused after a restart) and whether the HA's last
+        // run stopped cleanly (docs/tunnel.md, Restarts). No row: not known to have stopped cleanly.
+        migrator.registerMigration("v3-receive-high-water") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE security_association ADD COLUMN mn_sequence_accepted INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE home_agent_stop (
+                        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+                        clean INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -48,12 +48,15 @@ public struct IssuedSecurityAssociation: Sendable, Hashable, CustomStringConvert
     /// The HA→MN sequence numbers reserved so far (persisted before use).
     public var sequenceReservation: UInt32
     public var retiredAt: Double?
+    /// The highest MN→HA sequence number persisted as accepted (refused after a restart).
+    public var receivedHighest: UInt32
 
     public init(
         securityParameterIndex: UInt32, identity: String, suite: Ciphersuite, scope: SecurityAssociationScope,
         keys: SecurityAssociationKeys, issuedAt: Double, validityEnd: Double, sequenceReservation: UInt32,
-        retiredAt: Double? = nil
+        retiredAt: Double? = nil, receivedHighest: UInt32 = 0
     ) {
+        self.receivedHighest = receivedHighest
         self.securityParameterIndex = securityParameterIndex
         self.identity = identity
         self.suite = suite

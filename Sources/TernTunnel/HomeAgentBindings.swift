@@ -25,22 +25,29 @@ extension HomeAgentDataPlane {
     /// Answers an authenticated Mobility Header from a Mobile Node: a Binding Update goes through
     /// the binding cache and its Binding Acknowledgement is queued for the sending thread, to the outer
     /// address:port the BU came from (DESIGN.md: Replies); an unknown MH Type gets a Binding Error with
-    /// status 2 (RFC 6275 §9.2).
+    /// status 2 (RFC 6275 §9.2). Returns whether it was a Binding Update the cache accepted (registered,
+    /// refreshed or deregistered): only that may move the endpoint.
+    @discardableResult
     func handleMobilityHeader(
         _ octets: [UInt8], session: MobileNodeSession, replyTo endpoint: Endpoint, cache: inout BindingCache,
         counters local: inout TunnelCounters
-    ) {
+    ) -> Bool {
         let message: MobilityMessage
         do {
             message = try MobilityHeaderCodec.decode(octets)
         } catch .unknownMessageType {
             let error = BindingError(status: BindingError.unrecognizedMobilityHeaderType, homeAddress: .any, options: [])
             queue(.bindingError(error), to: endpoint, session: session, counters: &local)
-            return local.drop(.unexpectedMobilityMessage)
+            local.drop(.unexpectedMobilityMessage)
+            return false
         } catch {
-            return local.drop(.malformedMobilityHeader)
+            local.drop(.malformedMobilityHeader)
+            return false
         }
-        guard case .bindingUpdate(let update) = message else { return local.drop(.unexpectedMobilityMessage) }
+        guard case .bindingUpdate(let update) = message else {
+            local.drop(.unexpectedMobilityMessage)
+            return false
+        }
         let now = monotonicNanoseconds()
         let decision = cache.process(
             update, spi: session.securityParameterIndex, outerSource: endpoint.remote.address,
@@ -49,6 +56,7 @@ extension HomeAgentDataPlane {
                 inboundHighest: session.inbound.replayWindow.highestAccepted, now: wallClockSeconds()),
             at: now)
         let outcome: String
+        var accepted = true
         switch decision.outcome {
         case .registered(let entry), .refreshed(let entry):
             session.bindingExpiresAt.store(entry.expiresAt, ordering: .relaxed)
@@ -60,12 +68,14 @@ extension HomeAgentDataPlane {
             outcome = "deregistered"
         case .rejected(let status):
             outcome = "rejected with status \(status)"
+            accepted = false
         }
         cacheSnapshot.withLock { $0 = cache.entries }
         events(.bindingUpdate(mobileNode: session.name, outcome: outcome))
         if let acknowledgement = decision.acknowledgement {
             queue(.bindingAcknowledgement(acknowledgement), to: endpoint, session: session, counters: &local)
         }
+        return accepted
     }
 
     func queue(

@@ -41,7 +41,7 @@ public struct HomeAgentBinding: Sendable {
 /// (recvmmsg/sendmmsg), allocated once; no lock per packet. A Mobile Node's packets are sent to the outer
 /// address:port of its newest authenticated, non-replayed packet (DESIGN.md: who may move a binding), from
 /// the local address that packet was sent to.
-public final class HomeAgentDataPlane: @unchecked Sendable {
+public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable {
     public struct MobileNode: Sendable {
         public var name: String
         public var association: SecurityAssociation
@@ -53,17 +53,25 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA. In the
         /// last tenth of that time the HA answers Binding Updates with REINIT_SA_WITH_HAC (176).
         public var validity: (issuedAt: Double, end: Double)?
+        /// For an SA restored after a restart: the highest MN→HA number persisted as accepted (refused
+        /// from now on), and whether the previous run stopped uncleanly — then no datagram moves the
+        /// endpoint until the MN's own Binding Update is accepted (docs/tunnel.md, "Restarts").
+        public var receivedThrough: UInt32
+        public var holdEndpointUntilBindingUpdate: Bool
 
         public init(
             name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
             sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
-            validity: (issuedAt: Double, end: Double)? = nil
+            validity: (issuedAt: Double, end: Double)? = nil, receivedThrough: UInt32 = 0,
+            holdEndpointUntilBindingUpdate: Bool = false
         ) {
             self.name = name
             self.association = association
             self.homeAddresses = homeAddresses
             self.sequenceReservation = sequenceReservation
             self.validity = validity
+            self.receivedThrough = receivedThrough
+            self.holdEndpointUntilBindingUpdate = holdEndpointUntilBindingUpdate
         }
     }
 
@@ -88,10 +96,12 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// Asks for more HA→MN sequence numbers for an SA (the sending thread posts it when half of the
     /// granted step is used); whoever persists reservations answers with ``grantSequenceNumbers(_:through:)``.
     public let reservationRequests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
+    /// Rung (once per batch at most) when an SA's highest accepted MN→HA number moved.
+    public let highWaterBell: ChangeBell
 
-    private let tun: TunDevice
-    private let ipv4: UDPSocket?
-    private let ipv6: UDPSocket?
+    let tun: TunDevice
+    let ipv4: UDPSocket?
+    let ipv6: UDPSocket?
     let tables: SessionTableSource
     private let slotLength: Int
     /// What the kernel does for this data plane (TUN and UDP offloads), fixed at start.
@@ -101,20 +111,20 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// A policy set by ``setBindingPolicy(_:)``, taken by the receiving thread before its next batch.
     private let pendingPolicy = Mutex<BindingCache.Policy?>(nil)
     private let policyPending = Atomic<Bool>(false)
-    private let stopping = Atomic<Bool>(false)
-    private let wakeUp: Notifier
+    let stopping = Atomic<Bool>(false)
+    let wakeUp: Notifier
     let signalling: Mailbox<OutgoingMobilityHeader>
     /// The binding cache's entries as the receiving thread last published them (on every change).
     let cacheSnapshot = Mutex<[BindingCacheEntry]>([])
-    private let counters = CounterBoard(threads: 2)
+    let counters = CounterBoard(threads: 2)
     /// The sending side's state: the sending thread's, lent to the receiving thread when it is free.
-    private let transmitter: Mutex<HomeAgentTransmitState>
+    let transmitter: Mutex<HomeAgentTransmitState>
     private var threads: [PlatformThread] = []
     /// `tunnel.crypto-threads`: lanes per data-plane thread, the thread itself included (1: none).
     public let cryptoThreads: Int
     /// The crypto lanes of the sending side (used by whoever holds ``transmitter``) and of the receiving
     /// thread, made by ``start()`` when ``cryptoThreads`` > 1.
-    private var sendingLanes: CryptoWorkers<SealJob>?
+    var sendingLanes: CryptoWorkers<SealJob>?
     private var receivingLanes: CryptoWorkers<OpenJob>?
 
     /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
@@ -135,18 +145,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         self.tun = tun
         self.ipv4 = ipv4
         self.ipv6 = ipv6
-        var sessions: [MobileNodeSession] = []
-        for node in mobileNodes {
-            do {
-                sessions.append(
-                    try MobileNodeSession(
-                        name: node.name, association: node.association, homeAddresses: node.homeAddresses,
-                        lanes: self.cryptoThreads))
-            } catch {
-                throw .securityAssociation(error)
-            }
-        }
-        tables = SessionTableSource(SessionTable(sessions))
+        let lanes = self.cryptoThreads
+        tables = SessionTableSource(SessionTable(try mobileNodes.map { (node) throws(DataPlaneError) in try Self.session(node, lanes: lanes) }))
         slotLength = PacketPath.slotLength(mtu: mtu)
         transmitter = Mutex(HomeAgentTransmitState(tun: tun, slotLength: slotLength, tables: tables))
         self.events = events
@@ -154,6 +154,7 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             wakeUp = try Notifier()
             signalling = try Mailbox()
             reservationRequests = try Mailbox()
+            highWaterBell = try ChangeBell()
             bindingChanges = try Mailbox()
             restoredBindings = try Mailbox()
         } catch {
@@ -193,19 +194,23 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     /// A new SA for a Home Address that already has one takes precedence as soon as the Mobile Node
     /// registers under it; the older one keeps working until then (make before break).
     public func add(_ node: MobileNode) throws(DataPlaneError) {
-        let session: MobileNodeSession
-        do {
-            session = try MobileNodeSession(
-                name: node.name, association: node.association, homeAddresses: node.homeAddresses,
-                sequenceReservation: node.sequenceReservation, validity: node.validity, lanes: cryptoThreads)
-        } catch {
-            throw .securityAssociation(error)
-        }
+        let session = try Self.session(node, lanes: cryptoThreads)
         try tables.update { (table) throws(DataPlaneError) in
             guard table.bySPI[node.association.securityParameterIndex.rawValue] == nil else {
                 throw .system("SPI \(node.association.securityParameterIndex.rawValue) is in use already")
             }
             return SessionTable(table.sessions + [session])
+        }
+    }
+
+    private static func session(_ node: MobileNode, lanes: Int) throws(DataPlaneError) -> MobileNodeSession {
+        do {
+            return try MobileNodeSession(
+                name: node.name, association: node.association, homeAddresses: node.homeAddresses,
+                sequenceReservation: node.sequenceReservation, validity: node.validity,
+                receivedThrough: node.receivedThrough, holdEndpoint: node.holdEndpointUntilBindingUpdate, lanes: lanes)
+        } catch {
+            throw .securityAssociation(error)
         }
     }
 
@@ -240,6 +245,11 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     public func grantSequenceNumbers(_ spi: SecurityParameterIndex, through limit: UInt32) {
         guard let session = tables.current().0.bySPI[spi.rawValue] else { return }
         session.grantSequenceNumbers(through: limit)
+    }
+
+    /// Each SA's highest accepted MN→HA sequence number (for the state thread to persist).
+    public func receivedHighWaters() -> [(spi: UInt32, highest: UInt32)] {
+        tables.current().0.sessions.map { ($0.securityParameterIndex.rawValue, $0.receivedHighWater.load(ordering: .relaxed)) }
     }
 
     /// The earliest validity end (seconds since 1970) of the SAs in the data plane, if any has one.
@@ -314,6 +324,10 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
                             }
                         }
                         state.sink.flush(counters: &local)
+                        if state.highWaterMoved {
+                            state.highWaterMoved = false
+                            highWaterBell.ring()
+                        }
                     }
                 }
                 if local.packetsReceived != deliveredBefore { sendAnswers() }
@@ -359,6 +373,8 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         var now: UInt64 = 0
         /// Where opened inner packets go (through GRO with offloads).
         let sink: InnerPacketSink
+        /// An SA's highest accepted number moved in this batch: the high-water bell rings after it.
+        var highWaterMoved = false
 
         /// Sessions came or went: PType 0's map is rebuilt from the endpoints the sessions hold.
         mutating func tableChanged() {
@@ -407,15 +423,14 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
     ) {
         let buffer = datagram.buffer
         guard let source = datagram.source else { return local.drop(.unknownPlaintextSource) }
+        let endpoint = Endpoint(remote: source, local: datagram.local)
         if opened.isNewest {
-            let endpoint = Endpoint(remote: source, local: datagram.local)
-            let previous = session.currentEndpoint()
-            if previous != endpoint {
-                _ = session.move(to: endpoint)
-                if let previous { state.sessionByEndpoint[previous.remote] = nil }
-                state.sessionByEndpoint[source] = session
-                local.bindingMoves &+= 1
-                events(.bindingMoved(mobileNode: session.name, from: previous, to: endpoint))
+            session.receivedHighWater.store(opened.sequenceNumber, ordering: .relaxed)
+            state.highWaterMoved = true
+            // A Binding Update moves the endpoint only once the binding cache has accepted it (a replayed
+            // or stale BU moves nothing); after an unclean restart nothing else does until then.
+            if opened.kind != .mobilityHeader, !session.endpointHeldUntilBindingUpdate {
+                move(session, to: endpoint, state: &state, counters: &local)
             }
         }
         if opened.kind != .mobilityHeader, session.bindingExpiresAt.load(ordering: .relaxed) <= state.now,
@@ -434,10 +449,13 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
             local.keepalivesReceived &+= 1
         case .mobilityHeader:
             local.mobilityHeadersReceived &+= 1
-            let reply = Endpoint(remote: source, local: datagram.local)
-            handleMobilityHeader(
-                PacketPath.copyPayload(opened.payload, of: buffer), session: session, replyTo: reply,
+            let accepted = handleMobilityHeader(
+                PacketPath.copyPayload(opened.payload, of: buffer), session: session, replyTo: endpoint,
                 cache: &state.cache, counters: &local)
+            if accepted, opened.isNewest {
+                session.endpointHeldUntilBindingUpdate = false
+                move(session, to: endpoint, state: &state, counters: &local)
+            }
         case .ipv4, .ipv6:
             guard let inner = InnerPacket.source(UnsafeRawBufferPointer(buffer), opened.payload), session.owns(inner) else {
                 return local.drop(.spoofedInnerSource)
@@ -446,137 +464,18 @@ public final class HomeAgentDataPlane: @unchecked Sendable {
         }
     }
 
-    // MARK: TUN → seal → UDP
-
-    private func transmitLoop() {
-        let poller = Poller([tun.descriptor.rawValue, signalling.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue])
-        while !stopping.load(ordering: .acquiring) {
-            do {
-                let timeout = transmitter.withLock { $0.publication.pollTimeout(at: monotonicNanoseconds()) }
-                let woken = try poller.wait(timeoutMilliseconds: timeout)
-                try transmitter.withLock { (state) throws(SystemCallError) in
-                    if woken { state.publication.changed() }
-                    if poller.isReadable(1) { sendSignalling(state.batch, counters: &state.counters) }
-                    if poller.isReadable(0) { try drain(state) }
-                    state.publishIfDue(to: counters, slot: 1)
-                }
-            } catch {
-                events(.threadFailed(thread: "tern-ha-tx", error: error.description))
-                return
-            }
-        }
-        transmitter.withLock { $0.publishIfDue(to: counters, slot: 1, force: true) }
-    }
-
-    /// Reads what the TUN device holds (at most ``batchesPerWake`` batches), seals it for each Mobile
-    /// Node and sends it. Returns whether anything was read.
-    @discardableResult
-    private func drain(_ state: HomeAgentTransmitState) throws(SystemCallError) -> Bool {
-        var read = false
-        for _ in 0..<Self.batchesPerWake {
-            _ = state.view.refresh(from: tables)
-            let (count, tunEmpty) = try fill(
-                state.batch, from: state.reader, families: state.families, table: state.view.table,
-                lanes: sendingLanes?.jobs, counters: &state.counters)
-            if let lanes = sendingLanes {
-                lanes.run(counters: &state.counters)
-                lanes.jobs.flush(
-                    state.batch, count: count, families: state.families, ipv4: ipv4, ipv6: ipv6, counters: &state.counters)
-            } else {
-                PacketPath.flush(
-                    state.batch, slots: 0..<count, families: state.families, ipv4: ipv4, ipv6: ipv6,
-                    counters: &state.counters)
-            }
-            if count > 0 { read = true }
-            if tunEmpty { break }
-        }
-        if read { state.publication.changed() }
-        return read
-    }
-
-    /// The receiving thread, after it wrote packets into the TUN device: sends what the kernel answered
-    /// at once, if the sending thread is not busy (it would find the same packets a wake-up later).
+    /// Sends `session`'s packets to `endpoint` from now on, if that is new (DESIGN.md: who may move a
+    /// binding).
     @inline(__always)
-    private func sendAnswers() {
-        _ = transmitter.withLockIfAvailable { state in
-            // A TUN read error is the sending thread's to report, at its next wake-up.
-            if (try? drain(state)) == true { state.publishIfDue(to: counters, slot: 1) }
-        }
-    }
-
-    /// Reads packets from the TUN into the batch's slots and seals each for its Mobile Node. Returns how
-    /// many slots are ready to send, and whether the TUN device ran dry.
-    @inline(__always)
-    private func fill(
-        _ batch: DatagramBatch, from reader: TunReader, families isIPv6: UnsafeMutableBufferPointer<Bool>, table: SessionTable,
-        lanes: LaneJobs<SealJob>?, counters local: inout TunnelCounters
-    ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
-        var count = 0
-        // Jobs of a batch a TUN read error cut short were never sent: they go with it.
-        lanes?.removeAll()
-        // One clock read per batch: a binding that expires mid-batch is honoured from the next one.
-        let now = monotonicNanoseconds()
-        while count < batch.capacity {
-            let slot = batch.buffer(count)
-            guard let length = try reader.next(into: PacketPath.readArea(slot), counters: &local) else { return (count, true) }
-            let payload = PacketPath.payloadOffset..<(PacketPath.payloadOffset + length)
-            guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(slot), payload) else {
-                local.drop(.malformedInnerPacket)
-                continue
-            }
-            let (found, known) = table.session(for: destination, at: now)
-            guard known else {
-                local.drop(.unknownHomeAddress)
-                continue
-            }
-            guard let session = found, let endpoint = session.endpointForSending() else {
-                local.drop(.noBinding)
-                continue
-            }
-            guard session.mayUseNextSequenceNumber(requesting: reservationRequests) else {
-                local.drop(.sequenceReservationPending)
-                continue
-            }
-            var pastSoftLimit = false
-            guard let datagram = PacketPath.seal(
-                payload: payload, in: slot, destination: destination, outbound: session.outbound, scope: session.scope,
-                counters: &local, pastSoftLimit: &pastSoftLimit, lanes: lanes, slotIndex: count)
-            else { continue }
-            if pastSoftLimit { session.outboundPastSoftLimit.store(true, ordering: .relaxed) }
-            batch.prepareToSend(count, range: datagram, to: endpoint.remote, from: endpoint.local)
-            isIPv6[count] = !endpoint.remote.address.isIPv4
-            local.packetsSent &+= 1
-            local.octetsSent &+= UInt64(length)
-            count += 1
-        }
-        return (count, false)
-    }
-
-    /// Seals and sends every queued Mobility Header (Binding Acknowledgements, Binding Errors), each to
-    /// the endpoint its request came from.
-    private func sendSignalling(_ batch: DatagramBatch, counters local: inout TunnelCounters) {
-        for message in signalling.take() {
-            let session = message.session
-            guard session.mayUseNextSequenceNumber(requesting: reservationRequests) else {
-                local.drop(.sequenceReservationPending)
-                continue
-            }
-            guard let datagram = PacketPath.sealMobilityHeader(
-                message.octets, in: batch.buffer(0), outbound: session.outbound, counters: &local)
-            else { continue }
-            _ = PacketPath.sendOne(
-                batch, range: datagram, to: message.endpoint.remote, from: message.endpoint.local, ipv4: ipv4, ipv6: ipv6,
-                counters: &local)
-        }
-    }
-}
-
-/// The Home Agent's sending side: the common state and its own view of the sessions.
-final class HomeAgentTransmitState: TransmitState, @unchecked Sendable {
-    var view: SessionTableView
-
-    init(tun: TunDevice, slotLength: Int, tables: SessionTableSource) {
-        view = SessionTableView(tables)
-        super.init(tun: tun, slotLength: slotLength)
+    func move(
+        _ session: MobileNodeSession, to endpoint: Endpoint, state: inout ReceiverState, counters local: inout TunnelCounters
+    ) {
+        let previous = session.currentEndpoint()
+        guard previous != endpoint else { return }
+        _ = session.move(to: endpoint)
+        if let previous { state.sessionByEndpoint[previous.remote] = nil }
+        state.sessionByEndpoint[endpoint.remote] = session
+        local.bindingMoves &+= 1
+        events(.bindingMoved(mobileNode: session.name, from: previous, to: endpoint))
     }
 }

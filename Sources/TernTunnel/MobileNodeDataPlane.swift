@@ -19,15 +19,15 @@ import Glibc
 ///
 /// A keepalive (DESIGN.md: PType 1, Next Header 59, empty) goes out whenever nothing else has been
 /// sent for the keepalive interval, which the control plane may shorten to what a NAT needs.
-public final class MobileNodeDataPlane: @unchecked Sendable {
+public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable {
     private let tun: TunDevice
     private let ipv4: UDPSocket?
     private let ipv6: UDPSocket?
     /// The Home Agent's service addresses, in the order of preference the configuration gave.
     public let homeAgents: [SocketAddress]
     /// The SAs in use, replaced whole when the control plane installs a new one (make before break).
-    private let associations: Mutex<AssociationSet>
-    private let associationVersion = Atomic<UInt64>(1)
+    let associations: Mutex<AssociationSet>
+    let associationVersion = Atomic<UInt64>(1)
     private let homeAddresses: [IPAddress]
     private let slotLength: Int
     /// What the kernel does for this data plane (TUN and UDP offloads), fixed at start.
@@ -37,7 +37,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     /// Stop only: never drained, so every thread sees it.
     private let wakeUp: Notifier
     /// Wakes the transmitting thread to re-read the keepalive interval.
-    private let controlWake: Notifier
+    let controlWake: Notifier
     private let counters = CounterBoard(threads: 2)
     private var threads: [PlatformThread] = []
     /// `tunnel.crypto-threads`: lanes per data-plane thread, the thread itself included (1: none).
@@ -53,6 +53,13 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     private let outgoingSignalling: Mailbox<[UInt8]>
     /// Authenticated Mobility Headers from the HA, for the control plane.
     public let incomingSignalling: Mailbox<[UInt8]>
+    /// Sequence state of a static SA that persists (`state-directory`, docs/tunnel.md): the sending
+    /// thread asks for reservations here; the receiving thread publishes the highest HA→MN number it
+    /// accepted and rings the bell (once a batch at most).
+    public let reservationRequests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
+    public let highWaterBell: ChangeBell
+    let receivedHighWater: Atomic<UInt32>
+    let persistsSequenceState: Bool
     /// Handover bookkeeping: the control plane bumps the generation when a move starts; the receiving
     /// thread notes when the first inner packet arrives after that (read once per batch, not per packet).
     private let handoverGeneration = Atomic<UInt64>(0)
@@ -70,8 +77,11 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     public init(
         tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, homeAgents: [SocketAddress], mtu: Int,
         association: SecurityAssociation, homeAddresses: [IPAddress], keepaliveIntervalSeconds: Int,
-        offloads enabled: Bool = false, cryptoThreads: Int = 1, events: @escaping @Sendable (TunnelEvent) -> Void
+        offloads enabled: Bool = false, cryptoThreads: Int = 1, restored: PersistedSequenceState? = nil,
+        events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
+        persistsSequenceState = restored != nil
+        receivedHighWater = Atomic(restored?.receivedHighest ?? 0)
         self.tun = tun
         self.cryptoThreads = min(max(cryptoThreads, 1), CryptoLanes.maximumLanes)
         offloads = DataPlaneOffloads(enabled: enabled, tun: tun, sockets: [ipv4, ipv6].compactMap { $0 })
@@ -79,7 +89,10 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         self.ipv6 = ipv6
         self.homeAgents = homeAgents
         do {
-            associations = Mutex(try AssociationSet(current: association, previous: nil, lanes: self.cryptoThreads))
+            associations = Mutex(
+                try AssociationSet(current: association, previous: nil, lanes: self.cryptoThreads, restored: restored))
+            reservationRequests = try Mailbox()
+            highWaterBell = try ChangeBell()
             wakeUp = try Notifier()
             controlWake = try Notifier()
             handoverProgress = try Notifier()
@@ -145,44 +158,6 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     @discardableResult
     public func send(mobilityHeader: [UInt8]) -> Bool { outgoingSignalling.post(mobilityHeader) }
 
-    /// Makes `association` the SA packets are sent under from the next batch on; the one it replaces
-    /// still opens what the HA sends under it (packets in flight, or until the HA switches) until
-    /// ``dropPreviousSecurityAssociation()``.
-    public func install(_ association: SecurityAssociation) throws(DataPlaneError) {
-        do {
-            let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode, lanes: cryptoThreads)
-            associations.withLock { set in
-                set = AssociationSet(outbound: outbound, scope: association.scope, inbound: [inbound, set.inbound[0]])
-            }
-        } catch {
-            throw .securityAssociation(error)
-        }
-        associationVersion.add(1, ordering: .releasing)
-        controlWake.signal()
-    }
-
-    func associationsSnapshot() -> (AssociationSet, UInt64) {
-        associations.withLock { ($0, associationVersion.load(ordering: .acquiring)) }
-    }
-
-    @inline(__always)
-    func associationsChanged(since version: UInt64) -> Bool {
-        associationVersion.load(ordering: .acquiring) != version
-    }
-
-    /// Forgets the SA the last ``install(_:)`` replaced.
-    public func dropPreviousSecurityAssociation() {
-        associations.withLock { set in
-            set = AssociationSet(outbound: set.outbound, scope: set.scope, inbound: [set.inbound[0]])
-        }
-        associationVersion.add(1, ordering: .releasing)
-    }
-
-    /// The SPI packets are sent under.
-    public var currentSecurityParameterIndex: SecurityParameterIndex {
-        associations.withLock { $0.outbound.securityParameterIndex }
-    }
-
     /// The keepalive interval from now on (a NAT's refresh time can shorten it); 0 turns keepalives off.
     public func setKeepaliveInterval(seconds: Int) {
         keepaliveSeconds.store(max(seconds, 0), ordering: .relaxed)
@@ -229,6 +204,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
                         let deliveredBefore = local.packetsReceived
+                        let highWaterBefore = receivedHighWater.load(ordering: .relaxed)
                         view.refresh(self)
                         if let lanes = receivingLanes {
                             PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
@@ -242,6 +218,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                         }
                         sink.flush(counters: &local)
                         if local.packetsReceived != deliveredBefore { noteFirstData(seen: &seenGeneration) }
+                        if receivedHighWater.load(ordering: .relaxed) != highWaterBefore { highWaterBell.ring() }
                     }
                 } catch {
                     // ICMP errors (the HA not listening yet, a path that just went away) come back as
@@ -293,6 +270,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
         _ opened: OpenedDatagram, of buffer: UnsafeMutableRawBufferPointer, sink: InnerPacketSink,
         counters local: inout TunnelCounters
     ) {
+        if persistsSequenceState, opened.isNewest { receivedHighWater.store(opened.sequenceNumber, ordering: .relaxed) }
         switch opened.kind {
         case .keepalive:
             local.keepalivesReceived &+= 1
@@ -335,14 +313,13 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
                 let homeAgent = currentHomeAgent()
                 view.refresh(self)
-                let outbound = view.set.outbound
                 if poller.isReadable(1) {
-                    sendSignalling(batch, to: homeAgent, outbound: outbound, counters: &local, schedule: &schedule)
+                    sendSignalling(batch, to: homeAgent, associations: view.set, counters: &local, schedule: &schedule)
                 }
                 if poller.isReadable(0) {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
                         let (count, tunEmpty) = try fill(
-                            batch, from: reader, to: homeAgent, outbound: outbound, scope: view.set.scope, counters: &local)
+                            batch, from: reader, to: homeAgent, associations: view.set, counters: &local)
                         sendingLanes?.run(counters: &local)
                         if count > 0, let homeAgent {
                             families.update(repeating: !homeAgent.address.isIPv4)
@@ -369,7 +346,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 schedule = KeepaliveSchedule(intervalSeconds: interval, now: schedule.lastSent)
             }
             if schedule.isDue(at: now) {
-                sendKeepalive(batch, to: currentHomeAgent(), outbound: view.set.outbound, counters: &local, schedule: &schedule)
+                sendKeepalive(batch, to: currentHomeAgent(), associations: view.set, counters: &local, schedule: &schedule)
                 publication.changed()
             }
             if publication.isDue(at: now) {
@@ -391,9 +368,10 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     /// and dropped (counted), so the TUN queue does not fill with stale data.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, from reader: TunReader, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
-        scope: SecurityAssociationScope, counters local: inout TunnelCounters
+        _ batch: DatagramBatch, from reader: TunReader, to homeAgent: SocketAddress?, associations: AssociationSet,
+        counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
+        let outbound = associations.outbound
         var count = 0
         // Jobs of a batch a TUN read error cut short were never sent: they go with it.
         sendingLanes?.jobs.removeAll()
@@ -412,8 +390,12 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 local.drop(.noPathToHomeAgent)
                 continue
             }
+            guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+                local.drop(.sequenceReservationPending)
+                continue
+            }
             guard let datagram = PacketPath.seal(
-                payload: payload, in: slot, destination: destination, outbound: outbound, scope: scope,
+                payload: payload, in: slot, destination: destination, outbound: outbound, scope: associations.scope,
                 counters: &local, pastSoftLimit: &pastSoftLimit, lanes: sendingLanes?.jobs, slotIndex: count)
             else { continue }
             if count == 0 {
@@ -430,7 +412,7 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
 
     /// Seals and sends every queued Mobility Header, one datagram each.
     private func sendSignalling(
-        _ batch: DatagramBatch, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
+        _ batch: DatagramBatch, to homeAgent: SocketAddress?, associations: AssociationSet,
         counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
     ) {
         for message in outgoingSignalling.take() {
@@ -438,6 +420,11 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
                 local.drop(.noPathToHomeAgent)
                 continue
             }
+            guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+                local.drop(.sequenceReservationPending)
+                continue
+            }
+            let outbound = associations.outbound
             guard let datagram = PacketPath.sealMobilityHeader(message, in: batch.buffer(0), outbound: outbound, counters: &local)
             else { continue }
             if PacketPath.sendOne(
@@ -451,11 +438,15 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
     }
 
     private func sendKeepalive(
-        _ batch: DatagramBatch, to homeAgent: SocketAddress?, outbound: OutboundSecurityAssociation,
+        _ batch: DatagramBatch, to homeAgent: SocketAddress?, associations: AssociationSet,
         counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
     ) {
         schedule.sent(at: monotonicNanoseconds())
         guard let homeAgent else { return }
+        guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+            return local.drop(.sequenceReservationPending)
+        }
+        let outbound = associations.outbound
         let slot = batch.buffer(0)
         do {
             let datagram = try outbound.sealKeepalive(in: slot, at: PacketPath.payloadOffset - outbound.suite.headroom).range
@@ -466,68 +457,6 @@ public final class MobileNodeDataPlane: @unchecked Sendable {
             }
         } catch {
             local.drop(.sealFailed)
-        }
-    }
-}
-
-/// The Mobile Node's SAs at one moment: the one it sends under, and the inbound halves it opens with,
-/// newest first (two during a make-before-break switch). Immutable; replaced whole.
-final class AssociationSet: @unchecked Sendable {
-    /// Used only by the transmitting thread.
-    let outbound: OutboundSecurityAssociation
-    let scope: SecurityAssociationScope
-    /// Used only by the receiving thread.
-    let inbound: [InboundSecurityAssociation]
-
-    init(outbound: OutboundSecurityAssociation, scope: SecurityAssociationScope, inbound: [InboundSecurityAssociation]) {
-        self.outbound = outbound
-        self.scope = scope
-        self.inbound = inbound
-    }
-
-    convenience init(current association: SecurityAssociation, previous: InboundSecurityAssociation?, lanes: Int)
-        throws(SecurityAssociationError)
-    {
-        let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode, lanes: lanes)
-        self.init(outbound: outbound, scope: association.scope, inbound: [inbound] + (previous.map { [$0] } ?? []))
-    }
-
-    /// The inbound SA for the datagram's SPI; the newest when it names neither (it will then fail to
-    /// open, and be counted, as any datagram under an unknown SPI).
-    @inline(__always)
-    func inbound(for buffer: UnsafeRawBufferPointer, datagram: Range<Int>) -> InboundSecurityAssociation {
-        guard inbound.count > 1, datagram.count >= 4 else { return inbound[0] }
-        let spi = buffer.loadBigEndianUInt32(at: datagram.lowerBound) & SecurityParameterIndex.maximum
-        for candidate in inbound where candidate.securityParameterIndex.rawValue == spi { return candidate }
-        return inbound[0]
-    }
-}
-
-/// A thread's copy of the current ``AssociationSet``, refreshed when its version moves (once a batch).
-struct AssociationView {
-    private(set) var set: AssociationSet
-    private var version: UInt64
-
-    init(_ plane: MobileNodeDataPlane) {
-        (set, version) = plane.associationsSnapshot()
-    }
-
-    @inline(__always)
-    mutating func refresh(_ plane: MobileNodeDataPlane) {
-        guard plane.associationsChanged(since: version) else { return }
-        (set, version) = plane.associationsSnapshot()
-    }
-}
-
-/// Why a data plane could not be set up.
-public enum DataPlaneError: Error, CustomStringConvertible {
-    case securityAssociation(SecurityAssociationError)
-    case system(String)
-
-    public var description: String {
-        switch self {
-        case .securityAssociation(let error): error.description
-        case .system(let detail): detail
         }
     }
 }

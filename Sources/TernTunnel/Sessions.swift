@@ -32,13 +32,15 @@ final class MobileNodeSession: @unchecked Sendable {
     private var cachedEndpoint: Endpoint?
     private var cachedEndpointVersion: UInt64 = 0
 
-    /// The highest HA→MN sequence number the sender may use: persisted before use (DESIGN.md: an SA
-    /// restored after a restart never reuses a sequence number). `.max` for a static SA.
-    private let grantedThrough: Atomic<UInt32>
-    /// Sending thread only: the grant in force when more was asked for (nil: nothing asked); a grant
-    /// that differs from it answered the request.
-    private var requestedWhileGranted: UInt32?
-    private let reservesSequenceNumbers: Bool
+    /// HA→MN sequence numbers persisted before use (DESIGN.md: an SA restored after a restart never
+    /// reuses a sequence number); unlimited for an SA with no persistence.
+    let reservation: SendReservation
+    /// The highest MN→HA sequence number accepted so far: stored by the receiving thread for each newest
+    /// packet (relaxed, one store), read by the state thread, which persists it (docs/tunnel.md, Restarts).
+    let receivedHighWater: Atomic<UInt32>
+    /// Receiving thread only: after an unclean stop, no datagram moves the endpoint until the MN's own
+    /// Binding Update is accepted (a datagram sealed in the unpersisted gap could be a replay).
+    var endpointHeldUntilBindingUpdate: Bool
 
     /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA.
     let validity: (issuedAt: Double, end: Double)?
@@ -48,7 +50,8 @@ final class MobileNodeSession: @unchecked Sendable {
     init(
         name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
         sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
-        validity: (issuedAt: Double, end: Double)? = nil, lanes: Int = 1
+        validity: (issuedAt: Double, end: Double)? = nil, receivedThrough: UInt32 = 0, holdEndpoint: Bool = false,
+        lanes: Int = 1
     ) throws(SecurityAssociationError) {
         self.name = name
         self.validity = validity
@@ -57,9 +60,11 @@ final class MobileNodeSession: @unchecked Sendable {
         self.homeAddresses = homeAddresses
         ipv4HomeAddress = homeAddresses.lazy.compactMap { if case .v4(let address) = $0 { address } else { nil } }.first
         (outbound, inbound) = try association.makeEndpoints(
-            for: .homeAgent, lastSentSequenceNumber: sequenceReservation?.resumeAfter ?? 0, lanes: lanes)
-        grantedThrough = Atomic(sequenceReservation?.grantedThrough ?? .max)
-        reservesSequenceNumbers = sequenceReservation != nil
+            for: .homeAgent, lastSentSequenceNumber: sequenceReservation?.resumeAfter ?? 0,
+            receivedThrough: receivedThrough, lanes: lanes)
+        reservation = SendReservation(grantedThrough: sequenceReservation?.grantedThrough)
+        receivedHighWater = Atomic(receivedThrough)
+        endpointHeldUntilBindingUpdate = holdEndpoint
     }
 
     /// Sending thread only: whether the next outbound sequence number is within the granted
@@ -68,26 +73,14 @@ final class MobileNodeSession: @unchecked Sendable {
     func mayUseNextSequenceNumber(
         requesting requests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
     ) -> Bool {
-        guard reservesSequenceNumbers else { return true }
-        let lastSent = outbound.sequenceNumber.lastSent
-        let granted = grantedThrough.load(ordering: .acquiring)
-        if let pending = requestedWhileGranted, pending != granted { requestedWhileGranted = nil }
-        if requestedWhileGranted == nil, granted &- lastSent <= Self.reservationStep / 2,
-            requests.post((securityParameterIndex, lastSent))
-        {
-            requestedWhileGranted = granted
-        }
-        return lastSent < granted
+        reservation.mayUse(after: outbound.sequenceNumber.lastSent, spi: securityParameterIndex, requesting: requests)
     }
 
     /// Raises the granted reservation (never lowers it); any thread.
-    func grantSequenceNumbers(through limit: UInt32) {
-        _ = grantedThrough.max(limit, ordering: .releasing)
-    }
+    func grantSequenceNumbers(through limit: UInt32) { reservation.grant(through: limit) }
 
-    /// HA→MN sequence numbers reserved at a time: 2^20, as DESIGN.md suggests — a write every million
-    /// packets, and a restart skips at most that many.
-    static let reservationStep: UInt32 = 1 << 20
+    /// HA→MN sequence numbers reserved at a time (``SendReservation/step``).
+    static var reservationStep: UInt32 { SendReservation.step }
 
     /// True when the SA should be replaced before it is used much longer (DESIGN.md: 176): either
     /// direction past the sequence soft limit, or in the last tenth of its validity at `now` (seconds

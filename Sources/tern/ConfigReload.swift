@@ -20,11 +20,13 @@ final class HomeAgentReloader {
     private let tunIndex: UInt32
     private let mtu: Int
     private let gateway: Gateway
+    private let stateStore: StateDirectoryStore
 
     init(
         options: DaemonOptions, logger: Logger, running: HomeAgentConfiguration, plane: HomeAgentDataPlane,
-        netlink: RouteNetlink, tunIndex: UInt32, mtu: Int, gateway: Gateway
+        netlink: RouteNetlink, tunIndex: UInt32, mtu: Int, gateway: Gateway, stateStore: StateDirectoryStore
     ) {
+        self.stateStore = stateStore
         self.options = options
         self.logger = logger
         self.running = running
@@ -105,7 +107,9 @@ final class HomeAgentReloader {
             guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
             try netlink.addRoute(host, interfaceIndex: tunIndex)
         }
-        try plane.add(.init(name: node.name, association: node.securityAssociation, homeAddresses: node.homeAddresses))
+        // Its sequence state first: resumed past a previous run's (or fresh for new keys), persisted before use.
+        let previous = try stateStore.add(node.securityAssociation)
+        try plane.add(.init(node, previous: previous))
     }
 }
 

@@ -20,7 +20,7 @@ struct ColocatedController {
 
     let service: HomeAgentControllerService
     let store: HomeAgentControllerStore
-    let reservations: SequenceReservationKeeper
+    let keeper: ControllerStateKeeper
 
     /// Opens the store, puts its live SAs back into the data plane, and starts the service.
     init(
@@ -39,12 +39,22 @@ struct ColocatedController {
         } catch {
             throw fail("cannot schedule SA retirements: \(error)")
         }
-        let install: @Sendable (IssuedSecurityAssociation, [IPAddress]) -> Void = { [plane, netlink, logger, store] issued, addresses in
+        // Whether the previous run stopped cleanly (its receive high-water marks are exact); from now on
+        // this run is not known to, until its own clean stop says so (docs/tunnel.md, Restarts).
+        let previousStopWasClean: Bool
+        do {
+            previousStopWasClean = try store.previousStopWasClean()
+            try store.recordStop(clean: false)
+        } catch {
+            throw fail("cannot record the start in \(settings.database): \(error)")
+        }
+        // `restored`: put back from the database after a restart (else issued just now).
+        let install: @Sendable (IssuedSecurityAssociation, [IPAddress], Bool) -> Void = { [plane, netlink, logger, store] issued, addresses, restored in
             do {
                 let association = try SecurityAssociation(issued)
                 // Resume past what a previous run may have used, and persist the next step before use.
-                let resume = issued.sequenceReservation
-                let granted = SequenceReservationKeeper.nextLimit(after: resume)
+                let persisted = PersistedSequenceState(sentReserved: issued.sequenceReservation)
+                let (resume, granted) = persisted.resumedReservation
                 try store.reserveSequenceNumbers(spi: issued.securityParameterIndex, through: granted)
                 for address in addresses {
                     guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
@@ -53,7 +63,9 @@ struct ColocatedController {
                 try plane.add(
                     .init(
                         name: issued.identity, association: association, homeAddresses: addresses,
-                        sequenceReservation: (resume, granted), validity: (issued.issuedAt, issued.validityEnd)))
+                        sequenceReservation: (resume, granted), validity: (issued.issuedAt, issued.validityEnd),
+                        receivedThrough: issued.receivedHighest,
+                        holdEndpointUntilBindingUpdate: restored && !previousStopWasClean))
             } catch {
                 logger.error("cannot install SA \(issued.securityParameterIndex) of \(issued.identity): \(error)")
             }
@@ -71,7 +83,7 @@ struct ColocatedController {
         do {
             let live = try store.liveSecurityAssociations(at: now, grace: Self.retirementGraceSeconds)
             for issued in live {
-                install(issued, try store.homeAddresses(of: issued.identity))
+                install(issued, try store.homeAddresses(of: issued.identity), true)
                 logger.info("restored SA \(issued.securityParameterIndex) of \(issued.identity)")
             }
             // A switch that was in progress at the restart finishes on the same schedule.
@@ -96,9 +108,9 @@ struct ColocatedController {
             throw fail("cannot restore SAs from \(settings.database): \(error)")
         }
         do {
-            reservations = try SequenceReservationKeeper(plane: plane, store: store, retirements: retirements, logger: logger)
+            keeper = try ControllerStateKeeper(plane: plane, store: store, retirements: retirements, logger: logger)
         } catch {
-            throw fail("cannot start the sequence reservation thread: \(error)")
+            throw fail("cannot start the controller's state thread: \(error)")
         }
         // The UDP port this HA listens on (`listen.port`): what Mobile Nodes are told to send to.
         var bootstrap = HACBootstrap(port: servicePort)
@@ -125,7 +137,7 @@ struct ColocatedController {
             service = try HomeAgentControllerService(
                 settings: serviceSettings, store: store,
                 lifecycle: .init(
-                    install: install,
+                    install: { install($0, $1, false) },
                     commit: { issued in retire(issued, Self.retirementGraceSeconds) },
                     abandon: { [plane] issued in
                         if let spi = SecurityParameterIndex(rawValue: issued.securityParameterIndex) { plane.remove(spi) }
@@ -149,12 +161,11 @@ struct ColocatedController {
     }
 }
 
-/// Keeps the HA's state in the database as it changes: persists HA→MN sequence-number reservations as
-/// the sending thread asks for them, then grants them (DESIGN.md: an SA restored after a restart never
-/// reuses a sequence number); writes bindings as the receiving thread accepts or drops them; removes SAs
-/// past their validity end, and retires replaced SAs when their grace period ends. One thread, woken by
-/// the data plane's mailboxes, the retirement schedule, the stop, or the next deadline.
-final class SequenceReservationKeeper: @unchecked Sendable {
+/// Keeps the controller's state in the database as it changes: writes bindings as the receiving thread
+/// accepts or drops them; removes SAs past their validity end, and retires replaced SAs when their grace
+/// period ends. One thread, woken by the data plane's mailbox, the retirement schedule, the stop, or the
+/// next deadline. (Sequence numbers are the SequenceStateThread's, for static and issued SAs alike.)
+final class ControllerStateKeeper: @unchecked Sendable {
     private final class StopFlag: Sendable {
         let value = Atomic<Bool>(false)
     }
@@ -163,23 +174,15 @@ final class SequenceReservationKeeper: @unchecked Sendable {
     private let wakeUp: Notifier
     private var thread: PlatformThread?
 
-    /// The limit to persist and grant for an SA whose sender has used up to `lastSent`.
-    static func nextLimit(after lastSent: UInt32) -> UInt32 {
-        let (sum, overflow) = lastSent.addingReportingOverflow(HomeAgentDataPlane.sequenceReservationStep)
-        return overflow ? .max : sum
-    }
-
     init(
         plane: HomeAgentDataPlane, store: HomeAgentControllerStore, retirements: RetirementSchedule, logger: Logger
     ) throws {
-        let requests = plane.reservationRequests
         let wakeUp = try Notifier()
         self.wakeUp = wakeUp
         thread = try PlatformThread(name: "tern-ha-state") { [stopping] in
             let changes = plane.bindingChanges
             let poller = Poller([
-                requests.notifier.descriptor.rawValue, changes.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue,
-                retirements.notifier.descriptor.rawValue,
+                changes.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue, retirements.notifier.descriptor.rawValue,
             ])
             while !stopping.value.load(ordering: .acquiring) {
                 // Woken by the mailboxes, the stop, the next SA's validity end or the next retirement: no
@@ -196,16 +199,6 @@ final class SequenceReservationKeeper: @unchecked Sendable {
                 // SAs past their validity end leave the data plane (their MN has re-keyed, or must).
                 for spi in plane.removeExpired(at: Date().timeIntervalSince1970) {
                     logger.info("SA \(spi.rawValue) reached its validity end and was removed")
-                }
-                for request in requests.take() {
-                    // Asked when at most half a step is left: one more step past what was used.
-                    let limit = Self.nextLimit(after: request.lastSent)
-                    do {
-                        try store.reserveSequenceNumbers(spi: request.spi.rawValue, through: limit)
-                        plane.grantSequenceNumbers(request.spi, through: limit)
-                    } catch {
-                        logger.error("cannot persist the sequence reservation of SPI \(request.spi.rawValue): \(error)")
-                    }
                 }
             }
         }

@@ -74,12 +74,18 @@ struct HomeAgentCommand: ParsableCommand {
             }
         }
 
+        // Static SAs resume past what their previous run may have used (docs/tunnel.md, Restarts).
+        let staticState = try StaticSequenceState(
+            directory: configuration.stateDirectory, role: .homeAgent,
+            associations: configuration.mobileNodes.map(\.securityAssociation), options: options)
         let plane: HomeAgentDataPlane
         do {
             plane = try HomeAgentDataPlane(
                 tun: tun, ipv4: ipv4, ipv6: ipv6, mtu: mtu,
-                mobileNodes: configuration.mobileNodes.map {
-                    .init(name: $0.name, association: $0.securityAssociation, homeAddresses: $0.homeAddresses)
+                mobileNodes: configuration.mobileNodes.map { node in
+                    .init(
+                        node,
+                        previous: staticState.previous[node.securityAssociation.securityParameterIndex.rawValue] ?? .init())
                 },
                 bindingPolicy: BindingCache.Policy(
                     maximumLifetimeSeconds: UInt32(configuration.maximumBindingLifetime),
@@ -122,6 +128,18 @@ struct HomeAgentCommand: ParsableCommand {
             logger.info("home agent controller up: TLS on \(addresses.joined(separator: ", ")), database \(settings.database)")
             return controller
         }
+        // After the controller restored its SAs (their requests wait in the mailbox until then).
+        let sequenceState: SequenceStateThread
+        do {
+            sequenceState = try SequenceStateThread(
+                source: plane, stores: [staticState.store] + (controller.map { [$0.store] } ?? []),
+                log: { [logger] in logger.error("\($0)") })
+        } catch {
+            controller?.service.stop()
+            plane.stop()
+            controller?.keeper.stop()
+            throw fail("cannot start the sequence state thread: \(error)")
+        }
         // Last, so that a failure before it leaves nothing to undo; the stop closure undoes it.
         let homePrefixes =
             configuration.mobileNodes.flatMap(\.homeAddresses).compactMap { IPPrefix(address: $0, length: $0.bitWidth) }
@@ -133,7 +151,8 @@ struct HomeAgentCommand: ParsableCommand {
         } catch {
             controller?.service.stop()
             plane.stop()
-            controller?.reservations.stop()
+            sequenceState.stop()
+            controller?.keeper.stop()
             throw fail("cannot set up the gateway: \(error)")
         }
         do {
@@ -143,7 +162,8 @@ struct HomeAgentCommand: ParsableCommand {
             gateway.undo()
             controller?.service.stop()
             plane.stop()
-            controller?.reservations.stop()
+            sequenceState.stop()
+            controller?.keeper.stop()
             throw error
         }
         let listening = configuration.listenAddresses.map { SocketAddress($0, port: configuration.listenPort).description }
@@ -152,7 +172,7 @@ struct HomeAgentCommand: ParsableCommand {
         )
         let reloader = HomeAgentReloader(
             options: options, logger: logger, running: configuration, plane: plane, netlink: netlink, tunIndex: tun.index,
-            mtu: mtu, gateway: gateway)
+            mtu: mtu, gateway: gateway, stateStore: staticState.store)
         var loop = DaemonRunLoop(
             signals: signals, logger: logger, statusFile: configuration.statusFile, report: report,
             reload: reloader.reload,
@@ -161,7 +181,9 @@ struct HomeAgentCommand: ParsableCommand {
                 status.stop()
                 controller?.service.stop()
                 plane.stop()
-                controller?.reservations.stop()
+                // After the data plane: the marks it writes are final, then the clean-stop marker.
+                sequenceState.stop()
+                controller?.keeper.stop()
                 gateway.undo()
             })
         try loop.run()

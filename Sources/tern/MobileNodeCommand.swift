@@ -164,15 +164,26 @@ struct MobileNodeCommand: ParsableCommand {
                     validitySeconds: bootstrapped.validitySeconds ?? Double(ControllerServerSettings.defaultValidity))
             }
         }
+        // A static SA resumes past what its previous run may have used (docs/tunnel.md, Restarts); an SA
+        // from the HAC is new at every start.
+        let staticState = try configuration.controller == nil
+            ? StaticSequenceState(
+                directory: configuration.stateDirectory, role: .mobileNode, associations: [association], options: options)
+            : nil
         let plane: MobileNodeDataPlane
         let controller: MobileNodeController
+        let sequenceState: SequenceStateThread?
         do {
             plane = try MobileNodeDataPlane(
                 tun: tun, ipv4: ipv4, ipv6: ipv6, homeAgents: homeAgents, mtu: mtu,
                 association: association, homeAddresses: homeAddresses,
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
                 offloads: configuration.tunnel.offloads, cryptoThreads: configuration.tunnel.cryptoThreads,
+                restored: staticState.map { $0.previous[association.securityParameterIndex.rawValue] ?? .init() },
                 events: { [logger] event in log(event, logger) })
+            sequenceState = try staticState.map { state in
+                try SequenceStateThread(source: plane, stores: [state.store], log: { [logger] in logger.error("\($0)") })
+            }
             let ipv4HomeAddress = homeAddresses.lazy.compactMap {
                 if case .v4(let address) = $0 { address } else { nil }
             }.first
@@ -203,6 +214,8 @@ struct MobileNodeCommand: ParsableCommand {
         let takeDown = {
             controller.stop()
             plane.stop()
+            // After the data plane: the marks it writes are final, then the clean-stop marker.
+            sequenceState?.stop()
             resolver?.restore()
             routing?.remove()
         }
