@@ -180,7 +180,8 @@ struct ControllerBootstrapTests {
 
 /// A Home Agent with its co-located controller and one Mobile Node that bootstraps from it, on the
 /// ordinary test topology: certificates from a throwaway CA, the MN's identity added with `tern users`.
-private struct ControllerDeployment {
+/// Each daemon keeps its state directory in the lab.
+struct ControllerDeployment {
     let topology: Topology
     let binary: String
     let authority: (certificate: String, key: String)
@@ -225,6 +226,7 @@ private struct ControllerDeployment {
               addresses: ["192.0.2.1/24", "2001:db8:1::1/64"]
             status-file: \(haStatus)
             control-socket: \(lab.directory.appendingPathComponent("ha.sock").path)
+            state-directory: \(lab.directory.appendingPathComponent("state-ha").path)
             hac:
               listen: ["\(Topology.haUnderlay4)"]
               certificate: \(hac.certificate)
@@ -249,6 +251,7 @@ private struct ControllerDeployment {
             tunnel:
               routes: ["198.51.100.0/24", "2001:db8:2::/64"]
             control-socket: \(lab.directory.appendingPathComponent("mn.sock").path)
+            state-directory: \(lab.directory.appendingPathComponent("state-mn").path)
             status-file: \(mnStatus)
             \(mnExtra)
             """)
@@ -261,9 +264,11 @@ private struct ControllerDeployment {
         mobileNode = mn
     }
 
-    /// Stops the HA and starts it again from the same config and database (log `name`).
-    mutating func restartHomeAgent(as name: String) throws -> Int32 {
-        let status = topology.lab.stop(homeAgent)
+    /// Stops the HA (SIGTERM, or SIGKILL with `crash`: no clean stop) and starts it again from the same
+    /// config and database (log `name`); `between` runs while it is down.
+    mutating func restartHomeAgent(as name: String, crash: Bool = false, between: () throws -> Void = {}) throws -> Int32 {
+        let status = crash ? topology.lab.crash(homeAgent) : topology.lab.stop(homeAgent)
+        try between()
         homeAgent = try Self.startHomeAgent(
             topology.lab, binary: binary, config: haConfig, name: name, in: topology.homeAgent, arguments: arguments)
         return status

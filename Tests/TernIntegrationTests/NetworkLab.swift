@@ -123,6 +123,16 @@ final class NetworkLab: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Kills one started process by PID with SIGKILL (a crash: nothing runs on the way out). Returns
+    /// its status.
+    @discardableResult
+    func crash(_ process: Process) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        processes.removeAll { $0.process === process }
+        return process.terminationStatus
+    }
+
     /// Waits up to `timeout` seconds for `condition`, checking every 50 ms.
     func wait(_ what: String, timeout: Double = 10, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)

@@ -159,6 +159,28 @@ struct TernDeployment {
         for index in associations.indices { try startMobileNode(index) }
     }
 
+    /// Stops Mobile Node `index` (SIGTERM, or SIGKILL with `crash`); returns its exit status.
+    @discardableResult
+    mutating func stopMobileNode(_ index: Int, crash: Bool = false) -> Int32 {
+        guard mobileNodeProcesses.indices.contains(index) else { return -1 }
+        let process = mobileNodeProcesses.remove(at: index)
+        return crash ? topology.lab.crash(process) : topology.lab.stop(process)
+    }
+
+    /// Stops the HA (SIGTERM, or SIGKILL with `crash`) and starts it again from the same configuration,
+    /// logging to `name`; returns the old one's exit status.
+    mutating func restartHomeAgent(as name: String, crash: Bool = false) throws -> Int32 {
+        let lab = topology.lab
+        let status = homeAgentProcess.map { crash ? lab.crash($0) : lab.stop($0) } ?? -1
+        let process = try lab.start(name, [try ternBinary(), "ha", "--config", haConfig] + arguments, in: topology.homeAgent)
+        homeAgentProcess = process
+        try lab.wait("the home agent to come up again (log: \(lab.logFile(name).path))", timeout: 15) {
+            if !process.isRunning { throw LabError("tern ha exited: \(lab.log(name))") }
+            return lab.log(name).contains("home agent up")
+        }
+        return status
+    }
+
     /// Adds Mobile Node `associations.count` with a fresh key file: in no configuration yet, not started.
     @discardableResult
     mutating func addAssociation(_ sa: TestSecurityAssociation) throws -> Int {
@@ -195,6 +217,7 @@ struct TernDeployment {
             \(cryptoThreadsLine)
             status-file: \(haStatus)
             control-socket: \(topology.lab.directory.appendingPathComponent("ha.sock").path)
+            state-directory: \(topology.lab.directory.appendingPathComponent("state-ha").path)
             \(haExtra)
             \(extra)
             mobile-nodes:
@@ -250,6 +273,7 @@ struct TernDeployment {
               keys: \(keyFiles[index])
             status-file: \(topology.lab.directory.appendingPathComponent("mn\(index)-status.json").path)
             control-socket: \(topology.lab.directory.appendingPathComponent("mn\(index).sock").path)
+            state-directory: \(topology.lab.directory.appendingPathComponent("state-mn\(index)").path)
             \(index < mnExtra.count ? mnExtra[index] : "")
             \(extra)
             """)
