@@ -147,7 +147,7 @@ struct ErrorTests {
          "/etc/tern/ha.yaml:2:9: tunnel.name: a-very-long-name0 is not a valid interface name (1–15 of A–Z, a–z, 0–9, '.', '_', '-')"),
         // Whole-document errors.
         ("", "/etc/tern/ha.yaml:1:1: the file is empty; expected a mapping of fields"),
-        ("- a\n- b\n", "/etc/tern/ha.yaml:1:1: expected a mapping of fields (listen, tunnel, mobile-nodes, hac, binding, status-file, control-socket, gateway, metrics, log-level), found a list"),
+        ("- a\n- b\n", "/etc/tern/ha.yaml:1:1: expected a mapping of fields (listen, tunnel, mobile-nodes, hac, binding, status-file, control-socket, state-directory, gateway, metrics, log-level), found a list"),
         ("tunnel: {}\n---\ntunnel: {}\n", "/etc/tern/ha.yaml:2:1: YAML syntax error: only one document is allowed, found another"),
         // metrics.listen: address:port, IPv6 in quoted brackets.
         (homeAgent(top: "metrics:\n  listen: 127.0.0.1\n"),
@@ -207,7 +207,7 @@ struct ErrorTests {
         (mobileNode().replacing("  spi: 4660\n", with: "  scope: 2\n  spi: 1\n"),
          "/etc/tern/mn.yaml:7:10: security-association.scope: 2 is not a valid SA scope (0…1)"),
         (mobileNode(extra: "tunnel-mtu: 1400\n"),
-         "/etc/tern/mn.yaml:10:1: tunnel-mtu: unknown field tunnel-mtu (expected one of: home-agent, hac, tunnel, security-association, keepalive, binding, status-file, control-socket, metrics, log-level)"),
+         "/etc/tern/mn.yaml:10:1: tunnel-mtu: unknown field tunnel-mtu (expected one of: home-agent, hac, tunnel, security-association, keepalive, binding, status-file, control-socket, state-directory, metrics, log-level)"),
         (mobileNode(extra: "binding: {lifetime: 3}\n"),
          "/etc/tern/mn.yaml:10:21: binding.lifetime: 3 is not a valid binding lifetime (4…262140 seconds)"),
         (mobileNode(extra: "binding: {lifetim: 30}\n"),
