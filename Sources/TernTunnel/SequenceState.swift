@@ -52,8 +52,9 @@ public protocol SequenceStateSource: AnyObject, Sendable {
     func receivedHighWaters() -> [(spi: UInt32, highest: UInt32)]
 }
 
-/// A doorbell rung at most once until answered: the ringer pays one relaxed load while it is rung, and
-/// the listener sleeps on the descriptor (no periodic wake-up while nothing changes).
+/// A doorbell rung at most once until re-armed: the ringer pays one relaxed load while it is rung, and
+/// the listener sleeps on the descriptor (no periodic wake-up while nothing changes). The listener
+/// silences it when woken and re-arms it only when it acts, so rings in between wake nobody.
 public final class ChangeBell: Sendable {
     private let rung = Atomic<Bool>(false)
     public let notifier: Notifier
@@ -65,11 +66,11 @@ public final class ChangeBell: Sendable {
         if !rung.load(ordering: .relaxed), !rung.exchange(true, ordering: .acquiringAndReleasing) { notifier.signal() }
     }
 
-    /// Answers the bell: a ring after this call wakes the listener again.
-    public func answer() {
-        notifier.drain()
-        rung.store(false, ordering: .releasing)
-    }
+    /// Stops the descriptor from waking the listener; the bell stays rung (further rings are free).
+    public func silence() { notifier.drain() }
+
+    /// A ring after this call wakes the listener again.
+    public func rearm() { rung.store(false, ordering: .releasing) }
 }
 
 /// The state thread's bookkeeping for sequence state: persists reservations before granting them, and
@@ -113,7 +114,7 @@ public struct SequenceStatePersistence {
 
     /// Notes a ring of the high-water bell at `now`.
     public mutating func highWaterMoved(at now: UInt64) {
-        source.highWaterBell.answer()
+        source.highWaterBell.silence()
         if pendingSince == nil { pendingSince = now }
     }
 
@@ -129,6 +130,8 @@ public struct SequenceStatePersistence {
         guard force || (pendingSince != nil && now >= lastWrite &+ Self.highWaterPeriod) else { return [] }
         pendingSince = nil
         lastWrite = now
+        // Re-armed before the marks are read: a move after this read rings again.
+        source.highWaterBell.rearm()
         let changed = source.receivedHighWaters().filter { persisted[$0.spi] != $0.highest }
         var failures: [String] = []
         for store in stores {

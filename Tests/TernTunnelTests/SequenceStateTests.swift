@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import TernDataChannel
+import TernOS
 import TernProtocol
 @testable import TernTunnel
 import Testing
@@ -84,6 +85,26 @@ struct SequenceStateTests {
         source.highWaters = [(7, 201), (8, 0)]
         #expect(persistence.stop(at: start + period + 1).isEmpty)
         #expect(store.marks[7] == 201 && store.stops == [true])
+    }
+
+    @Test("the bell wakes the state thread once per write, however often the receiving thread rings")
+    func bell() throws {
+        let source = try FakeSource()
+        let store = FakeStore([7])
+        var persistence = SequenceStatePersistence(source: source, stores: [store])
+        let poller = Poller([source.highWaterBell.notifier.descriptor.rawValue])
+        func woken() throws -> Bool { try poller.wait(timeoutMilliseconds: 0) && poller.isReadable(0) }
+        #expect(try !woken())
+        source.highWaterBell.ring()
+        #expect(try woken())
+        persistence.highWaterMoved(at: 1)
+        #expect(try !woken(), "silenced")
+        source.highWaterBell.ring()
+        #expect(try !woken(), "rung while a write waits: nobody is woken")
+        source.highWaters = [(7, 1)]
+        #expect(persistence.persistHighWater(at: SequenceStatePersistence.highWaterPeriod).isEmpty)
+        source.highWaterBell.ring()
+        #expect(try woken(), "re-armed by the write")
     }
 
     @Test("a failed high-water write leaves no clean-stop marker")
