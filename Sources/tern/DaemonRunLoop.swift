@@ -82,12 +82,9 @@ struct DaemonRunLoop {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let data = try encoder.encode(report())
-            // Write beside, then rename: a reader never sees half a file.
-            let temporary = statusFile + ".tmp"
-            try data.write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, statusFile) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: statusFile])
-            }
+            // Root-only (it names identities, endpoints and SPIs), written beside and renamed: a reader
+            // never sees half a file, and a file left 0644 by an older version becomes 0600.
+            try PrivateFile.replace(statusFile, contents: Array(data))
         } catch {
             logger.warning("cannot write status file \(statusFile): \(error)")
         }

@@ -29,6 +29,7 @@ struct HomeAgentCommand: ParsableCommand {
         let signals = try DaemonRunLoop.blockSignals()
         let configuration: HomeAgentConfiguration
         do {
+            try ConfigFile.checkTrusted(path: options.config)
             configuration = try HomeAgentConfiguration.load(path: options.config)
         } catch {
             throw fail("\(error)", configuration: true)

@@ -37,6 +37,7 @@ struct MobileNodeCommand: ParsableCommand {
         let signals = try DaemonRunLoop.blockSignals()
         let configuration: MobileNodeConfiguration
         do {
+            try ConfigFile.checkTrusted(path: options.config)
             configuration = try MobileNodeConfiguration.load(path: options.config)
         } catch {
             throw fail("\(error)", configuration: true)
