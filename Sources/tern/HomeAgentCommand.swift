@@ -106,10 +106,10 @@ struct HomeAgentCommand: ParsableCommand {
         }
         // Before anything outside the process changes: a control socket another daemon still answers on
         // stops this one with nothing to undo but the data plane.
+        let controlSocketPath = configuration.controlSocket ?? ControlSocketDefaults.homeAgent
         let status: StatusServer
         do {
-            status = try StatusServer.open(
-                configuration.controlSocket ?? ControlSocketDefaults.homeAgent, report: report, logger: logger)
+            status = try StatusServer.open(controlSocketPath, report: report, logger: logger)
         } catch {
             plane.stop()
             throw error
@@ -130,7 +130,8 @@ struct HomeAgentCommand: ParsableCommand {
         let gateway: Gateway
         do {
             gateway = try Gateway(
-                settings: configuration.gateway, tunnel: tun.name, homeAddresses: homePrefixes, logger: logger)
+                settings: configuration.gateway, tunnel: tun.name, homeAddresses: homePrefixes,
+                recordDirectory: FileTrust.directoryName(controlSocketPath), logger: logger)
         } catch {
             controller?.service.stop()
             plane.stop()
