@@ -25,14 +25,9 @@ public final class ControlSocketServer: @unchecked Sendable {
         // and a regular file of that name is the operator's mistake to see.
         var status = stat()
         if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK {
-            let probe = tern_tcp_socket(AF_UNIX)
-            let answered = probe >= 0 && withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 || errno == EAGAIN
-                }
+            guard !Self.isAnswered(path) else {
+                throw SystemCallError("bind \(path): another daemon answers on it", errno: EADDRINUSE)
             }
-            if probe >= 0 { close(probe) }
-            guard !answered else { throw SystemCallError("bind \(path): another daemon answers on it", errno: EADDRINUSE) }
             unlink(path)
         }
         let previous = umask(0o177)
@@ -51,6 +46,20 @@ public final class ControlSocketServer: @unchecked Sendable {
 
     deinit {
         if boundPath { unlink(path) }
+    }
+
+    /// Whether a daemon answers on the socket at `path` now (a connect succeeds): what a second daemon
+    /// checks before it changes anything, and what tells a stale socket file from a live one.
+    public static func isAnswered(_ path: String) -> Bool {
+        guard var address = try? address(path) else { return false }
+        let probe = tern_tcp_socket(AF_UNIX)
+        guard probe >= 0 else { return false }
+        defer { close(probe) }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 || errno == EAGAIN
+            }
+        }
     }
 
     /// The next client, or ETIMEDOUT when none came by `deadline`.

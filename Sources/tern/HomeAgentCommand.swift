@@ -75,6 +75,7 @@ struct HomeAgentCommand: ParsableCommand {
             }
         }
 
+        let failure = try dataPlaneFailureNotifier()
         let plane: HomeAgentDataPlane
         do {
             plane = try HomeAgentDataPlane(
@@ -86,7 +87,7 @@ struct HomeAgentCommand: ParsableCommand {
                     maximumLifetimeSeconds: UInt32(configuration.maximumBindingLifetime),
                     natKeepaliveSeconds: UInt32(configuration.natKeepalive)),
                 offloads: configuration.tunnel.offloads, cryptoThreads: configuration.tunnel.cryptoThreads,
-                events: { [logger] event in log(event, logger) })
+                events: { [logger] event in log(event, logger, failure: failure) })
             logger.info("offloads: \(plane.offloads), crypto threads: \(plane.cryptoThreads)")
             try plane.start()
         } catch {
@@ -166,17 +167,24 @@ struct HomeAgentCommand: ParsableCommand {
                 controller?.reservations.stop()
                 gateway.undo()
             })
+        loop.failure = failure
         try loop.run()
     }
 }
 
-/// Logs a data-plane event.
-func log(_ event: TunnelEvent, _ logger: Logger) {
+/// The notifier a failing data-plane thread signals (``DaemonRunLoop/failure``).
+func dataPlaneFailureNotifier() throws -> Notifier {
+    do { return try Notifier() } catch { throw fail("cannot create the data-plane failure notifier: \(error)") }
+}
+
+/// Logs a data-plane event; a thread failure also signals `failure`, which stops the daemon.
+func log(_ event: TunnelEvent, _ logger: Logger, failure: Notifier? = nil) {
     switch event {
     case .bindingMoved(let node, let from, let to):
         logger.info("binding of \(node) moved: \(from?.description ?? "none") -> \(to)")
     case .threadFailed(let thread, let error):
         logger.critical("data-plane thread \(thread) stopped: \(error)")
+        failure?.signal()
     case .bindingUpdate(let node, let outcome):
         logger.debug("binding update from \(node): \(outcome)")
     case .bindingExpired(let node):

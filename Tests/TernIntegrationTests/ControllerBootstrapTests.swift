@@ -180,7 +180,7 @@ struct ControllerBootstrapTests {
 
 /// A Home Agent with its co-located controller and one Mobile Node that bootstraps from it, on the
 /// ordinary test topology: certificates from a throwaway CA, the MN's identity added with `tern users`.
-private struct ControllerDeployment {
+struct ControllerDeployment {
     let topology: Topology
     let binary: String
     let authority: (certificate: String, key: String)
