@@ -54,44 +54,6 @@ public final class HomeAgentControllerStore: Sendable {
         }
     }
 
-    /// The database holds keys: the secret-file rule (TernOS ``FileTrust``, shared with key files and
-    /// the TLS key); its directory must be one that only root (or Tern's user) can write. A missing file
-    /// is created below, under umask 077. An existing file that is empty or not SQLite is refused: SQLite
-    /// would take a 0-byte file as a new, empty database, and the HA would start with no users.
-    static func checkPermissions(_ path: String) throws(StoreError) {
-        if let reason = FileTrust.directoryViolation(FileTrust.directoryName(path)) {
-            throw StoreError("database directory \(reason)")
-        }
-        let status: FileTrust.Status
-        do { status = try FileTrust.linkStatus(path) } catch {
-            if error.errno == ENOENT { return }
-            throw StoreError("cannot check the controller database \(path): \(error)")
-        }
-        if let reason = FileTrust.violation(status, policy: .secret, kind: .regularFile, noun: "database", path: path) {
-            throw StoreError("\(path): \(reason); it holds keys")
-        }
-        try checkHeader(path, size: status.size)
-    }
-
-    /// The 16 octets every SQLite 3 database file starts with (sqlite.org/fileformat.html §1.3.1).
-    static let sqliteHeader = Array("SQLite format 3\0".utf8)
-
-    /// Refuses an existing file that is not a SQLite database (0 octets included).
-    private static func checkHeader(_ path: String, size: Int) throws(StoreError) {
-        let advice = "delete it to start with an empty database (all identities, leases and SAs are lost), or restore it from a backup"
-        guard size >= sqliteHeader.count else {
-            throw StoreError("\(path) is \(size) octets long, not a SQLite database; \(advice)")
-        }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard descriptor >= 0 else { throw StoreError("cannot open the controller database \(path): errno \(errno)") }
-        defer { close(descriptor) }
-        var header = [UInt8](repeating: 0, count: sqliteHeader.count)
-        let count = header.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-        guard count == sqliteHeader.count, header == sqliteHeader else {
-            throw StoreError("\(path) does not start with the SQLite header; it is not a Tern database; \(advice)")
-        }
-    }
-
     // MARK: Bindings (so a restarted HA still reaches its MNs)
 
     /// Records a binding the HA accepted; times in seconds since 1970.
@@ -166,18 +128,32 @@ public final class HomeAgentControllerStore: Sendable {
         }
     }
 
-    /// The pre-shared key of `identity`, or nil when it is unknown.
+    /// The pre-shared key of `identity`, or nil when it is unknown or disabled: the HAC then answers as
+    /// for an unknown identity (DESIGN.md: 401 at Done, indistinguishable from a wrong PSK).
     public func preSharedKey(for identity: String) throws(StoreError) -> [UInt8]? {
         try read("look up mobile node \(identity)") { db in
-            try Data.fetchOne(db, sql: "SELECT psk FROM mobile_node WHERE identity = ?", arguments: [identity])
+            try Data.fetchOne(db, sql: "SELECT psk FROM mobile_node WHERE identity = ? AND disabled = 0", arguments: [identity])
                 .map { [UInt8]($0) }
+        }
+    }
+
+    /// Disables (or enables again) `identity`. Disabling deletes its SAs (and with them its bindings), so
+    /// that no HA restores them, and keeps its key and Home Address leases for ``setDisabled(_:identity:)``
+    /// with false. False if there is no such Mobile Node.
+    @discardableResult
+    public func setDisabled(_ disabled: Bool, identity: String) throws(StoreError) -> Bool {
+        try write("\(disabled ? "disable" : "enable") mobile node \(identity)") { db in
+            try db.execute(sql: "UPDATE mobile_node SET disabled = ? WHERE identity = ?", arguments: [disabled, identity])
+            guard db.changesCount > 0 else { return false }
+            if disabled { try db.execute(sql: "DELETE FROM security_association WHERE identity = ?", arguments: [identity]) }
+            return true
         }
     }
 
     /// Every Mobile Node with its leases and live SAs (never a key).
     public func mobileNodes(at now: Double) throws(StoreError) -> [MobileNodeRecord] {
         try read("list mobile nodes") { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT identity, created_at FROM mobile_node ORDER BY identity")
+            let rows = try Row.fetchAll(db, sql: "SELECT identity, created_at, disabled FROM mobile_node ORDER BY identity")
             return try rows.map { row in
                 let identity: String = row["identity"]
                 let addresses = try String.fetchAll(
@@ -187,7 +163,7 @@ public final class HomeAgentControllerStore: Sendable {
                     db, where: "identity = ? AND retired_at IS NULL AND validity_end > ?", [identity, now])
                 return MobileNodeRecord(
                     identity: identity, createdAt: row["created_at"], homeAddresses: addresses,
-                    securityAssociations: associations.map(\.summary))
+                    securityAssociations: associations.map(\.summary), disabled: row["disabled"])
             }
         }
     }

@@ -110,7 +110,15 @@ struct HomeAgentCommand: ParsableCommand {
         let controlSocketPath = configuration.controlSocket ?? ControlSocketDefaults.homeAgent
         let status: StatusServer
         do {
-            status = try StatusServer.open(controlSocketPath, report: report, logger: logger)
+            // With a controller, `tern users remove` / `disable` cut a Mobile Node off through it.
+            let tunIndex = tun.index
+            var revoke: StatusServer.Revoke? = nil
+            if configuration.controller != nil {
+                revoke = { [plane, netlink, logger] (identity: String) -> String in
+                    ColocatedController.revoke(identity, plane: plane, netlink: netlink, tunIndex: tunIndex, logger: logger)
+                }
+            }
+            status = try StatusServer.open(controlSocketPath, report: report, revoke: revoke, logger: logger)
         } catch {
             plane.stop()
             throw error
