@@ -106,16 +106,26 @@ public enum ControlSocketClient {
         }
         guard result == 0 else { throw SystemCallError("connect \(path)", errno: errno) }
         let line = Array((request.line + "\n").utf8)
-        try line.withUnsafeBytes { raw in
-            Result { () throws(SystemCallError) in try connection.write(raw, deadline: deadline) }
-        }.get()
+        do {
+            try line.withUnsafeBytes { raw in
+                Result { () throws(SystemCallError) in try connection.write(raw, deadline: deadline) }
+            }.get()
+        } catch where error.errno == EPIPE || error.errno == ECONNRESET {
+            // A daemon from before request lines may have answered and closed already: read its reply.
+        }
         try? connection.shutdownWrite()
         var reply: [UInt8] = []
         let chunkLength = 64 << 10
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkLength, alignment: 1)
         defer { chunk.deallocate() }
         while reply.count < maximumReplyLength {
-            let count = try connection.read(into: chunk, deadline: deadline)
+            let count: Int
+            do {
+                count = try connection.read(into: chunk, deadline: deadline)
+            } catch where error.errno == ECONNRESET && !reply.isEmpty {
+                // A daemon from before request lines closes without reading ours: its reply is whole.
+                break
+            }
             if count == 0 { break }
             reply += chunk[0..<count]
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TernProtocol
 import TernStore
 import Testing
 
@@ -47,5 +48,31 @@ struct DatabaseFileTests {
         let error = #expect(throws: StoreError.self) { try HomeAgentControllerStore(path: path) }
         #expect(error?.description.contains("chmod go-w \(directory.path)") == true, "\(String(describing: error))")
         #expect(!FileManager.default.fileExists(atPath: path), "nothing created in it")
+    }
+}
+
+/// Issue 13 item 7: a disabled identity keeps its key and lease, loses its SAs, and looks unknown to the
+/// HAC's key lookup until it is enabled again.
+@Suite("Disabled identities")
+struct DisabledIdentityTests {
+    @Test("disable: no PSK for the HAC, SAs deleted, lease kept, listed as disabled; enable: the PSK again")
+    func disable() throws {
+        let store = try HomeAgentControllerStore()
+        try store.addMobileNode(identity: "m@x", preSharedKey: [7, 7], at: 0)
+        let pool = try #require(IPPrefix("192.0.2.0/24"))
+        let leased = try store.leaseHomeAddresses(for: "m@x", pools: [pool], reserved: [])
+        _ = try store.issueSecurityAssociation(
+            for: "m@x", suite: .aes128GCMSHA256, scope: .allTraffic, validity: 60, now: 0,
+            random: { Array(repeating: 9, count: $0) })
+        #expect(try store.liveSecurityAssociations(at: 1, grace: 0).count == 1)
+        #expect(try store.setDisabled(true, identity: "m@x"))
+        #expect(try store.preSharedKey(for: "m@x") == nil)
+        #expect(try store.liveSecurityAssociations(at: 1, grace: 0).isEmpty)
+        #expect(try store.homeAddresses(of: "m@x") == leased)
+        #expect(try store.mobileNodes(at: 1).first?.disabled == true)
+        #expect(try store.setDisabled(false, identity: "m@x"))
+        #expect(try store.preSharedKey(for: "m@x") == [7, 7])
+        #expect(try store.mobileNodes(at: 1).first?.disabled == false)
+        #expect(try store.setDisabled(true, identity: "nobody@x") == false)
     }
 }
