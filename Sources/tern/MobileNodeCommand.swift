@@ -342,6 +342,10 @@ func log(_ event: MobileNodeEvent, _ logger: Logger) {
         logger.info("handover: \(HandoverSummary(record).text)")
     case .rekeyed(let spi):
         logger.info("re-keyed: sending under SPI \(spi) from now on (the previous SA is kept 60 s for packets in flight)")
+    case .homeAgentUnresponsive(let unanswered):
+        logger.warning(
+            "the home agent answered none of \(unanswered) binding updates: it no longer knows this SA or binding; registering again (and, with a HAC, bootstrapping a new SA)"
+        )
     case .ignoredSignalling(let octets):
         logger.debug("ignored a \(octets)-octet mobility header that is not a BA or BE")
     case .failed(let reason):
