@@ -56,7 +56,7 @@ struct ControlSocketTests {
         _ = try ControlSocketServer(path: path)
 
         let file = temporaryPath()
-        FileManager.default.createFile(atPath: file, contents: Data("not a socket".utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data("not a socket".utf8))
         defer { unlink(file) }
         #expect(throws: SystemCallError.self) { try ControlSocketServer(path: file) }
         #expect(throws: SystemCallError.self) { try ControlSocketServer(path: "/tmp/" + String(repeating: "x", count: 200)) }
