@@ -79,7 +79,7 @@ let package = Package(
         // file:line:column and the field. Key files are permission-checked before they are read.
         .target(
             name: "TernConfig",
-            dependencies: ["TernProtocol", "TernDataChannel", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TernOS", "TernProtocol", "TernDataChannel", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         // The `tern` command: `tern ha`, `tern mn`. Reads config, opens TUN and sockets, runs the data plane.
         .executableTarget(
@@ -95,7 +95,7 @@ let package = Package(
         // The Home Agent Controller's state (DESIGN.md: where state lives): identities, leases, SAs, in
         // SQLite through GRDB (the system libsqlite3).
         .target(
-            name: "TernStore", dependencies: ["TernProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            name: "TernStore", dependencies: ["TernOS", "TernProtocol", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // The Home Agent Controller service and the Mobile Node's bootstrap client: TLS (TernTLS), the
         // PSK exchange (TernHAC) and the store (TernStore), on threads with deadlines.

@@ -1,4 +1,5 @@
 import Glibc
+import TernOS
 
 /// Reading configuration files: the only part of TernConfig that touches the file system besides
 /// `KeyFile.load`. Everything else parses text that is handed in.
@@ -14,6 +15,18 @@ public enum ConfigFile {
             throw ConfigurationError(file: path, message: "not a regular file")
         }
         return try readText(descriptor, path: path, size: Int(status.st_size), limit: ConfigurationLimits.maximumFileSize)
+    }
+}
+
+extension ConfigFile {
+    /// Refuses a configuration file that someone other than root (or the user Tern runs as) could have
+    /// written: the file, its directory, and every link and directory on a symbolic link chain to it
+    /// (TernOS ``FileTrust``, as sshd's StrictModes). Called by the daemons before every load, at start
+    /// and on SIGHUP; the parsers themselves stay pure.
+    public static func checkTrusted(path: String) throws(ConfigurationError) {
+        if let reason = FileTrust.configurationViolation(path) {
+            throw ConfigurationError(file: path, message: "refused: \(reason)")
+        }
     }
 }
 

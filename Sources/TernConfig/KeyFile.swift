@@ -1,6 +1,7 @@
 import Glibc
 public import TernDataChannel
 public import TernProtocol
+import TernOS
 
 /// The keys of one SA as a key file states them (RFC 6618 §5.6.2 names): the four keys by direction and
 /// use, each with where it was written. Which are needed depends on the suite; see
@@ -117,30 +118,11 @@ public enum KeyFile {
             descriptor, path: path, size: Int(status.st_size), limit: ConfigurationLimits.maximumKeyFileSize)
     }
 
+    /// The secret-file rule, shared with the TLS key and the controller database (TernOS ``FileTrust``).
     static func checkPermissions(_ status: stat, path: String) throws(ConfigurationError) {
-        let type = status.st_mode & S_IFMT
-        if type == S_IFLNK {
-            throw ConfigurationError(
-                file: path, message: "key file is a symbolic link; name the file itself (key files must be regular files)")
+        if let reason = FileTrust.violation(FileTrust.Status(mode: status.st_mode, owner: status.st_uid), policy: .secret, kind: .regularFile, noun: "key file", path: path) {
+            throw ConfigurationError(file: path, message: reason)
         }
-        guard type == S_IFREG else {
-            throw ConfigurationError(file: path, message: "key file is not a regular file")
-        }
-        guard status.st_uid == 0 else {
-            throw ConfigurationError(
-                file: path, message: "key file is owned by uid \(status.st_uid); it must be owned by root (chown root)")
-        }
-        let mode = status.st_mode & 0o7777
-        guard mode & 0o077 == 0 else {
-            throw ConfigurationError(
-                file: path,
-                message: "key file has mode \(octal(mode)); it must not grant group or others any access (chmod 600)")
-        }
-    }
-
-    private static func octal(_ mode: mode_t) -> String {
-        let digits = String(mode, radix: 8)
-        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
     /// Parses key-file text; `path` is for messages. Pure: no file system access. Messages name the

@@ -57,3 +57,31 @@ public enum Sysctl {
         guard written == bytes.count else { throw SystemCallError("write \(file) (short write)", errno: EIO) }
     }
 }
+
+/// The record of a sysctl's value from before a daemon changed it, in a root-only file (the control
+/// socket's directory, /run/tern by default: a reboot resets the sysctls and the records together).
+/// Written, durably, before the change and removed after the clean restore, so that after a kill -9 the
+/// next start restores the original instead of taking the crashed run's value for it (issue 13 9c).
+public enum SysctlRecord {
+    /// The longest value a record holds: Tern records only boolean-like sysctls ("0", "1", "2").
+    public static let maximumValueLength = 3
+
+    /// The recorded value, if the file exists and holds a plain small number; anything else is ignored.
+    public static func read(_ path: String) -> String? {
+        guard let text = try? PrivateFile.read(path, limit: 16) else { return nil }
+        let value = text.filter { !$0.isWhitespace }
+        guard !value.isEmpty, value.count <= maximumValueLength, value.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            return nil
+        }
+        return value
+    }
+
+    /// Records `value` (mode 0600, synced before it is renamed into place).
+    public static func write(_ path: String, _ value: String) throws(SystemCallError) {
+        try PrivateFile.replace(path, contents: Array((value + "\n").utf8), durable: true)
+    }
+
+    public static func remove(_ path: String) {
+        try? PrivateFile.remove(path)
+    }
+}

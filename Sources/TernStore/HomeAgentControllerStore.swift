@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TernOS
 public import TernProtocol
 
 /// What the Home Agent Controller remembers (DESIGN.md: where state lives): the Mobile Nodes it knows
@@ -50,19 +51,6 @@ public final class HomeAgentControllerStore: Sendable {
             try Self.migrator.migrate(database)
         } catch {
             throw StoreError("cannot create an in-memory controller database: \(error)")
-        }
-    }
-
-    private static func checkPermissions(_ path: String) throws(StoreError) {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { return }  // created below, under umask 077
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw StoreError("\(path) is not a regular file")
-        }
-        guard status.st_mode & 0o077 == 0 else {
-            throw StoreError(
-                "\(path) is readable or writable by group or others (mode \(String(status.st_mode & 0o777, radix: 8))); "
-                    + "it holds keys: chmod 600 it")
         }
     }
 
@@ -140,18 +128,32 @@ public final class HomeAgentControllerStore: Sendable {
         }
     }
 
-    /// The pre-shared key of `identity`, or nil when it is unknown.
+    /// The pre-shared key of `identity`, or nil when it is unknown or disabled: the HAC then answers as
+    /// for an unknown identity (DESIGN.md: 401 at Done, indistinguishable from a wrong PSK).
     public func preSharedKey(for identity: String) throws(StoreError) -> [UInt8]? {
         try read("look up mobile node \(identity)") { db in
-            try Data.fetchOne(db, sql: "SELECT psk FROM mobile_node WHERE identity = ?", arguments: [identity])
+            try Data.fetchOne(db, sql: "SELECT psk FROM mobile_node WHERE identity = ? AND disabled = 0", arguments: [identity])
                 .map { [UInt8]($0) }
+        }
+    }
+
+    /// Disables (or enables again) `identity`. Disabling deletes its SAs (and with them its bindings), so
+    /// that no HA restores them, and keeps its key and Home Address leases for ``setDisabled(_:identity:)``
+    /// with false. False if there is no such Mobile Node.
+    @discardableResult
+    public func setDisabled(_ disabled: Bool, identity: String) throws(StoreError) -> Bool {
+        try write("\(disabled ? "disable" : "enable") mobile node \(identity)") { db in
+            try db.execute(sql: "UPDATE mobile_node SET disabled = ? WHERE identity = ?", arguments: [disabled, identity])
+            guard db.changesCount > 0 else { return false }
+            if disabled { try db.execute(sql: "DELETE FROM security_association WHERE identity = ?", arguments: [identity]) }
+            return true
         }
     }
 
     /// Every Mobile Node with its leases and live SAs (never a key).
     public func mobileNodes(at now: Double) throws(StoreError) -> [MobileNodeRecord] {
         try read("list mobile nodes") { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT identity, created_at FROM mobile_node ORDER BY identity")
+            let rows = try Row.fetchAll(db, sql: "SELECT identity, created_at, disabled FROM mobile_node ORDER BY identity")
             return try rows.map { row in
                 let identity: String = row["identity"]
                 let addresses = try String.fetchAll(
@@ -161,7 +163,7 @@ public final class HomeAgentControllerStore: Sendable {
                     db, where: "identity = ? AND retired_at IS NULL AND validity_end > ?", [identity, now])
                 return MobileNodeRecord(
                     identity: identity, createdAt: row["created_at"], homeAddresses: addresses,
-                    securityAssociations: associations.map(\.summary))
+                    securityAssociations: associations.map(\.summary), disabled: row["disabled"])
             }
         }
     }

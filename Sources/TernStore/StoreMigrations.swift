@@ -63,6 +63,10 @@ extension HomeAgentControllerStore {
                     );
                     """)
         }
+        // `tern users disable`: a disabled identity keeps its key and leases, and is refused (issue 13 item 7).
+        migrator.registerMigration("v4-identity-disabled") { db in
+            try db.execute(sql: "ALTER TABLE mobile_node ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -92,6 +92,8 @@ public struct MobileNodeRecord: Sendable, Hashable {
     public var createdAt: Double
     public var homeAddresses: [IPAddress]
     public var securityAssociations: [SecurityAssociationSummary]
+    /// Disabled (`tern users disable`): its bootstrap is refused; key and leases are kept.
+    public var disabled: Bool = false
 }
 
 /// Picking addresses out of a pool prefix.

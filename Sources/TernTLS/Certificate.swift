@@ -131,19 +131,11 @@ enum PEMFile {
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw TLSError(.configuration, operation, detail: "\(path) is not a regular file")
         }
-        if privateKey {
-            guard status.st_uid == 0 else {
-                throw TLSError(
-                    .configuration, operation,
-                    detail: "key file \(path) is owned by uid \(status.st_uid) (fstat); it must be owned by root (chown root)")
-            }
-            let mode = status.st_mode & 0o7777
-            guard mode & 0o077 == 0 else {
-                throw TLSError(
-                    .configuration, operation,
-                    detail: "key file \(path) has mode \(String(mode, radix: 8)) (fstat); it must grant group and others "
-                        + "no access (chmod 600)")
-            }
+        // The secret-file rule, shared with key files and the controller database (TernOS FileTrust).
+        if privateKey,
+            let reason = FileTrust.violation(FileTrust.Status(mode: status.st_mode, owner: status.st_uid), policy: .secret, kind: .regularFile, noun: "key file", path: path)
+        {
+            throw TLSError(.configuration, operation, detail: "\(path): \(reason)")
         }
         guard Int(status.st_size) <= maximumLength else {
             throw TLSError(.configuration, operation, detail: "\(path) is \(status.st_size) octets, more than \(maximumLength)")

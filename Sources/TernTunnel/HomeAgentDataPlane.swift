@@ -225,6 +225,17 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
         return removed
     }
 
+    /// Removes every SA of the Mobile Node called `name` in one step (revocation: `tern users remove` or
+    /// `disable`); returns the SPIs removed and the Home Addresses they served.
+    public func removeAll(of name: String) -> (spis: [SecurityParameterIndex], homeAddresses: [IPAddress]) {
+        var removed: [MobileNodeSession] = []
+        try? tables.update { (table) throws(DataPlaneError) in
+            removed = table.sessions.filter { $0.name == name }
+            return SessionTable(table.sessions.filter { $0.name != name })
+        }
+        return (removed.map(\.securityParameterIndex), Array(Set(removed.flatMap(\.homeAddresses))))
+    }
+
     /// Grants Binding Updates by `policy` from the next one on (configuration reload); lifetimes already
     /// granted run as granted.
     public func setBindingPolicy(_ policy: BindingCache.Policy) {

@@ -120,6 +120,9 @@ public final class MobileNodeController: @unchecked Sendable {
     private var rekeyInFlight = false
     private var rekeyRetry = MobileNodeController.rekeyRetryInitial
     private var dropPreviousAt: UInt64?
+    /// Silence from the HA (issue 13 item 6): probe it, then register and bootstrap again.
+    private var liveness = HomeAgentLiveness()
+    private var livenessCheckAt: UInt64?
 
     /// - Parameters:
     ///   - binding: what the Binding Updates ask for (lifetime, IPv4 Home Address).
@@ -195,6 +198,7 @@ public final class MobileNodeController: @unchecked Sendable {
             dataPlane.handoverProgress.descriptor.rawValue,
         ])
         evaluatePath(trigger: .startup, at: monotonicNanoseconds())
+        livenessCheckAt = monotonicNanoseconds() &+ HomeAgentLiveness.checkInterval
         while !stopping.load(ordering: .acquiring) {
             do {
                 try poller.wait(timeoutMilliseconds: pollTimeout(at: monotonicNanoseconds()))
@@ -220,6 +224,7 @@ public final class MobileNodeController: @unchecked Sendable {
                 if let settings = pendingSettings.withLock({ $0.take() }) { apply(settings) }
             }
             if let due = rekeyAt, now >= due { startRekey() }
+            if let due = livenessCheckAt, now >= due { checkLiveness(at: now) }
             if let due = dropPreviousAt, now >= due {
                 dataPlane.dropPreviousSecurityAssociation()
                 dropPreviousAt = nil
@@ -235,7 +240,7 @@ public final class MobileNodeController: @unchecked Sendable {
     /// idle is idle). Handover records are completed by the events that complete them: the Binding
     /// Acknowledgement, and the data plane's signal when the first data arrives.
     private func pollTimeout(at now: UInt64) -> Int32 {
-        let deadlines = [list.nextDeadline, rekeyInFlight ? nil : rekeyAt, dropPreviousAt].compactMap { $0 }
+        let deadlines = [list.nextDeadline, rekeyInFlight ? nil : rekeyAt, dropPreviousAt, livenessCheckAt].compactMap { $0 }
         if let next = deadlines.min() {
             // Monotonic deadlines carried to CLOCK_BOOTTIME: the two advance together while awake.
             timer.arm(at: bootTimeNanoseconds() &+ (next > now ? next - now : 0))
@@ -293,8 +298,10 @@ public final class MobileNodeController: @unchecked Sendable {
         for octets in dataPlane.incomingSignalling.take() {
             switch try? MobilityHeaderCodec.decode(octets) {
             case .bindingAcknowledgement(let acknowledgement):
+                liveness.answered()
                 perform(list.received(acknowledgement, at: now), at: now)
             case .bindingError(let error):
+                liveness.answered()
                 perform(list.received(error, at: now), at: now)
             case .bindingUpdate, .none:
                 events(.ignoredSignalling(octets: octets.count))
@@ -303,9 +310,12 @@ public final class MobileNodeController: @unchecked Sendable {
     }
 
     private func perform(_ actions: [BindingUpdateListAction], at now: UInt64) {
+        var lost = false
+        defer { if lost { homeAgentLost(at: now) } }
         for action in actions {
             switch action {
             case .send(let update):
+                lost = liveness.bindingUpdateSent() || lost
                 if !dataPlane.send(mobilityHeader: MobilityHeaderCodec.encode(.bindingUpdate(update))) {
                     events(.failed("signalling mailbox full: Binding Update \(update.sequenceNumber) not sent"))
                 }
@@ -344,6 +354,28 @@ public final class MobileNodeController: @unchecked Sendable {
         configuredKeepaliveSeconds = settings.keepaliveIntervalSeconds
         applyKeepalive(natKeepalive: list.natKeepaliveSeconds)
         list.setRequestedLifetime(seconds: settings.requestedLifetimeSeconds)
+    }
+
+    /// User data out and nothing back: a Binding Update (as after a resume) asks the HA whether it still
+    /// knows the SA. Looked at often while data flows, rarely while idle.
+    private func checkLiveness(at now: UInt64) {
+        let counters = dataPlane.statistics()
+        let (probe, idle) = liveness.check(packetsSent: counters.packetsSent, packetsReceived: counters.packetsReceived)
+        livenessCheckAt = now &+ (idle ? HomeAgentLiveness.idleCheckInterval : HomeAgentLiveness.checkInterval)
+        if probe, case .registered = list.state { perform(list.resumed(at: now), at: now) }
+    }
+
+    /// The HA answered none of the last Binding Updates: it lost the binding, or the SA. The status says
+    /// so at once (as after a Binding Error, status 1: registering again), and with a HAC a new SA is
+    /// fetched (make before break: the current one stays until the new one is in).
+    private func homeAgentLost(at now: UInt64) {
+        events(.homeAgentUnresponsive(unanswered: HomeAgentLiveness.unansweredLimit))
+        if case .registered = list.state {
+            let forgotten = BindingError(
+                status: BindingError.unknownBindingForHomeAddress, homeAddress: .any, options: [])
+            perform(list.received(forgotten, at: now), at: now)
+        }
+        startRekey()
     }
 
     // MARK: Re-keying (RFC 6618 §4.3; DESIGN.md: REINIT_SA_WITH_HAC)
@@ -452,23 +484,4 @@ public final class MobileNodeController: @unchecked Sendable {
         }
         publish()
     }
-}
-
-/// What the Mobile Node's control plane reports for the log.
-public enum MobileNodeEvent: Sendable {
-    case pathChanged(trigger: HandoverRecord.Trigger, description: String)
-    case registered(lifetimeSeconds: UInt32, natKeepaliveSeconds: UInt32?, ipv4HomeAddress: IPv4Address?)
-    case rejected(BindingAcknowledgementStatus)
-    case reinitializeSecurityAssociation
-    case registrationExpired
-    case deregistered
-    case handover(HandoverRecord)
-    case ignoredSignalling(octets: Int)
-    case rekeyed(spi: UInt32)
-    case failed(String)
-}
-
-/// Why a re-key failed (for the log).
-public struct RekeyFailure: Error, Sendable {
-    public var reason: String
 }

@@ -41,6 +41,7 @@ final class HomeAgentReloader {
     func reload() -> String? {
         let new: HomeAgentConfiguration
         do {
+            try ConfigFile.checkTrusted(path: options.config)
             new = try HomeAgentConfiguration.load(path: options.config)
         } catch {
             logger.error("reload: \(error); nothing changed")
@@ -132,6 +133,7 @@ final class MobileNodeReloader {
     func reload() -> String? {
         let new: MobileNodeConfiguration
         do {
+            try ConfigFile.checkTrusted(path: options.config)
             new = try MobileNodeConfiguration.load(path: options.config)
         } catch {
             logger.error("reload: \(error); nothing changed")

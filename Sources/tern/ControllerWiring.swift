@@ -161,6 +161,30 @@ struct ColocatedController {
     }
 }
 
+extension ColocatedController {
+    /// Cuts the Mobile Node `identity` off the running HA at once (issue 13 item 7; `tern users remove`
+    /// and `disable` ask through the control socket): its SAs leave the data plane, with them its
+    /// bindings (nothing is sent or accepted under an SPI the HA no longer holds), and its host routes go.
+    /// Returns the control socket's reply line.
+    static func revoke(
+        _ identity: String, plane: HomeAgentDataPlane, netlink: RouteNetlink, tunIndex: UInt32, logger: Logger
+    ) -> String {
+        let removed = plane.removeAll(of: identity)
+        for address in removed.homeAddresses {
+            guard let host = IPPrefix(address: address, length: address.bitWidth) else { continue }
+            do { try netlink.deleteRoute(host, interfaceIndex: tunIndex) } catch where error.isNotFound {} catch {
+                logger.warning("revoke \(identity): cannot delete the route to \(host): \(error)")
+            }
+        }
+        let spis = removed.spis.map { "\($0.rawValue)" }.joined(separator: ", ")
+        let text = removed.spis.isEmpty
+            ? "revoked \(identity): it held no SA on this home agent"
+            : "revoked \(identity): SA(s) \(spis), their bindings and \(removed.homeAddresses.count) host route(s) removed"
+        logger.warning("\(text)")
+        return text
+    }
+}
+
 /// Keeps the controller's state in the database as it changes: writes bindings as the receiving thread
 /// accepts or drops them; removes SAs past their validity end, and retires replaced SAs when their grace
 /// period ends. One thread, woken by the data plane's mailbox, the retirement schedule, the stop, or the

@@ -1,4 +1,5 @@
 import Foundation
+import ArgumentParser
 import Logging
 import TernOS
 
@@ -16,6 +17,9 @@ struct DaemonRunLoop {
     static let reloadSignal = SIGHUP
     /// How often the status file is rewritten.
     static let statusInterval: Int32 = 1_000
+    /// The exit status after a data-plane thread failed: EX_SOFTWARE (sysexits.h), "an internal software
+    /// error", non-zero so that a supervisor (systemd's Restart=on-failure) starts the daemon again.
+    static let dataPlaneFailureStatus: Int32 = 70
 
     let signals: SignalDescriptor
     let logger: Logger
@@ -26,6 +30,9 @@ struct DaemonRunLoop {
     let reload: () -> String?
     /// Stops every thread and undoes what the daemon changed on the system.
     let stop: () -> Void
+    /// Signalled by a data-plane thread that stopped on an error (``DataPlaneFailure``): the daemon then
+    /// stops as for SIGTERM and exits with ``dataPlaneFailureStatus``, instead of running on with no traffic.
+    var failure: Notifier? = nil
 
     /// Blocks the stop and reload signals in the calling thread and every thread it creates from now on.
     static func blockSignals() throws -> SignalDescriptor {
@@ -50,11 +57,18 @@ struct DaemonRunLoop {
             stop()
             throw fail("signal loop: \(error)")
         }
-        let poller = Poller([signals.descriptor.rawValue])
+        let poller = Poller([signals.descriptor.rawValue] + (failure.map { [$0.descriptor.rawValue] } ?? []))
         var running = true
+        var failed = false
         while running {
             do {
                 try poller.wait(timeoutMilliseconds: statusFile == nil ? -1 : Self.statusInterval)
+                if failure != nil, poller.isReadable(1) {
+                    logger.critical(
+                        "a data-plane thread stopped (logged above); stopping with exit status \(Self.dataPlaneFailureStatus) so that the supervisor starts the daemon again")
+                    failed = true
+                    running = false
+                }
                 while let signal = try signals.next() {
                     if signal == Self.reloadSignal {
                         logger.info("SIGHUP: reloading the configuration")
@@ -74,6 +88,7 @@ struct DaemonRunLoop {
         stop()
         writeStatus()
         logger.info("stopped: \(report().summary)")
+        if failed { throw ExitCode(Self.dataPlaneFailureStatus) }
     }
 
     private func writeStatus() {
@@ -82,12 +97,9 @@ struct DaemonRunLoop {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let data = try encoder.encode(report())
-            // Write beside, then rename: a reader never sees half a file.
-            let temporary = statusFile + ".tmp"
-            try data.write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, statusFile) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: statusFile])
-            }
+            // Root-only (it names identities, endpoints and SPIs), written beside and renamed: a reader
+            // never sees half a file, and a file left 0644 by an older version becomes 0600.
+            try PrivateFile.replace(statusFile, contents: Array(data))
         } catch {
             logger.warning("cannot write status file \(statusFile): \(error)")
         }

@@ -29,6 +29,8 @@ final class Gateway: Sendable {
     private struct Saved: Sendable {
         let name: String
         let value: String
+        /// Where `value` is recorded until the clean restore (``SysctlRecord``).
+        let recordPath: String
     }
 
     /// The sysctls `gateway.forwarding` sets to 1.
@@ -49,7 +51,11 @@ final class Gateway: Sendable {
     /// - Parameters:
     ///   - tunnel: the TUN device's name: the inside interface, never masqueraded out of.
     ///   - homeAddresses: the IPv4 Home Addresses and pools to masquerade (IPv6 ones are ignored).
-    init(settings: GatewaySettings, tunnel: String, homeAddresses: [IPPrefix], logger: Logger) throws {
+    ///   - recordDirectory: where the forwarding sysctls' original values are recorded while the HA runs
+    ///     (the control socket's directory), so that a crash does not lose them.
+    init(
+        settings: GatewaySettings, tunnel: String, homeAddresses: [IPPrefix], recordDirectory: String, logger: Logger
+    ) throws {
         self.logger = logger
         tableName = Self.tableName(tunnel: tunnel)
         masquerades = settings.masquerade != .off
@@ -66,11 +72,14 @@ final class Gateway: Sendable {
         }
         var saved: [Saved] = []
         if settings.forwarding {
+            if let reason = FileTrust.directoryViolation(recordDirectory) {
+                if settings.masquerade != .off { try? Self.runNft(Self.deletion(table: tableName)) }
+                throw GatewayError("cannot record the forwarding sysctls: \(reason)")
+            }
             for name in Self.forwardingSysctls {
+                let recordPath = recordDirectory + "/\(tunnel).\(name)"
                 do {
-                    let value = try Sysctl.read(name)
-                    if value != "1" { try Sysctl.write(name, "1") }
-                    saved.append(Saved(name: name, value: value))
+                    saved.append(try Self.enable(name, recordPath: recordPath, logger: logger))
                 } catch where error.errno == ENOENT && name.contains("ipv6") {
                     logger.info("gateway: \(name) does not exist (IPv6 disabled?); IPv6 is not forwarded")
                 } catch {
@@ -106,10 +115,28 @@ final class Gateway: Sendable {
         try Self.runNft(Self.setReplacement(table: tableName, homeAddresses: homeAddresses))
     }
 
+    /// Sets `name` to 1 and returns what to restore: the value a crashed run recorded, else the one found
+    /// now, recorded before the change (a record that cannot be written stops the start: a crash would
+    /// then lose the original).
+    private static func enable(_ name: String, recordPath: String, logger: Logger) throws(SystemCallError) -> Saved {
+        let current = try Sysctl.read(name)
+        let recorded = SysctlRecord.read(recordPath)
+        if let recorded {
+            logger.warning("gateway: an earlier run did not stop cleanly; \(name) will be restored to its recorded \(recorded), not \(current)")
+        }
+        let original = recorded ?? current
+        if recorded == nil, original != "1" { try SysctlRecord.write(recordPath, original) }
+        if current != "1" { try Sysctl.write(name, "1") }
+        return Saved(name: name, value: original, recordPath: recordPath)
+    }
+
     private static func restore(_ saved: [Saved], logger: Logger) {
-        for entry in saved.reversed() where entry.value != "1" {
-            do { try Sysctl.write(entry.name, entry.value) } catch {
-                logger.error("gateway: could not restore \(entry.name)=\(entry.value): \(error)")
+        for entry in saved.reversed() {
+            do {
+                if entry.value != "1" { try Sysctl.write(entry.name, entry.value) }
+                SysctlRecord.remove(entry.recordPath)
+            } catch {
+                logger.error("gateway: could not restore \(entry.name)=\(entry.value) (kept in \(entry.recordPath) for the next start): \(error)")
             }
         }
     }

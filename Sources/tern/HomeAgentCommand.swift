@@ -29,6 +29,7 @@ struct HomeAgentCommand: ParsableCommand {
         let signals = try DaemonRunLoop.blockSignals()
         let configuration: HomeAgentConfiguration
         do {
+            try ConfigFile.checkTrusted(path: options.config)
             configuration = try HomeAgentConfiguration.load(path: options.config)
         } catch {
             throw fail("\(error)", configuration: true)
@@ -78,6 +79,7 @@ struct HomeAgentCommand: ParsableCommand {
         let staticState = try StaticSequenceState(
             directory: configuration.stateDirectory, role: .homeAgent,
             associations: configuration.mobileNodes.map(\.securityAssociation), options: options)
+        let failure = try dataPlaneFailureNotifier()
         let plane: HomeAgentDataPlane
         do {
             plane = try HomeAgentDataPlane(
@@ -91,7 +93,7 @@ struct HomeAgentCommand: ParsableCommand {
                     maximumLifetimeSeconds: UInt32(configuration.maximumBindingLifetime),
                     natKeepaliveSeconds: UInt32(configuration.natKeepalive)),
                 offloads: configuration.tunnel.offloads, cryptoThreads: configuration.tunnel.cryptoThreads,
-                events: { [logger] event in log(event, logger) })
+                events: { [logger] event in log(event, logger, failure: failure) })
             logger.info("offloads: \(plane.offloads), crypto threads: \(plane.cryptoThreads)")
             try plane.start()
         } catch {
@@ -111,10 +113,18 @@ struct HomeAgentCommand: ParsableCommand {
         }
         // Before anything outside the process changes: a control socket another daemon still answers on
         // stops this one with nothing to undo but the data plane.
+        let controlSocketPath = configuration.controlSocket ?? ControlSocketDefaults.homeAgent
         let status: StatusServer
         do {
-            status = try StatusServer.open(
-                configuration.controlSocket ?? ControlSocketDefaults.homeAgent, report: report, logger: logger)
+            // With a controller, `tern users remove` / `disable` cut a Mobile Node off through it.
+            let tunIndex = tun.index
+            var revoke: StatusServer.Revoke? = nil
+            if configuration.controller != nil {
+                revoke = { [plane, netlink, logger] (identity: String) -> String in
+                    ColocatedController.revoke(identity, plane: plane, netlink: netlink, tunIndex: tunIndex, logger: logger)
+                }
+            }
+            status = try StatusServer.open(controlSocketPath, report: report, revoke: revoke, logger: logger)
         } catch {
             plane.stop()
             throw error
@@ -147,7 +157,8 @@ struct HomeAgentCommand: ParsableCommand {
         let gateway: Gateway
         do {
             gateway = try Gateway(
-                settings: configuration.gateway, tunnel: tun.name, homeAddresses: homePrefixes, logger: logger)
+                settings: configuration.gateway, tunnel: tun.name, homeAddresses: homePrefixes,
+                recordDirectory: FileTrust.directoryName(controlSocketPath), logger: logger)
         } catch {
             controller?.service.stop()
             plane.stop()
@@ -186,17 +197,24 @@ struct HomeAgentCommand: ParsableCommand {
                 controller?.keeper.stop()
                 gateway.undo()
             })
+        loop.failure = failure
         try loop.run()
     }
 }
 
-/// Logs a data-plane event.
-func log(_ event: TunnelEvent, _ logger: Logger) {
+/// The notifier a failing data-plane thread signals (``DaemonRunLoop/failure``).
+func dataPlaneFailureNotifier() throws -> Notifier {
+    do { return try Notifier() } catch { throw fail("cannot create the data-plane failure notifier: \(error)") }
+}
+
+/// Logs a data-plane event; a thread failure also signals `failure`, which stops the daemon.
+func log(_ event: TunnelEvent, _ logger: Logger, failure: Notifier? = nil) {
     switch event {
     case .bindingMoved(let node, let from, let to):
         logger.info("binding of \(node) moved: \(from?.description ?? "none") -> \(to)")
     case .threadFailed(let thread, let error):
         logger.critical("data-plane thread \(thread) stopped: \(error)")
+        failure?.signal()
     case .bindingUpdate(let node, let outcome):
         logger.debug("binding update from \(node): \(outcome)")
     case .bindingExpired(let node):

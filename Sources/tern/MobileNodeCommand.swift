@@ -37,6 +37,7 @@ struct MobileNodeCommand: ParsableCommand {
         let signals = try DaemonRunLoop.blockSignals()
         let configuration: MobileNodeConfiguration
         do {
+            try ConfigFile.checkTrusted(path: options.config)
             configuration = try MobileNodeConfiguration.load(path: options.config)
         } catch {
             throw fail("\(error)", configuration: true)
@@ -46,6 +47,10 @@ struct MobileNodeCommand: ParsableCommand {
         if metrics != nil, configuration.controller != nil {
             for kind in Bootstrapped.Kind.allCases { HACExchangeOutcome.registerAll(dimensions: [("kind", kind.rawValue)]) }
         }
+        // Before any network exchange: a second node would bootstrap a new SA from the HAC, which then
+        // retires the running node's SAs and cuts it off (issue 13 item 6).
+        let controlSocket = configuration.controlSocket ?? ControlSocketDefaults.mobileNode
+        let tun = try claimTunnel(configuration, controlSocket: controlSocket)
         let validityEnds = ValidityEnds()
         // Manual keying (the config holds the SA), or a bootstrap from the HAC (RFC 6618 §5).
         let association: SecurityAssociation
@@ -88,10 +93,8 @@ struct MobileNodeCommand: ParsableCommand {
         let suite = association.suite
         let mtu = configuration.tunnel.mtu ?? defaultMTU(for: [suite])
 
-        let tun: TunDevice
         let netlink: RouteNetlink
         do {
-            tun = try TunDevice(name: configuration.tunnel.name, virtioHeaders: configuration.tunnel.offloads)
             netlink = try RouteNetlink()
             try netlink.setLink(index: tun.index, up: true, mtu: mtu)
             for address in homeAddresses {
@@ -108,7 +111,6 @@ struct MobileNodeCommand: ParsableCommand {
         // The full tunnel: everything into the TUN device by policy routing, the tunnel's own datagrams
         // marked to stay on the main table. IPv6 goes in too without an IPv6 home address (blocked, not
         // leaked) unless block-ipv6 is false.
-        let controlSocket = configuration.controlSocket ?? ControlSocketDefaults.mobileNode
         let routing: FullTunnelRouting?
         if !configuration.fullTunnel {
             routing = nil
@@ -170,6 +172,7 @@ struct MobileNodeCommand: ParsableCommand {
             ? StaticSequenceState(
                 directory: configuration.stateDirectory, role: .mobileNode, associations: [association], options: options)
             : nil
+        let failure = try dataPlaneFailureNotifier()
         let plane: MobileNodeDataPlane
         let controller: MobileNodeController
         let sequenceState: SequenceStateThread?
@@ -180,7 +183,7 @@ struct MobileNodeCommand: ParsableCommand {
                 keepaliveIntervalSeconds: configuration.keepaliveInterval,
                 offloads: configuration.tunnel.offloads, cryptoThreads: configuration.tunnel.cryptoThreads,
                 restored: staticState.map { $0.previous[association.securityParameterIndex.rawValue] ?? .init() },
-                events: { [logger] event in log(event, logger) })
+                events: { [logger] event in log(event, logger, failure: failure) })
             sequenceState = try staticState.map { state in
                 try SequenceStateThread(source: plane, stores: [state.store], log: { [logger] in logger.error("\($0)") })
             }
@@ -259,11 +262,33 @@ struct MobileNodeCommand: ParsableCommand {
                 status.stop()
                 takeDown()
             })
+        loop.failure = failure
         try loop.run()
     }
 }
 
 extension MobileNodeCommand {
+    /// Refuses to start beside a running node, before anything goes out on the network: when a daemon
+    /// answers on the control socket, or the TUN device is held by another process (TUNSETIFF: EBUSY).
+    /// Returns the TUN device, opened (it is configured once the SA is known).
+    func claimTunnel(_ configuration: MobileNodeConfiguration, controlSocket: String) throws -> TunDevice {
+        let name = configuration.tunnel.name
+        if ControlSocketServer.isAnswered(controlSocket) {
+            throw fail(
+                "another tern mn is running: a daemon answers on the control socket \(controlSocket) (tern status --socket \(controlSocket) shows it); stop it first (systemctl stop tern-mn, or SIGTERM its process), or give this node its own control-socket and tunnel.name"
+            )
+        }
+        do {
+            return try TunDevice(name: name, virtioHeaders: configuration.tunnel.offloads)
+        } catch where error.errno == EBUSY {
+            throw fail(
+                "TUN device \(name) is in use by another process (another tern mn, or another VPN); stop it first, or give this node another tunnel.name"
+            )
+        } catch {
+            throw fail("cannot set up TUN device \(name): \(error)")
+        }
+    }
+
     /// Applies the node's DNS servers (`tunnel.dns-servers`, else the HAC's) through the system's
     /// resolver manager, when `tunnel.dns` is `auto`. Nil when nothing was applied; every reason is
     /// logged, none stops the node (it runs, with the system's own DNS, as with `dns: off`).
@@ -330,6 +355,10 @@ func log(_ event: MobileNodeEvent, _ logger: Logger) {
         logger.info("handover: \(HandoverSummary(record).text)")
     case .rekeyed(let spi):
         logger.info("re-keyed: sending under SPI \(spi) from now on (the previous SA is kept 60 s for packets in flight)")
+    case .homeAgentUnresponsive(let unanswered):
+        logger.warning(
+            "the home agent answered none of \(unanswered) binding updates: it no longer knows this SA or binding; registering again (and, with a HAC, bootstrapping a new SA)"
+        )
     case .ignoredSignalling(let octets):
         logger.debug("ignored a \(octets)-octet mobility header that is not a BA or BE")
     case .failed(let reason):

@@ -4,7 +4,7 @@ import TernProtocol
 
 /// SAs to take out of the HA's data plane at a given time: a replaced SA stays for a grace period so
 /// that packets already in flight under it still arrive (make before break). The HA's state thread
-/// (``SequenceReservationKeeper``) sleeps until the earliest one is due; nothing else keeps a timer, so
+/// (``ControllerStateKeeper``) sleeps until the earliest one is due; nothing else keeps a timer, so
 /// an HA with nothing due has no periodic wake-up (DESIGN.md: idle is idle).
 final class RetirementSchedule: Sendable {
     struct Entry: Sendable {

@@ -78,7 +78,7 @@ final class ReversePathMarking: Sendable {
         guard let original else { return }
         do {
             try Sysctl.write(Self.sysctl, original)
-            unlink(recordPath)
+            SysctlRecord.remove(recordPath)
             logger.info("full tunnel: restored \(Self.sysctl)=\(original)")
         } catch {
             logger.error("full tunnel: could not restore \(Self.sysctl)=\(original): \(error)")
@@ -89,7 +89,7 @@ final class ReversePathMarking: Sendable {
     /// one found now; nil when there is nothing to restore.
     private static func setSysctl(recordPath: String, logger: Logger) -> String? {
         var original: String
-        if let recorded = readRecord(recordPath) {
+        if let recorded = SysctlRecord.read(recordPath) {
             original = recorded
             logger.warning("full tunnel: an earlier run did not stop cleanly; \(sysctl) will be restored to its recorded \(recorded)")
         } else {
@@ -101,11 +101,11 @@ final class ReversePathMarking: Sendable {
             }
         }
         if original == "1" {
-            unlink(recordPath)
+            SysctlRecord.remove(recordPath)
             return nil
         }
         do {
-            try Data((original + "\n").utf8).write(to: URL(fileURLWithPath: recordPath), options: .atomic)
+            try SysctlRecord.write(recordPath, original)
         } catch {
             logger.warning("full tunnel: cannot record \(sysctl)=\(original) in \(recordPath) (\(error)); after a crash it stays 1")
         }
@@ -115,19 +115,10 @@ final class ReversePathMarking: Sendable {
             logger.warning(
                 "full tunnel: cannot set \(sysctl)=1 (\(error)); with strict reverse-path filtering (rp_filter = 1) the home agent's replies will be dropped"
             )
-            unlink(recordPath)
+            SysctlRecord.remove(recordPath)
             return nil
         }
         return original
-    }
-
-    /// The value in a record file, if there is one and it is a plain small number (what the kernel
-    /// accepts for this boolean sysctl); anything else is ignored.
-    private static func readRecord(_ path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path), data.count <= 16 else { return nil }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
-        return text
     }
 
     // MARK: Ruleset (pure)

@@ -4,9 +4,9 @@ import Logging
 import Synchronization
 import TernOS
 
-/// Answers `tern status` on the daemon's control socket: each connection gets the current status report
-/// as JSON (no keys: the report never holds any). One thread; accepts poll with a timeout so a stop is
-/// noticed within a quarter second.
+/// Answers on the daemon's control socket: each connection sends one ``ControlRequest`` line and gets
+/// the answer: the current status report as JSON (no keys: the report never holds any), or, on the HA,
+/// what a revocation removed. One thread, asleep in poll until a client or the stop comes.
 final class StatusServer: @unchecked Sendable {
     private final class StopFlag: Sendable {
         let value = Atomic<Bool>(false)
@@ -18,8 +18,14 @@ final class StatusServer: @unchecked Sendable {
     private var thread: PlatformThread?
     /// How long a client may take to read its reply.
     static let replySeconds = 2.0
+    /// How long a client may take to send its request line (one without, an older `tern status`, gets
+    /// the status after this).
+    static let requestSeconds = 1.0
 
-    init(path: String, report: @escaping @Sendable () -> StatusReport, logger: Logger) throws {
+    /// Cuts a Mobile Node off (HA with a controller); returns the reply line.
+    typealias Revoke = @Sendable (String) -> String
+
+    init(path: String, report: @escaping @Sendable () -> StatusReport, revoke: Revoke?, logger: Logger) throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
             // The daemons' run directory: root-only, like the socket in it.
@@ -37,7 +43,13 @@ final class StatusServer: @unchecked Sendable {
                     let client = try? server.accept(deadline: .after(seconds: Self.replySeconds))
                 else { continue }
                 do {
-                    let data = try encoder.encode(report())
+                    let data: Data
+                    switch Self.readRequest(client) {
+                    case .status: data = try encoder.encode(report())
+                    case .revoke(let identity):
+                        data = Data(((revoke?(identity)) ?? "error: this daemon revokes nothing (no controller)").utf8 + [0x0A])
+                    case nil: data = Data("error: unknown request\n".utf8)
+                    }
                     try data.withUnsafeBytes { (raw) throws in
                         try client.write(raw, deadline: .after(seconds: Self.replySeconds))
                     }
@@ -50,10 +62,25 @@ final class StatusServer: @unchecked Sendable {
         }
     }
 
+    /// The request line, read for at most ``requestSeconds``; none at all is `.status`.
+    private static func readRequest(_ client: TCPConnection) -> ControlRequest? {
+        var octets: [UInt8] = []
+        let deadline = Deadline.after(seconds: requestSeconds)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: ControlRequest.maximumLength + 1, alignment: 1)
+        defer { chunk.deallocate() }
+        while octets.count <= ControlRequest.maximumLength, !octets.contains(0x0A) {
+            guard let count = try? client.read(into: chunk, deadline: deadline), count > 0 else { break }
+            octets += chunk[0..<count]
+        }
+        return ControlRequest.parse(octets)
+    }
+
     /// Opens the control socket at `path`, or stops the command saying why.
-    static func open(_ path: String, report: @escaping @Sendable () -> StatusReport, logger: Logger) throws -> StatusServer {
+    static func open(
+        _ path: String, report: @escaping @Sendable () -> StatusReport, revoke: Revoke? = nil, logger: Logger
+    ) throws -> StatusServer {
         do {
-            return try StatusServer(path: path, report: report, logger: logger)
+            return try StatusServer(path: path, report: report, revoke: revoke, logger: logger)
         } catch {
             throw fail("cannot open the control socket \(path): \(error)")
         }

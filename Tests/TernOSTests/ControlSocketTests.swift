@@ -56,9 +56,28 @@ struct ControlSocketTests {
         _ = try ControlSocketServer(path: path)
 
         let file = temporaryPath()
-        FileManager.default.createFile(atPath: file, contents: Data("not a socket".utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data("not a socket".utf8))
         defer { unlink(file) }
         #expect(throws: SystemCallError.self) { try ControlSocketServer(path: file) }
         #expect(throws: SystemCallError.self) { try ControlSocketServer(path: "/tmp/" + String(repeating: "x", count: 200)) }
+    }
+}
+
+/// The control socket's request line (issue 13 item 7).
+@Suite("ControlRequest")
+struct ControlRequestTests {
+    @Test("status, empty (older clients) and revoke parse; anything else does not")
+    func parse() {
+        #expect(ControlRequest.parse(Array("status\n".utf8)) == .status)
+        #expect(ControlRequest.parse([UInt8]()) == .status)
+        #expect(ControlRequest.parse(Array("revoke laptop@example.test\n".utf8)) == .revoke(identity: "laptop@example.test"))
+        #expect(ControlRequest.parse(Array("revoke \n".utf8)) == nil)
+        #expect(ControlRequest.parse(Array("revoke two words\n".utf8)) == nil)
+        #expect(ControlRequest.parse(Array("reboot\n".utf8)) == nil)
+        #expect(ControlRequest.parse([0xFF, 0x0A]) == nil)
+        #expect(ControlRequest.parse(Array(("revoke " + String(repeating: "a", count: 600)).utf8)) == nil)
+        for request in [ControlRequest.status, .revoke(identity: "m@x")] {
+            #expect(ControlRequest.parse(Array((request.line + "\n").utf8)) == request)
+        }
     }
 }

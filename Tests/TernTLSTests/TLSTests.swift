@@ -393,7 +393,7 @@ struct TLSTests {
             Issue.record("a mode 0644 key file was accepted")
         } catch {
             #expect(error.kind == .configuration)
-            #expect(error.description.contains("mode 644") && error.description.contains("chmod 600"), "\(error)")
+            #expect(error.description.contains("mode 0644") && error.description.contains("chmod 600"), "\(error)")
         }
         chmod(leaf.key, 0o600)
         _ = try TLSServerContext(certificateChainFile: leaf.certificate, privateKeyFile: leaf.key)
