@@ -9,7 +9,7 @@ public struct StateDirectoryError: Error, Hashable, Sendable, CustomStringConver
 
 /// The sequence state of static SAs (manual keying) in the state directory (`state-directory`,
 /// default /var/lib/tern): one small file per SA and end, keyed by SPI and key fingerprint, rewritten
-/// durably (``DurableFile``) before the numbers it reserves are used (docs/tunnel.md, "Restarts").
+/// durably (``PrivateFile``) before the numbers it reserves are used (docs/tunnel.md, "Restarts").
 ///
 /// The directory must be a directory owned by root that group and others cannot write; it is created
 /// 0700 if it does not exist. A state file that does not parse is refused, never guessed at: starting
@@ -34,23 +34,15 @@ public final class StateDirectoryStore: SequenceStateStore, @unchecked Sendable 
     }
 
     static func checkDirectory(_ directory: String) throws(StateDirectoryError) {
-        let remedy = "(chown root \(directory) && chmod 700 \(directory))"
         do {
-            if try DurableFile.ownership(of: directory) == nil { try DurableFile.makeDirectory(directory) }
-            guard let found = try DurableFile.ownership(of: directory) else {
-                throw StateDirectoryError(description: "state-directory \(directory) vanished as it was created")
-            }
-            guard found.isDirectory, !found.isSymbolicLink else {
+            if (try? FileTrust.linkStatus(directory)) == nil { try PrivateFile.makeDirectory(directory) }
+            // Whoever can write the directory could make this end reuse sequence numbers: root's alone.
+            if let reason = FileTrust.violation(
+                try FileTrust.linkStatus(directory), policy: .configuration, kind: .directory, noun: "state-directory \(directory)",
+                path: directory, effectiveUser: 0)
+            {
                 throw StateDirectoryError(
-                    description: "state-directory \(directory) is not a directory (a symbolic link is not accepted); name a directory owned by root")
-            }
-            guard found.owner == 0 else {
-                throw StateDirectoryError(
-                    description: "state-directory \(directory) is owned by uid \(found.owner), not root: whoever owns it could make this end reuse sequence numbers \(remedy)")
-            }
-            guard !found.writableByOthers else {
-                throw StateDirectoryError(
-                    description: "state-directory \(directory) has mode \(String(found.mode, radix: 8)): group or others can write it and so make this end reuse sequence numbers \(remedy)")
+                    description: "\(reason) (whoever can write it could make this end reuse sequence numbers)")
             }
         } catch let error as StateDirectoryError {
             throw error
@@ -76,10 +68,11 @@ public final class StateDirectoryStore: SequenceStateStore, @unchecked Sendable 
         let path = directory + "/" + name
         let previous: PersistedSequenceState
         do {
-            if let octets = try DurableFile.read(path, limit: SecurityAssociationStateFile.maximumLength) {
-                guard let owner = try DurableFile.ownership(of: path), owner.owner == 0, !owner.writableByOthers else {
-                    throw StateDirectoryError(
-                        description: "state file \(path) is not owned by root or can be written by others (chown root, chmod 600)")
+            if let octets = try PrivateFile.contents(path, limit: SecurityAssociationStateFile.maximumLength) {
+                if let reason = FileTrust.violation(
+                    try FileTrust.linkStatus(path), policy: .secret, kind: .regularFile, noun: "state file", path: path)
+                {
+                    throw StateDirectoryError(description: "\(path): \(reason)")
                 }
                 let file = try SecurityAssociationStateFile.parse(octets)
                 guard file.securityParameterIndex == spi, file.keyFingerprint == fingerprint else {
@@ -110,7 +103,7 @@ public final class StateDirectoryStore: SequenceStateStore, @unchecked Sendable 
 
     private func write(_ entry: Entry) throws(StateDirectoryError) {
         do {
-            try DurableFile.write(Array(entry.file.text.utf8), named: entry.name, in: directory)
+            try PrivateFile.replace(directory + "/" + entry.name, contents: Array(entry.file.text.utf8), durable: true)
         } catch {
             throw StateDirectoryError(
                 description: "cannot write state file \(directory)/\(entry.name): \(error); this end may not use sequence numbers it cannot record")

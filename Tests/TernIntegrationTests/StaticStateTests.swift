@@ -70,7 +70,7 @@ struct StaticStateTests {
             let mn = try lab.execute(
                 [binary, "mn", "--config", deployment.mobileNodeConfig(0)], in: topology.mobileNodes[0], timeout: 15)
             #expect(mn.status == 78, "\(mn.output)")
-            #expect(mn.output.contains("state-directory \(mnState) has mode 777"), "\(mn.output)")
+            #expect(mn.output.contains("state-directory \(mnState) has mode 0777"), "\(mn.output)")
 
             let haState = lab.directory.appendingPathComponent("state-ha").path
             #expect(chmod(haState, 0o770) == 0)
@@ -83,7 +83,7 @@ struct StaticStateTests {
             try text.write(toFile: second, atomically: true, encoding: .utf8)
             let ha = try lab.execute([binary, "ha", "--config", second], in: topology.homeAgent, timeout: 15)
             #expect(ha.status == 78, "\(ha.output)")
-            #expect(ha.output.contains("state-directory \(haState) has mode 770"), "\(ha.output)")
+            #expect(ha.output.contains("state-directory \(haState) has mode 0770"), "\(ha.output)")
         }
     }
 }

@@ -225,7 +225,7 @@ struct SequenceStateTests {
         #expect {
             try StateDirectoryStore(directory: directory, role: .mobileNode)
         } throws: { error in
-            "\(error)".contains("has mode 777")
+            "\(error)".contains("has mode 0777")
         }
         chmod(directory, 0o700)
         chown(directory, 1, 1)
