@@ -124,6 +124,12 @@ public final class TLSServerContext: @unchecked Sendable {
     /// Runs the server side of the handshake on an accepted connection, until `deadline`.
     /// - Throws: ``TLSError`` — `.handshake` (with OpenSSL's reason, e.g. the client's alert),
     ///   `.timeout`, `.peerClosed`, `.socket`.
+    /// A server session on `connection` whose handshake has not started: an event loop drives it with
+    /// ``TLSSession/continueHandshake(scratch:)`` (TLSSession+NonBlocking.swift).
+    public func session(for connection: TCPConnection) throws(TLSError) -> TLSSession {
+        try TLSSession(context: context, connection: connection, role: .server)
+    }
+
     public func accept(_ connection: TCPConnection, deadline: Deadline) throws(TLSError) -> TLSSession {
         let session = try TLSSession(context: context, connection: connection, role: .server)
         try session.handshake(deadline: deadline, pinnedCertificate: nil)

@@ -25,7 +25,7 @@ struct ColocatedController {
     /// Opens the store, puts its live SAs back into the data plane, and starts the service.
     init(
         settings: ControllerServerSettings, servicePort: UInt16, tunnelAddresses: [IPPrefix], plane: HomeAgentDataPlane,
-        netlink: RouteNetlink, tunIndex: UInt32, logger: Logger
+        netlink: RouteNetlink, tunIndex: UInt32, counters: ControllerCounters, logger: Logger
     ) throws {
         do {
             store = try HomeAgentControllerStore(path: settings.database)
@@ -120,7 +120,13 @@ struct ColocatedController {
             suitePreference: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites,
             scope: settings.scope.map { .always($0) } ?? .asProposed,
             validitySeconds: Double(settings.securityAssociationValidity), homeAddressPools: settings.homeAddressPools,
-            reservedAddresses: Set(tunnelAddresses.map(\.address)), bootstrap: bootstrap)
+            reservedAddresses: Set(tunnelAddresses.map(\.address)), bootstrap: bootstrap,
+            limits: ControllerLimits(
+                maximumConnections: settings.limits.connections,
+                maximumConnectionsPerSource: settings.limits.connectionsPerSource,
+                firstRecordSeconds: Double(settings.limits.firstRecordTimeout),
+                handshakeSeconds: Double(settings.limits.handshakeTimeout),
+                exchangeSeconds: Double(settings.limits.exchangeTimeout)))
         do {
             service = try HomeAgentControllerService(
                 settings: serviceSettings, store: store,
@@ -130,6 +136,7 @@ struct ColocatedController {
                     abandon: { [plane] issued in
                         if let spi = SecurityParameterIndex(rawValue: issued.securityParameterIndex) { plane.remove(spi) }
                     }),
+                counters: counters,
                 events: { [logger] event in
                     switch event {
                     case .provisioned(let identity, let spi, let suite, let addresses, let peer):
@@ -140,6 +147,8 @@ struct ColocatedController {
                         logger.warning("HAC: exchange with \(peer) failed: \(reason)")
                     case .refused(let peer, let reason):
                         logger.warning("HAC: refused \(peer): \(reason)")
+                    case .summary(let line):
+                        logger.warning("HAC: \(line)")
                     }
                 })
             try service.start()
