@@ -122,7 +122,11 @@ extension HomeAgentControllerService {
                     identity: identity.text, spi: issued.association.securityParameterIndex,
                     suite: issued.association.suite, homeAddresses: issued.homeAddresses, peer: connection.peer))
         case .failed(let error):
-            finish(connection, outcome: HACExchangeOutcome(error), reason: "\(error)", category: Self.category(error))
+            let reason =
+                error.status == .serviceUnavailable
+                ? "PSK attempts for \(connection.identity ?? "?") from \(connection.source) throttled: answered 503 with retry-after"
+                : "\(error)"
+            finish(connection, outcome: HACExchangeOutcome(error), reason: reason, category: Self.category(error))
         }
     }
 

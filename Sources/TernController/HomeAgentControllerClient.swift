@@ -27,14 +27,18 @@ public enum HomeAgentControllerClient {
         /// How long, in all, the MN waits on the HAC's `retry-after` (503 while it throttles) before it
         /// gives up: an answer further out than this fails at once.
         public var retryAfterBudgetSeconds: Double
+        /// Told how many seconds the client waits on a `retry-after` before it does (for the log).
+        public var waiting: (@Sendable (Double) -> Void)?
 
         public init(
             controller: SocketAddress, trust: TLSTrust, serverIdentity: TLSServerIdentity,
             identity: NetworkAccessIdentifier, preSharedKey: [UInt8],
             proposedSuites: [Ciphersuite] = PSKServer.Policy.defaultSuitePreference,
             proposedScope: SecurityAssociationScope = .allTraffic, exchangeSeconds: Double = 10,
-            firewallMark: UInt32? = nil, retryAfterBudgetSeconds: Double = RetryAfter.defaultBudgetSeconds
+            firewallMark: UInt32? = nil, retryAfterBudgetSeconds: Double = RetryAfter.defaultBudgetSeconds,
+            waiting: (@Sendable (Double) -> Void)? = nil
         ) {
+            self.waiting = waiting
             self.firewallMark = firewallMark
             self.retryAfterBudgetSeconds = retryAfterBudgetSeconds
             self.controller = controller
@@ -71,6 +75,7 @@ public enum HomeAgentControllerClient {
                         until: retryAfter, now: Date().timeIntervalSince1970, waited: waited,
                         budget: settings.retryAfterBudgetSeconds)
                 else { throw error }
+                settings.waiting?(wait)
                 usleep(UInt32(min(wait, 3600) * 1_000_000))
                 waited += wait
             }

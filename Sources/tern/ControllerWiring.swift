@@ -311,7 +311,11 @@ struct Bootstrapped {
                     controller: SocketAddress(settings.address, port: settings.port), trust: trust,
                     serverIdentity: TLSServerIdentity(settings.serverName), identity: identity, preSharedKey: key,
                     proposedSuites: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites,
-                    firewallMark: firewallMark))
+                    firewallMark: firewallMark,
+                    waiting: { [logger] seconds in
+                        logger.warning(
+                            "the home agent controller answered 503 with retry-after: trying again in \(Int(seconds.rounded(.up))) s")
+                    }))
         } catch {
             HACExchangeOutcome(error).count(dimensions: dimensions)
             let what = kind == .bootstrap ? "bootstrap with" : "the exchange with"
