@@ -305,6 +305,7 @@ struct Bootstrapped {
             }
         let dimensions = [("kind", kind.rawValue)]
         let result: HomeAgentControllerClient.Result
+        let started = monotonicNanoseconds()
         do {
             result = try HomeAgentControllerClient.bootstrap(
                 .init(
@@ -341,8 +342,9 @@ struct Bootstrapped {
             throw Failure(description: "the home agent controller named no home agent or no home address")
         }
         HACExchangeOutcome.ok.count(dimensions: dimensions)
+        let milliseconds = String(format: "%.1f", Double(monotonicNanoseconds() - started) / 1e6)
         logger.info(
-            "bootstrapped over \(result.tlsVersion) (\(result.tlsCipher)): SPI \(association.securityParameterIndex.rawValue), suite \(association.suite), home addresses \(homeAddresses.map(\.description).joined(separator: ", "))"
+            "bootstrapped over \(result.tlsVersion) (\(result.tlsCipher)): SPI \(association.securityParameterIndex.rawValue), suite \(association.suite), home addresses \(homeAddresses.map(\.description).joined(separator: ", ")) (\(kind.rawValue) exchange \(milliseconds) ms)"
         )
     }
 }
