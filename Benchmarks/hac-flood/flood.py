@@ -19,6 +19,7 @@ import os
 import random
 import resource
 import selectors
+import signal
 import socket
 import sys
 import time
@@ -49,6 +50,10 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if len(slots) + 64 > hard:
         sys.exit(f"flood.py: {len(slots)} slots need more descriptors than RLIMIT_NOFILE allows ({hard})")
+
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
 
     family = socket.AF_INET6 if ":" in args.target else socket.AF_INET
     selector = selectors.DefaultSelector()
@@ -93,7 +98,7 @@ def main():
 
     while True:
         now = time.monotonic()
-        if now >= end:
+        if now >= end or stopping:
             break
         budget = min(budget + (now - last) * args.rate, float(args.rate))
         last = now

@@ -125,6 +125,13 @@ LINES_BEFORE=$(wc -l <"$WORK/ha.log")
 RSS_MAX=$(rss_kib)
 ( while alive "$HA_PID"; do rss_kib; sleep 1; done >"$WORK/rss.txt" ) &
 PIDS+=("$!")
+# The controller's open connections, every 2 s (its control socket).
+( while alive "$HA_PID"; do
+      "$TERN_BIN" status --json --socket "$WORK/ha.sock" 2>/dev/null \
+          | python3 -c 'import json,sys; print(json.load(sys.stdin)["controller"]["open"])' 2>/dev/null
+      sleep 2
+  done >"$WORK/open.txt" ) &
+PIDS+=("$!")
 log "flood under way; $BOOTSTRAPS bootstraps"
 
 : >"$WORK/bootstraps.txt"
@@ -166,4 +173,5 @@ echo "MN re-key exchange:    $(summary "$WORK/rekeys.txt") ($REKEY_FAILURES fail
 echo "attacker:   $(cat "$WORK/flood.json" 2>/dev/null || echo 'no counts (flood.py did not finish)')"
 echo "controller: $(printf '%s' "$STATUS" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("controller")))' 2>/dev/null)"
 echo "HA RSS: $((RSS_BEFORE / 1024)) MiB before the flood, at most $((RSS_MAX / 1024)) MiB during it"
+echo "controller's open connections (sampled every 2 s): $(sort -n "$WORK/open.txt" | awk '{v[NR] = $1} END { if (NR) printf "median %d, max %d", v[int((NR + 1) / 2)], v[NR]; else print "none" }')"
 echo "HA log: $LINES lines during the flood"

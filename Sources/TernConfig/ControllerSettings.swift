@@ -48,6 +48,7 @@ public struct ControllerServerSettings: Sendable, Hashable {
         /// Each connection holds a descriptor: the daemon raises its soft RLIMIT_NOFILE to the hard limit,
         /// and the cap stays below what a systemd unit's LimitNOFILE=65536 leaves.
         public static let connectionsRange = 16...60_000
+        public static let connectionsPerSourceRange = 1...60_000
         public static let timeoutRange = 1...60
         public static let exchangeTimeoutRange = 1...300
     }
@@ -156,7 +157,8 @@ extension YAMLField {
         limits.connections =
             try mapping.optional("connections")?.integer("connection limit", in: Limits.connectionsRange) ?? limits.connections
         limits.connectionsPerSource =
-            try mapping.optional("connections-per-source")?.integer("per-source connection limit", in: Limits.connectionsRange)
+            try mapping.optional("connections-per-source")?.integer(
+                "per-source connection limit", in: Limits.connectionsPerSourceRange)
             ?? limits.connectionsPerSource
         guard limits.connectionsPerSource <= limits.connections else {
             throw (mapping.optional("connections-per-source") ?? self)
