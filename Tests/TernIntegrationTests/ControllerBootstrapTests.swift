@@ -141,6 +141,9 @@ struct ControllerBootstrapTests {
             let ha = try Scrape(lab, in: topology.homeAgent, url: "http://127.0.0.1:9587/metrics")
             #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"ok\"}") == 2, "\(ha.body)")
             #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"unauthorized\"}") == 0)
+            // The controller's connection counters (issue 13, item 4), also in `tern status`.
+            #expect(ha.value("tern_hac_connections_total{role=\"ha\",event=\"provisioned\"}") == 2, "\(ha.body)")
+            #expect(ha.value("tern_hac_connections_total{role=\"ha\",event=\"shed\"}") == 0)
             // The new SA, and the replaced one until its validity end (about now: timing decides).
             #expect((1...2).contains(ha.value("tern_security_associations{role=\"ha\"}") ?? 0), "\(ha.body)")
             let mn = try Scrape(lab, in: topology.mobileNodes[0], url: "http://127.0.0.1:9588/metrics")

@@ -43,14 +43,25 @@ struct ControllerFloodTests {
             // Long enough for the old controller's 16 exchanges to be taken, and for the slow ones to drip.
             Thread.sleep(forTimeInterval: 3)
             let started = Date()
-            try deployment.startMobileNode(timeout: 10)
-            let seconds = Date().timeIntervalSince(started)
-            print("ControllerFloodTests: MN up \(String(format: "%.2f", seconds)) s after its start, under the flood")
-            #expect(lab.log("mn0").contains("bootstrapped over TLSv1.3"), "\(lab.log("mn0"))")
+            // Item 3; a failure here is recorded and item 4's check still runs.
+            do {
+                try deployment.startMobileNode(timeout: 10)
+                let seconds = Date().timeIntervalSince(started)
+                print("ControllerFloodTests: MN up \(String(format: "%.2f", seconds)) s after its start, under the flood")
+                #expect(lab.log("mn0").contains("bootstrapped over TLSv1.3"), "\(lab.log("mn0"))")
+            } catch {
+                Issue.record("the MN did not bootstrap within 10 s under the flood: \(error)")
+            }
 
             try lab.wait("the flood to end", timeout: Double(Self.floodSeconds) + 10) { !flood.isRunning }
             let counts = (try? String(contentsOfFile: stats, encoding: .utf8)) ?? ""
             print("ControllerFloodTests: attacker \(counts)")
+            // Item 4: one line per refused or failed connection would be thousands; summaries are a few
+            // per reason and source every 10 s.
+            let lines = lab.log("ha").split(separator: "\n").count - linesBefore
+            print("ControllerFloodTests: \(lines) HA log lines during the flood")
+            #expect(lines < 200, "\(lab.log("ha").suffix(3000))")
+            #expect(lab.log("ha").contains("connections from 198.18.0.10"), "summary lines: \(lab.log("ha").suffix(2000))")
             let json = try lab.run([deployment.binary, "status", "--json", "--socket", deployment.controlSocket])
             let status = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
             let controller = try #require(status["controller"] as? [String: Any], "\(json)")
@@ -58,12 +69,6 @@ struct ControllerFloodTests {
             let accepted = (controller["accepted"] as? Int) ?? 0
             #expect(accepted > 1000, "the flood reached the controller: \(controller)")
             #expect(((controller["shed"] as? Int) ?? 0) + ((controller["timedOut"] as? Int) ?? 0) > 500, "\(controller)")
-            // Item 4: one line per refused or failed connection would be thousands; summaries are a few
-            // per source and reason every 10 s.
-            let lines = lab.log("ha").split(separator: "\n").count - linesBefore
-            print("ControllerFloodTests: \(lines) HA log lines for \(accepted) connections")
-            #expect(lines < 400, "\(lab.log("ha").suffix(3000))")
-            #expect(lab.log("ha").contains("connections from 198.18.0.10"), "summary lines: \(lab.log("ha").suffix(2000))")
         } catch {
             lab.printLogs(["ha", "mn0", "flood"])
             throw error
