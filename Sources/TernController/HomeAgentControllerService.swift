@@ -85,7 +85,8 @@ public final class HomeAgentControllerService: @unchecked Sendable {
     /// The event loop's state; only its thread touches it (ControllerEventLoop.swift).
     var loop: EventLoopState
 
-    /// What the service asks of the Home Agent for each SA it issues, on the connection's thread.
+    /// What the service asks of the Home Agent for each SA it issues, on the controller's event-loop thread
+    /// (so each must be quick: a data-plane insert, a route).
     public struct Lifecycle: Sendable {
         /// Before the MN receives its SA: put it in the data plane, so that the MN's first packets
         /// under it (which may follow the response within microseconds) are recognised.
