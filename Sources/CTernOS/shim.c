@@ -1,5 +1,7 @@
 // See include/CTernOS.h. Every function only adapts a Linux interface for Swift.
 #define _GNU_SOURCE
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include "CTernOS.h"
 
 #include <errno.h>
@@ -265,4 +267,39 @@ int tern_wait_child(int pid, int no_hang, int *exit_status) {
     pid_t result = waitpid((pid_t)pid, &status, no_hang ? WNOHANG : 0);
     if (result > 0) *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     return (int)result;
+}
+
+_Static_assert(TERN_EPOLLIN == EPOLLIN && TERN_EPOLLOUT == EPOLLOUT, "epoll events");
+_Static_assert(TERN_EPOLLERR == EPOLLERR && TERN_EPOLLHUP == EPOLLHUP, "epoll events");
+_Static_assert(TERN_EPOLL_CTL_ADD == EPOLL_CTL_ADD && TERN_EPOLL_CTL_DEL == EPOLL_CTL_DEL, "epoll_ctl");
+_Static_assert(TERN_EPOLL_CTL_MOD == EPOLL_CTL_MOD, "epoll_ctl");
+
+int tern_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int tern_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event = {.events = events, .data = {.u64 = token}};
+    return epoll_ctl(epfd, op, fd, &event);
+}
+
+int tern_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int count, int timeout_ms) {
+    enum { batch = 256 };
+    struct epoll_event ready[batch];
+    int n = epoll_wait(epfd, ready, count < batch ? count : batch, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        tokens[i] = ready[i].data.u64;
+        events[i] = ready[i].events;
+    }
+    return n;
+}
+
+int tern_raise_nofile_limit(uint64_t *soft, uint64_t *hard) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    }
+    *soft = (uint64_t)limit.rlim_cur;
+    *hard = (uint64_t)limit.rlim_max;
+    return 0;
 }

@@ -23,6 +23,35 @@ public struct ControllerServerSettings: Sendable, Hashable {
     public var securityAssociationValidity: Int
     /// `hac.dns`: DNS servers reachable through the tunnel, told to the MN.
     public var dnsServers: [IPAddress]
+    /// `hac.limits`: connection caps and deadlines under load (docs/hac.md, "Under attack").
+    public var limits = Limits()
+
+    /// `hac.limits: {connections, connections-per-source, first-record-timeout, handshake-timeout,
+    /// exchange-timeout}`; the defaults are TernController's `ControllerLimits` defaults.
+    public struct Limits: Sendable, Hashable {
+        /// Connections open at once, all sources together.
+        public var connections = 2048
+        /// Connections open at once from one IPv4 address or IPv6 /64.
+        public var connectionsPerSource = 32
+        /// Seconds from accept to the first octets of the TLS handshake.
+        public var firstRecordTimeout = 2
+        /// Seconds from accept to the end of the TLS handshake.
+        public var handshakeTimeout = 5
+        /// Seconds from accept to the end of the exchange.
+        public var exchangeTimeout = 10
+
+        public init() {}
+
+        public static let fields = [
+            "connections", "connections-per-source", "first-record-timeout", "handshake-timeout", "exchange-timeout",
+        ]
+        /// Each connection holds a descriptor: the daemon raises its soft RLIMIT_NOFILE to the hard limit,
+        /// and the cap stays below what a systemd unit's LimitNOFILE=65536 leaves.
+        public static let connectionsRange = 16...60_000
+        public static let connectionsPerSourceRange = 1...60_000
+        public static let timeoutRange = 1...60
+        public static let exchangeTimeoutRange = 1...300
+    }
 
     public static let defaultDatabase = "/var/lib/tern/hac.sqlite"
     public static let defaultValidity = 86_400
@@ -57,7 +86,7 @@ public struct ControllerClientSettings: Sendable, Hashable, CustomStringConverti
 extension YAMLMapping {
     static let controllerServerFields = [
         "listen", "port", "certificate", "private-key", "database", "home-address-pools", "home-agent-addresses",
-        "suites", "scope", "sa-validity", "dns",
+        "suites", "scope", "sa-validity", "dns", "limits",
     ]
     static let controllerClientFields = [
         "address", "port", "server-name", "identity", "psk-file", "ca-file", "pinned-certificate", "suites",
@@ -83,7 +112,9 @@ extension YAMLMapping {
                 ?? ControllerServerSettings.defaultValidity,
             dnsServers: try optional("dns")?.list(of: "addresses", allowEmpty: true) { (entry) throws(ConfigurationError) in
                 try entry.address()
-            } ?? [])
+            } ?? [],
+            limits: try optional("limits").map { (field) throws(ConfigurationError) in try field.controllerLimits() }
+                ?? ControllerServerSettings.Limits())
     }
 
     func controllerClientSettings() throws(ConfigurationError) -> ControllerClientSettings {
@@ -115,5 +146,38 @@ extension YAMLMapping {
         where addresses[..<index].contains(where: { $0.isIPv4 == address.isIPv4 }) {
             throw field.valueError("only one IPv\(address.isIPv4 ? 4 : 6) \(what) is supported")
         }
+    }
+}
+
+extension YAMLField {
+    func controllerLimits() throws(ConfigurationError) -> ControllerServerSettings.Limits {
+        typealias Limits = ControllerServerSettings.Limits
+        let mapping = try mapping(allowed: Limits.fields)
+        var limits = Limits()
+        limits.connections =
+            try mapping.optional("connections")?.integer("connection limit", in: Limits.connectionsRange) ?? limits.connections
+        limits.connectionsPerSource =
+            try mapping.optional("connections-per-source")?.integer(
+                "per-source connection limit", in: Limits.connectionsPerSourceRange)
+            ?? limits.connectionsPerSource
+        guard limits.connectionsPerSource <= limits.connections else {
+            throw (mapping.optional("connections-per-source") ?? self)
+                .valueError("connections-per-source (\(limits.connectionsPerSource)) is above connections (\(limits.connections))")
+        }
+        limits.firstRecordTimeout =
+            try mapping.optional("first-record-timeout")?.integer("first-record timeout", in: Limits.timeoutRange, unit: " seconds")
+            ?? limits.firstRecordTimeout
+        limits.handshakeTimeout =
+            try mapping.optional("handshake-timeout")?.integer("handshake timeout", in: Limits.timeoutRange, unit: " seconds")
+            ?? limits.handshakeTimeout
+        limits.exchangeTimeout =
+            try mapping.optional("exchange-timeout")?.integer(
+                "exchange timeout", in: Limits.exchangeTimeoutRange, unit: " seconds") ?? limits.exchangeTimeout
+        guard limits.firstRecordTimeout <= limits.handshakeTimeout, limits.handshakeTimeout <= limits.exchangeTimeout else {
+            throw valueError(
+                "the timeouts must not decrease: first-record-timeout (\(limits.firstRecordTimeout)) ≤ handshake-timeout "
+                    + "(\(limits.handshakeTimeout)) ≤ exchange-timeout (\(limits.exchangeTimeout))")
+        }
+        return limits
     }
 }

@@ -1,4 +1,4 @@
-public import TernHAC
+import TernHAC
 public import TernOS
 public import TernProtocol
 public import TernTLS

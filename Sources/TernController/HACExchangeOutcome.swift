@@ -19,7 +19,8 @@ public enum HACExchangeOutcome: String, Sendable, CaseIterable {
     case tlsFailure = "tls_failure"
     /// The exchange's deadline passed (504 on the wire when the HAC noticed it first).
     case timeout
-    /// HA only: the connection was closed at once because the most exchanges allowed were in progress.
+    /// HA only: the connection was closed unserved for a connection cap: shed for a newer one, or refused
+    /// (docs/hac.md, "Under attack").
     case refused
 
     /// The outcome an RFC 6618 status stands for.

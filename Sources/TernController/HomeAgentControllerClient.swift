@@ -1,4 +1,5 @@
-public import TernCrypto
+import Foundation
+import TernCrypto
 public import TernDataChannel
 public import TernHAC
 public import TernStore
@@ -23,15 +24,23 @@ public enum HomeAgentControllerClient {
         /// SO_MARK for the TCP connection: with the full tunnel, the mark that keeps it outside the tunnel
         /// (docs/gateway.md); nil: none.
         public var firewallMark: UInt32?
+        /// How long, in all, the MN waits on the HAC's `retry-after` (503 while it throttles) before it
+        /// gives up: an answer further out than this fails at once.
+        public var retryAfterBudgetSeconds: Double
+        /// Told how many seconds the client waits on a `retry-after` before it does (for the log).
+        public var waiting: (@Sendable (Double) -> Void)?
 
         public init(
             controller: SocketAddress, trust: TLSTrust, serverIdentity: TLSServerIdentity,
             identity: NetworkAccessIdentifier, preSharedKey: [UInt8],
             proposedSuites: [Ciphersuite] = PSKServer.Policy.defaultSuitePreference,
             proposedScope: SecurityAssociationScope = .allTraffic, exchangeSeconds: Double = 10,
-            firewallMark: UInt32? = nil
+            firewallMark: UInt32? = nil, retryAfterBudgetSeconds: Double = RetryAfter.defaultBudgetSeconds,
+            waiting: (@Sendable (Double) -> Void)? = nil
         ) {
+            self.waiting = waiting
             self.firewallMark = firewallMark
+            self.retryAfterBudgetSeconds = retryAfterBudgetSeconds
             self.controller = controller
             self.trust = trust
             self.serverIdentity = serverIdentity
@@ -53,7 +62,27 @@ public enum HomeAgentControllerClient {
 
     /// Runs one exchange and returns the SA and bootstrap data. Errors say what went wrong for the local
     /// user (a wrong PSK and an unknown identity look the same: DESIGN.md).
+    /// A 503 with `retry-after` is waited out and tried again, within ``Settings/retryAfterBudgetSeconds``.
     public static func bootstrap(_ settings: Settings) throws(ControllerError) -> Result {
+        var waited = 0.0
+        while true {
+            var retryAfter: HTTPDate?
+            do {
+                return try attempt(settings, retryAfter: &retryAfter)
+            } catch {
+                guard let retryAfter,
+                    let wait = RetryAfter.wait(
+                        until: retryAfter, now: Date().timeIntervalSince1970, waited: waited,
+                        budget: settings.retryAfterBudgetSeconds)
+                else { throw error }
+                settings.waiting?(wait)
+                usleep(UInt32(min(wait, 3600) * 1_000_000))
+                waited += wait
+            }
+        }
+    }
+
+    private static func attempt(_ settings: Settings, retryAfter: inout HTTPDate?) throws(ControllerError) -> Result {
         let deadline = Deadline.after(seconds: settings.exchangeSeconds)
         let context: TLSClientContext
         let session: TLSSession
@@ -77,6 +106,7 @@ public enum HomeAgentControllerClient {
             throw .internalFailure("random: \(error)")
         }
         var stream = ContainerStream(session: session)
+        defer { retryAfter = client.retryAfter }
         do {
             var request = try client.start(mnRand: mnRand, now: monotonicNanoseconds())
             // Lock-step (§5.3): Init, then Done; the client machine refuses anything else.
@@ -98,6 +128,21 @@ public enum HomeAgentControllerClient {
             throw .internalFailure("\(error)")
         }
         throw .exchange(HACError(.unexpectedMessage))
+    }
+}
+
+/// How long the MN waits on a `retry-after` (RFC 6618 §5.5.6) before it tries the HAC again.
+public enum RetryAfter {
+    /// The MN waits at most this long, in all, on one bootstrap's `retry-after`s.
+    public static let defaultBudgetSeconds = 60.0
+    /// An HTTP date has whole seconds: at least this much is waited, so the retry never comes early.
+    public static let minimumWaitSeconds = 1.0
+
+    /// Seconds to wait for a `retry-after` of `until` at `now` (POSIX seconds), when `waited` seconds
+    /// were spent waiting already; nil when that would pass `budget` (then the MN gives up).
+    public static func wait(until: HTTPDate, now: Double, waited: Double, budget: Double) -> Double? {
+        let wait = max(Double(until.secondsSince1970) - now, 0) + minimumWaitSeconds
+        return waited + wait <= budget ? wait : nil
     }
 }
 

@@ -108,8 +108,12 @@ public struct PSKClient: Sendable {
         return error
     }
 
+    /// The `retry-after` of the HAC's last error response (503 while it throttles this MN; RFC 6618
+    /// §5.5.6), if it sent one: the caller waits until then before trying again.
+    public private(set) var retryAfter: HTTPDate?
+
     /// Parses, authenticates and reads the status of a response; throws ``HACError/Kind/rejected``.
-    private func open(_ container: HACContainer, identifier: UInt8) throws(HACError) -> HACMessage {
+    private mutating func open(_ container: HACContainer, identifier: UInt8) throws(HACError) -> HACMessage {
         guard container.identifier == identifier else {
             throw HACError(.unexpectedIdentifier(expected: identifier, received: container.identifier))
         }
@@ -118,6 +122,7 @@ public struct PSKClient: Sendable {
         let authentic = try HACAuthenticator.verify(
             block, key: configuration.preSharedKey, role: .homeAgentController, channelBinding: channelBinding)
         if let status = message.statusCode, status != .ok, status != .continueExchange {
+            retryAfter = message.retryAfter
             throw HACError(.rejected(status, authenticated: authentic), header: "status-code")
         }
         guard authentic else { throw HACError(.authenticationFailed, header: "auth") }
@@ -149,7 +154,7 @@ public struct PSKClient: Sendable {
         return request
     }
 
-    private func doneResponse(_ container: HACContainer, mnRand: HACNonce, hacRand: HACNonce) throws(HACError)
+    private mutating func doneResponse(_ container: HACContainer, mnRand: HACNonce, hacRand: HACNonce) throws(HACError)
         -> HACProvisioning
     {
         let message = try open(container, identifier: 2)

@@ -61,6 +61,9 @@ public struct PSKServer {
 
     /// Returns the PSK octets for an identity, or nil when the HAC does not know it.
     public typealias IdentityLookup = (NetworkAccessIdentifier) -> [UInt8]?
+    /// Whether an identity may try its key now (the caller's throttle, docs/hac.md "Guessing"): nil, or
+    /// the time before which the HAC answers 503 with this `retry-after` instead of trying the key.
+    public typealias Admission = (NetworkAccessIdentifier) -> HTTPDate?
     /// Reserves an SPI, keys, home addresses … for an authenticated MN.
     public typealias Provisioner = (HACProvisioningRequest) throws(HACProvisioningFailure) -> HACProvisioning
 
@@ -76,6 +79,7 @@ public struct PSKServer {
     private let dummyKey: [UInt8]
     private let lookup: IdentityLookup
     private let provision: Provisioner
+    private let admission: Admission
     private var state: State = .awaitingInit
     /// When the pending request is overdue (monotonic nanoseconds); nil once the exchange has ended.
     public private(set) var deadline: UInt64?
@@ -87,8 +91,10 @@ public struct PSKServer {
     ///   - now: monotonic nanoseconds at accept; the first deadline counts from here.
     public init(
         policy: Policy = Policy(), channelBinding: [UInt8], hacRand: HACNonce, dummyKey: [UInt8], now: UInt64,
-        lookup: @escaping IdentityLookup, provision: @escaping Provisioner
+        lookup: @escaping IdentityLookup, provision: @escaping Provisioner,
+        admission: @escaping Admission = { _ in nil }
     ) {
+        self.admission = admission
         self.policy = policy
         self.channelBinding = channelBinding
         self.hacRand = hacRand
@@ -182,6 +188,12 @@ public struct PSKServer {
         // Look the identity up before the method check, so both branches cost the same lookup.
         let psk = lookup(identity)
         let key = psk ?? dummyKey
+        // Throttled (known or not, alike): 503 with retry-after, the key not tried (RFC 6618 §5.5.6).
+        if let retryAfter = admission(identity) {
+            return errorResponse(
+                HACError(.rejected(.serviceUnavailable, authenticated: false), header: "mn-id"), identifier: 1, key: key,
+                mnRand: nil, retryAfter: retryAfter)
+        }
         guard methods.contains(.psk) else {
             return errorResponse(
                 HACError(.noAcceptableMethod, header: "auth-method"), identifier: 1, key: key, mnRand: nil)

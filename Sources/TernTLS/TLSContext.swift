@@ -35,13 +35,17 @@ private func makeContext(
         context, tern_ssl_op_no_renegotiation() | tern_ssl_op_no_compression() | tern_ssl_op_no_ticket())
     _ = SSL_CTX_set_num_tickets(context, 0)  // TLS 1.3: send no NewSessionTicket at all
     _ = SSL_CTX_ctrl(context, SSL_CTRL_SET_SESS_CACHE_MODE, Int(SSL_SESS_CACHE_OFF), nil)
+    // SSL_CTX_set_mode (a macro): give a session's record buffers back while it waits, so thousands of
+    // idle or slow connections on the controller's event loop do not hold ~34 KiB each.
+    _ = SSL_CTX_ctrl(context, SSL_CTRL_MODE, Int(SSL_MODE_RELEASE_BUFFERS), nil)
     return context
 }
 
 /// The HAC's side: a certificate chain and private key, shared by every connection.
 ///
-/// Model: blocking, one connection at a time per calling thread, each operation bounded by a deadline.
-/// A HAC handles few and short exchanges (four messages for PSK), so the caller may run
+/// Model: blocking (``accept(_:deadline:)``, each operation bounded by a deadline), or driven by an event
+/// loop without blocking (``session(for:)`` and TLSSession+NonBlocking.swift, as the controller does).
+/// A HAC handles few and short exchanges (four messages for PSK); a caller that blocks may run
 /// ``accept(_:deadline:)`` in a simple loop, or hand each ``TCPConnection`` to a thread of its own;
 /// the context is immutable after init and OpenSSL's `SSL_CTX` is safe to share across threads.
 public final class TLSServerContext: @unchecked Sendable {
@@ -124,6 +128,12 @@ public final class TLSServerContext: @unchecked Sendable {
     /// Runs the server side of the handshake on an accepted connection, until `deadline`.
     /// - Throws: ``TLSError`` — `.handshake` (with OpenSSL's reason, e.g. the client's alert),
     ///   `.timeout`, `.peerClosed`, `.socket`.
+    /// A server session on `connection` whose handshake has not started: an event loop drives it with
+    /// ``TLSSession/continueHandshake(scratch:)`` (TLSSession+NonBlocking.swift).
+    public func session(for connection: TCPConnection) throws(TLSError) -> TLSSession {
+        try TLSSession(context: context, connection: connection, role: .server)
+    }
+
     public func accept(_ connection: TCPConnection, deadline: Deadline) throws(TLSError) -> TLSSession {
         let session = try TLSSession(context: context, connection: connection, role: .server)
         try session.handshake(deadline: deadline, pinnedCertificate: nil)

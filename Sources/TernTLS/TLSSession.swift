@@ -17,13 +17,16 @@ public final class TLSSession: @unchecked Sendable {
     public let connection: TCPConnection
     let ssl: OpaquePointer
     /// OpenSSL reads the peer's records from here (owned by `ssl`).
-    private let incoming: OpaquePointer
+    let incoming: OpaquePointer
     /// OpenSSL writes our records here (owned by `ssl`).
-    private let outgoing: OpaquePointer
+    let outgoing: OpaquePointer
     /// Scratch for moving records between the BIOs and the socket (only `flush` and `fill` touch it); a
-    /// TLS record is at most 16 KiB plus overhead.
-    private var scratch = [UInt8](repeating: 0, count: 16 * 1024 + 512)
-    private let peerName: String
+    /// TLS record is at most 16 KiB plus overhead. Lazy: a server session driven without blocking
+    /// (TLSSession+NonBlocking.swift) uses its event loop's one buffer instead, and never allocates this.
+    private lazy var scratch = [UInt8](repeating: 0, count: 16 * 1024 + 512)
+    /// Records OpenSSL produced that the socket did not take yet (non-blocking use only).
+    var pendingOutput: [UInt8] = []
+    let peerName: String
 
     /// Negotiated after the handshake: `TLSv1.3` or `TLSv1.2`.
     public private(set) var protocolVersion = ""
@@ -98,6 +101,11 @@ public final class TLSSession: @unchecked Sendable {
             }
             throw error
         }
+        try handshakeFinished(operation, pinnedCertificate: pinnedCertificate)
+    }
+
+    /// Records what was negotiated, and (client) checks the pin, once the handshake is complete.
+    func handshakeFinished(_ operation: String, pinnedCertificate: [UInt8]?) throws(TLSError) {
         protocolVersion = String(cString: SSL_get_version(ssl))
         if let current = SSL_get_current_cipher(ssl) { cipher = String(cString: SSL_CIPHER_get_name(current)) }
         switch role {

@@ -25,7 +25,7 @@ struct ColocatedController {
     /// Opens the store, puts its live SAs back into the data plane, and starts the service.
     init(
         settings: ControllerServerSettings, servicePort: UInt16, tunnelAddresses: [IPPrefix], plane: HomeAgentDataPlane,
-        netlink: RouteNetlink, tunIndex: UInt32, logger: Logger
+        netlink: RouteNetlink, tunIndex: UInt32, counters: ControllerCounters, logger: Logger
     ) throws {
         do {
             store = try HomeAgentControllerStore(path: settings.database)
@@ -132,7 +132,13 @@ struct ColocatedController {
             suitePreference: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites,
             scope: settings.scope.map { .always($0) } ?? .asProposed,
             validitySeconds: Double(settings.securityAssociationValidity), homeAddressPools: settings.homeAddressPools,
-            reservedAddresses: Set(tunnelAddresses.map(\.address)), bootstrap: bootstrap)
+            reservedAddresses: Set(tunnelAddresses.map(\.address)), bootstrap: bootstrap,
+            limits: ControllerLimits(
+                maximumConnections: settings.limits.connections,
+                maximumConnectionsPerSource: settings.limits.connectionsPerSource,
+                firstRecordSeconds: Double(settings.limits.firstRecordTimeout),
+                handshakeSeconds: Double(settings.limits.handshakeTimeout),
+                exchangeSeconds: Double(settings.limits.exchangeTimeout)))
         do {
             service = try HomeAgentControllerService(
                 settings: serviceSettings, store: store,
@@ -142,6 +148,7 @@ struct ColocatedController {
                     abandon: { [plane] issued in
                         if let spi = SecurityParameterIndex(rawValue: issued.securityParameterIndex) { plane.remove(spi) }
                     }),
+                counters: counters,
                 events: { [logger] event in
                     switch event {
                     case .provisioned(let identity, let spi, let suite, let addresses, let peer):
@@ -152,6 +159,8 @@ struct ColocatedController {
                         logger.warning("HAC: exchange with \(peer) failed: \(reason)")
                     case .refused(let peer, let reason):
                         logger.warning("HAC: refused \(peer): \(reason)")
+                    case .summary(let line):
+                        logger.warning("HAC: \(line)")
                     }
                 })
             try service.start()
@@ -313,13 +322,18 @@ struct Bootstrapped {
             }
         let dimensions = [("kind", kind.rawValue)]
         let result: HomeAgentControllerClient.Result
+        let started = monotonicNanoseconds()
         do {
             result = try HomeAgentControllerClient.bootstrap(
                 .init(
                     controller: SocketAddress(settings.address, port: settings.port), trust: trust,
                     serverIdentity: TLSServerIdentity(settings.serverName), identity: identity, preSharedKey: key,
                     proposedSuites: settings.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : settings.suites,
-                    firewallMark: firewallMark))
+                    firewallMark: firewallMark,
+                    waiting: { [logger] seconds in
+                        logger.warning(
+                            "the home agent controller answered 503 with retry-after: trying again in \(Int(seconds.rounded(.up))) s")
+                    }))
         } catch {
             HACExchangeOutcome(error).count(dimensions: dimensions)
             let what = kind == .bootstrap ? "bootstrap with" : "the exchange with"
@@ -345,8 +359,9 @@ struct Bootstrapped {
             throw Failure(description: "the home agent controller named no home agent or no home address")
         }
         HACExchangeOutcome.ok.count(dimensions: dimensions)
+        let milliseconds = String(format: "%.1f", Double(monotonicNanoseconds() - started) / 1e6)
         logger.info(
-            "bootstrapped over \(result.tlsVersion) (\(result.tlsCipher)): SPI \(association.securityParameterIndex.rawValue), suite \(association.suite), home addresses \(homeAddresses.map(\.description).joined(separator: ", "))"
+            "bootstrapped over \(result.tlsVersion) (\(result.tlsCipher)): SPI \(association.securityParameterIndex.rawValue), suite \(association.suite), home addresses \(homeAddresses.map(\.description).joined(separator: ", ")) (\(kind.rawValue) exchange \(milliseconds) ms)"
         )
     }
 }

@@ -36,7 +36,23 @@ struct HomeAgentCommand: ParsableCommand {
         }
         let logger = options.makeLogger(label: "tern.ha", configured: configuration.logLevel)
         let metrics = try startMetrics(configuration.metrics, role: .homeAgent, logger: logger)
-        if metrics != nil, configuration.controller != nil { HACExchangeOutcome.registerAll() }
+        if metrics != nil, configuration.controller != nil {
+            HACExchangeOutcome.registerAll()
+            ControllerCounters.registerAll()
+        }
+        let controllerCounters = configuration.controller.map { _ in ControllerCounters() }
+        // Every controller connection holds a descriptor (hac.limits.connections of them at most).
+        if let controller = configuration.controller {
+            do {
+                let limit = try OpenFileLimit.raiseToHardLimit()
+                if limit.soft < UInt64(controller.limits.connections) + 256 {
+                    logger.warning(
+                        "open-file limit \(limit.soft) is low for hac.limits.connections \(controller.limits.connections): raise LimitNOFILE (docs/hac.md)")
+                }
+            } catch {
+                logger.warning("cannot raise the open-file limit: \(error)")
+            }
+        }
         var suites = configuration.mobileNodes.map(\.securityAssociation.suite)
         if let controller = configuration.controller {
             suites += controller.suites.isEmpty ? PSKServer.Policy.defaultSuitePreference : controller.suites
@@ -109,7 +125,8 @@ struct HomeAgentCommand: ParsableCommand {
         let report: @Sendable () -> StatusReport = {
             StatusReport(
                 role: "home-agent", counters: plane.statistics(),
-                bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) })
+                bindings: plane.bindings().map { .init($0, now: monotonicNanoseconds()) },
+                controller: controllerCounters?.snapshot())
         }
         // Before anything outside the process changes: a control socket another daemon still answers on
         // stops this one with nothing to undo but the data plane.
@@ -133,7 +150,7 @@ struct HomeAgentCommand: ParsableCommand {
             let controller = try ColocatedController(
                 settings: settings, servicePort: configuration.listenPort, tunnelAddresses: configuration.tunnel.addresses,
                 plane: plane, netlink: netlink,
-                tunIndex: tun.index, logger: logger)
+                tunIndex: tun.index, counters: controllerCounters ?? ControllerCounters(), logger: logger)
             let addresses = settings.listenAddresses.map { SocketAddress($0, port: settings.port).description }
             logger.info("home agent controller up: TLS on \(addresses.joined(separator: ", ")), database \(settings.database)")
             return controller

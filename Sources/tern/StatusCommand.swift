@@ -133,6 +133,7 @@ struct StatusCommand: ParsableCommand {
     /// The report for people.
     static func describe(_ report: StatusReport) -> String {
         var lines = ["\(report.role): \(report.summary)"]
+        if let controller = report.controller { lines.append("  \(controller.summary)") }
         for binding in report.bindings {
             var line = "  \(binding.mobileNode) (SPI \(binding.spi)): "
             if binding.registered {

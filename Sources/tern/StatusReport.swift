@@ -1,4 +1,5 @@
 import Foundation
+import TernController
 import TernOS
 import TernProtocol
 import TernTunnel
@@ -81,8 +82,14 @@ struct StatusReport: Codable, Sendable {
     var drops: [String: UInt64]
     var bindings: [Binding]
     var registration: Registration?
+    /// The co-located controller's connection counters (HA with `hac:` only).
+    var controller: ControllerStatistics?
 
-    init(role: String, counters: TunnelCounters, bindings: [Binding], registration: Registration? = nil) {
+    init(
+        role: String, counters: TunnelCounters, bindings: [Binding], registration: Registration? = nil,
+        controller: ControllerStatistics? = nil
+    ) {
+        self.controller = controller
         self.role = role
         packetsSent = counters.packetsSent
         octetsSent = counters.octetsSent

@@ -10,19 +10,19 @@ import TernTestSupport
 import Testing
 
 /// What a callback saw, read by the test (thread-safe).
-private final class Recorder<Element: Sendable>: Sendable {
+final class Recorder<Element: Sendable>: Sendable {
     private let items = Mutex<[Element]>([])
     func append(_ item: Element) { items.withLock { $0.append(item) } }
     var all: [Element] { items.withLock { $0 } }
 }
 
 /// A HAC on a loopback port with a real certificate, a real SQLite store (in memory) and one known MN.
-private struct InstalledSA: Sendable {
+struct InstalledSA: Sendable {
     var association: IssuedSecurityAssociation
     var homeAddresses: [IPAddress]
 }
 
-private final class ControllerLab: @unchecked Sendable {
+final class ControllerLab: @unchecked Sendable {
     let certificates: CertificateFactory
     let authority: (certificate: String, key: String)
     let store: HomeAgentControllerStore
@@ -33,7 +33,10 @@ private final class ControllerLab: @unchecked Sendable {
     static let identity = "laptop@example.test"
     static let psk: [UInt8] = Array(0..<32)
 
-    init(validity: Double = 3600, exchangeSeconds: Double = 10) throws {
+    init(
+        validity: Double = 3600, limits: ControllerLimits = ControllerLimits(),
+        throttle: AuthenticationThrottle.Limits = AuthenticationThrottle.Limits()
+    ) throws {
         certificates = try CertificateFactory()
         authority = try certificates.certificateAuthority("ca")
         let leaf = try certificates.leaf("hac", altNames: "DNS:hac.example.test,IP:127.0.0.1", issuer: authority)
@@ -48,7 +51,7 @@ private final class ControllerLab: @unchecked Sendable {
                 homeAddressPools: [IPPrefix("192.0.2.0/24")!, IPPrefix("2001:db8:1::/64")!],
                 reservedAddresses: [IPAddress("192.0.2.1")!, IPAddress("2001:db8:1::1")!],
                 bootstrap: HACBootstrap(homeAgentIPv4: IPv4Address(198, 18, 0, 1), port: 7872),
-                exchangeSeconds: exchangeSeconds),
+                limits: limits, throttle: throttle),
             store: store,
             lifecycle: .init(install: { association, addresses in
                 installed.append(InstalledSA(association: association, homeAddresses: addresses))
@@ -142,7 +145,8 @@ struct ControllerTests {
 
     @Test("a client that stops mid-exchange is dropped at the deadline and the HAC keeps serving")
     func stalledClient() throws {
-        let lab = try ControllerLab(exchangeSeconds: 1)
+        let lab = try ControllerLab(
+            limits: ControllerLimits(firstRecordSeconds: 1, handshakeSeconds: 1, exchangeSeconds: 1))
         defer { lab.tearDown() }
         // TCP connect and say nothing: the TLS handshake never starts.
         let silent = try TCPConnection.connect(to: lab.address, deadline: .after(seconds: 2))
@@ -152,6 +156,6 @@ struct ControllerTests {
         var octet: UInt8 = 0
         let read = try withUnsafeMutableBytes(of: &octet) { try silent.read(into: $0, deadline: .after(seconds: 3)) }
         #expect(read == 0)
-        #expect(lab.events.all.contains { $0.contains("TLS") }, "\(lab.events.all)")
+        #expect(lab.events.all.contains { $0.contains("timeout: nothing received") }, "\(lab.events.all)")
     }
 }

@@ -89,7 +89,7 @@ struct ControllerBootstrapTests {
             #expect(after.contains(" 0% packet loss"), "after the restart: \(after)")
             #expect(lab.log("mn0").components(separatedBy: "bootstrapped over").count == 2, "one TLS exchange only")
 
-            #expect(lab.stop(deployment.mobileNode) == 0, "\(lab.log("mn0").suffix(1000))")
+            #expect(lab.stop(try #require(deployment.mobileNode)) == 0, "\(lab.log("mn0").suffix(1000))")
             // openresolv puts back the resolv.conf it found (from its backup) once no record is left.
             #expect(try String(contentsOfFile: resolver.resolvConf, encoding: .utf8) == original)
             #expect(PrivateResolver.hostSnapshot() == host, "the machine's own resolver changed")
@@ -141,6 +141,9 @@ struct ControllerBootstrapTests {
             let ha = try Scrape(lab, in: topology.homeAgent, url: "http://127.0.0.1:9587/metrics")
             #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"ok\"}") == 2, "\(ha.body)")
             #expect(ha.value("tern_hac_exchanges_total{role=\"ha\",outcome=\"unauthorized\"}") == 0)
+            // The controller's connection counters (issue 13, item 4), also in `tern status`.
+            #expect(ha.value("tern_hac_connections_total{role=\"ha\",event=\"provisioned\"}") == 2, "\(ha.body)")
+            #expect(ha.value("tern_hac_connections_total{role=\"ha\",event=\"shed\"}") == 0)
             // The new SA, and the replaced one until its validity end (about now: timing decides).
             #expect((1...2).contains(ha.value("tern_security_associations{role=\"ha\"}") ?? 0), "\(ha.body)")
             let mn = try Scrape(lab, in: topology.mobileNodes[0], url: "http://127.0.0.1:9588/metrics")
@@ -151,7 +154,7 @@ struct ControllerBootstrapTests {
             #expect(expiry > 30 && expiry <= 60, "the new SA's validity end: \(expiry) s")
 
             // Stopped, so that the last lines (deregistration, final counters) are searched too.
-            #expect(lab.stop(deployment.mobileNode) == 0)
+            #expect(lab.stop(try #require(deployment.mobileNode)) == 0)
             #expect(lab.stop(deployment.homeAgent) == 0)
             secrets.add("PSK", literal: try String(contentsOfFile: deployment.psk, encoding: .utf8))
             for line in try String(contentsOfFile: deployment.hacPrivateKey, encoding: .utf8).split(separator: "\n")
@@ -194,7 +197,12 @@ struct ControllerDeployment {
     let hacPrivateKey: String
     let arguments: [String]
     private(set) var homeAgent: Process
-    let mobileNode: Process
+    /// nil until ``startMobileNode(as:timeout:)`` (the init starts it unless told not to).
+    private(set) var mobileNode: Process?
+    let mnConfig: String
+    let mobileNodeWrapper: [String]
+    /// The HA's control socket (`tern status --socket`).
+    var controlSocket: String { topology.lab.directory.appendingPathComponent("ha.sock").path }
 
     /// - Parameters:
     ///   - hacExtra: more lines for the HA's `hac:` section (indented two spaces).
@@ -203,8 +211,10 @@ struct ControllerDeployment {
     ///   - arguments: more command-line arguments for both daemons (e.g. `--log-level trace`).
     init(
         topology: Topology, certificates: CertificateFactory, hacExtra: String = "", haExtra: String = "",
-        mnExtra: String = "", arguments: [String] = [], mobileNodeWrapper: [String] = []
+        mnExtra: String = "", arguments: [String] = [], mobileNodeWrapper: [String] = [],
+        startingMobileNode: Bool = true
     ) throws {
+        self.mobileNodeWrapper = mobileNodeWrapper
         self.arguments = arguments
         self.topology = topology
         let lab = topology.lab
@@ -239,7 +249,7 @@ struct ControllerDeployment {
             """)
         homeAgent = try Self.startHomeAgent(
             lab, binary: binary, config: haConfig, name: "ha", in: topology.homeAgent, arguments: arguments)
-        let mnConfig = try lab.write(
+        mnConfig = try lab.write(
             "mn.yaml",
             """
             hac:
@@ -255,13 +265,19 @@ struct ControllerDeployment {
             status-file: \(mnStatus)
             \(mnExtra)
             """)
+        if startingMobileNode { try startMobileNode() }
+    }
+
+    /// Starts `tern mn` (log `name`) in the first MN namespace and waits until it has registered.
+    mutating func startMobileNode(as name: String = "mn0", timeout: Double = 20) throws {
+        let lab = topology.lab
         let mn = try lab.start(
-            "mn0", mobileNodeWrapper + [binary, "mn", "--config", mnConfig] + arguments, in: topology.mobileNodes[0])
-        try lab.wait("the mobile node to bootstrap and register", timeout: 20) {
-            if !mn.isRunning { throw LabError("tern mn exited: \(lab.log("mn0"))") }
-            return lab.log("mn0").contains("registered: lifetime") && lab.log("mn0").contains("mobile node up")
-        }
+            name, mobileNodeWrapper + [binary, "mn", "--config", mnConfig] + arguments, in: topology.mobileNodes[0])
         mobileNode = mn
+        try lab.wait("the mobile node to bootstrap and register", timeout: timeout) {
+            if !mn.isRunning { throw LabError("tern mn exited: \(lab.log(name))") }
+            return lab.log(name).contains("registered: lifetime") && lab.log(name).contains("mobile node up")
+        }
     }
 
     /// Stops the HA (SIGTERM, or SIGKILL with `crash`: no clean stop) and starts it again from the same

@@ -46,7 +46,7 @@ struct LostSecurityAssociationTests {
             try lab.wait("the MN to report registered", timeout: 5) {
                 ((try? String(contentsOfFile: deployment.mnStatus, encoding: .utf8)) ?? "").contains("\"state\" : \"registered\"")
             }
-            #expect(deployment.mobileNode.isRunning)
+            #expect(deployment.mobileNode?.isRunning == true)
         } catch {
             lab.printLogs(["ha", "mn0", "ping"])
             throw error

@@ -70,7 +70,7 @@ struct RevocationTests {
 
             // A new bootstrap of the disabled identity is refused, as for an unknown identity (DESIGN.md:
             // the HAC's Init is keyed with its dummy key, so the MN sees an `auth` that does not verify).
-            lab.stop(deployment.mobileNode)
+            lab.stop(try #require(deployment.mobileNode))
             let refused = try lab.execute([deployment.binary, "mn", "--config", config], in: topology.mobileNodes[0], timeout: 30)
             #expect(refused.status != 0, "\(refused.output)")
             #expect(refused.output.contains("authentication failed"), "\(refused.output)")

@@ -40,7 +40,7 @@ struct SecondMobileNodeTests {
             let ping = try lab.run(
                 ["ping", "-c", "5", "-i", "0.2", "-W", "2", "-w", "10", Topology.cn4], in: topology.mobileNodes[0], timeout: 15)
             #expect(ping.contains(" 0% packet loss"), "\(ping)")
-            #expect(deployment.mobileNode.isRunning, "\(lab.log("mn0").suffix(1000))")
+            #expect(deployment.mobileNode?.isRunning == true, "\(lab.log("mn0").suffix(1000))")
         } catch {
             lab.printLogs(["ha", "mn0"])
             throw error

@@ -129,4 +129,24 @@ int tern_pidfd_open(int pid);
 /// with errno; `exit_status` gets the exit status (≥ 0) or minus the terminating signal.
 int tern_wait_child(int pid, int no_hang, int *exit_status);
 
+// epoll(7) (sys/epoll.h is not in Glibc's Swift module); shim.c checks each against the system's.
+#define TERN_EPOLLIN 0x001
+#define TERN_EPOLLOUT 0x004
+#define TERN_EPOLLERR 0x008
+#define TERN_EPOLLHUP 0x010
+#define TERN_EPOLL_CTL_ADD 1
+#define TERN_EPOLL_CTL_DEL 2
+#define TERN_EPOLL_CTL_MOD 3
+/// epoll_create1(EPOLL_CLOEXEC): -1 with errno.
+int tern_epoll_create(void);
+/// epoll_ctl(2) with `events` (EPOLLIN = 0x1, EPOLLOUT = 0x4, ...) and `token` as the event's u64 data;
+/// `op` is 1 (add), 2 (delete) or 3 (modify). struct epoll_event is packed on x86-64, which Swift's
+/// importer cannot lay out, so the shim builds it. Returns 0, or -1 with errno.
+int tern_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// epoll_wait(2) for at most `count` events, written as parallel arrays of tokens and event masks.
+/// Returns how many, or -1 with errno.
+int tern_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int count, int timeout_ms);
+/// Raises RLIMIT_NOFILE's soft limit to its hard limit; writes both (after the change). 0, or -1 with errno.
+int tern_raise_nofile_limit(uint64_t *soft, uint64_t *hard);
+
 #endif
