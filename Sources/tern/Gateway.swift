@@ -15,7 +15,11 @@ import TernProtocol
 ///   whose one rule rewrites the source of packets from the Mobile Nodes' IPv4 Home Addresses leaving
 ///   through an outside interface, so hosts that know no route back to the home prefix still answer.
 ///   A table of that name left by a crashed run is deleted in the same transaction that creates it;
-///   ``undo()`` deletes it.
+///   ``undo()`` deletes it. The masquerade makes the kernel track every IPv4 connection, the co-located
+///   controller's included: a flood of TCP connections to it would fill `nf_conntrack` and the kernel
+///   would then drop real Mobile Nodes' SYNs before the controller sees them (docs/hac.md, "Under
+///   attack"). So the same table exempts the controller's TCP port from tracking (`notrack` at raw
+///   priority, both ways); the controller's own caps and deadlines bound those connections instead.
 ///
 /// Why `nft -f -` in a subprocess: no nftables library is packaged for Swift, and speaking nf_tables
 /// netlink (batches of NFT_MSG_NEW* with nested expression attributes) by hand would be far more code to
@@ -53,14 +57,18 @@ final class Gateway: Sendable {
     ///   - homeAddresses: the IPv4 Home Addresses and pools to masquerade (IPv6 ones are ignored).
     ///   - recordDirectory: where the forwarding sysctls' original values are recorded while the HA runs
     ///     (the control socket's directory), so that a crash does not lose them.
+    ///   - controllerPort: the co-located controller's TCP port, exempt from connection tracking; nil
+    ///     without a controller.
     init(
-        settings: GatewaySettings, tunnel: String, homeAddresses: [IPPrefix], recordDirectory: String, logger: Logger
+        settings: GatewaySettings, tunnel: String, homeAddresses: [IPPrefix], controllerPort: UInt16?,
+        recordDirectory: String, logger: Logger
     ) throws {
         self.logger = logger
         tableName = Self.tableName(tunnel: tunnel)
         masquerades = settings.masquerade != .off
         if let ruleset = Self.ruleset(
-            table: tableName, tunnel: tunnel, masquerade: settings.masquerade, homeAddresses: homeAddresses)
+            table: tableName, tunnel: tunnel, masquerade: settings.masquerade, homeAddresses: homeAddresses,
+            controllerPort: controllerPort)
         {
             try Self.runNft(ruleset)
             logger.info("gateway: nftables table ip \(tableName) masquerades IPv4 home addresses")
@@ -153,10 +161,12 @@ final class Gateway: Sendable {
         "table \(family) \(table)\ndelete table \(family) \(table)\n"
     }
 
-    /// The whole `nft -f -` input for a start: delete a stale table, then create the masquerade table.
-    /// Nil when `masquerade` is off.
+    /// The whole `nft -f -` input for a start: delete a stale table, then create the masquerade table
+    /// (with, when `controllerPort` is given, the chains that keep that TCP port out of connection
+    /// tracking). Nil when `masquerade` is off.
     static func ruleset(
-        table: String, tunnel: String, masquerade: GatewaySettings.Masquerade, homeAddresses: [IPPrefix]
+        table: String, tunnel: String, masquerade: GatewaySettings.Masquerade, homeAddresses: [IPPrefix],
+        controllerPort: UInt16? = nil
     ) -> String? {
         let outside: String
         switch masquerade {
@@ -166,6 +176,19 @@ final class Gateway: Sendable {
         }
         let elements = setElements(homeAddresses)
         let elementLine = elements.isEmpty ? "" : "\n\t\telements = { \(elements.joined(separator: ", ")) }"
+        let untracked = controllerPort.map { port in
+            """
+            \tchain controller_prerouting {
+            \t\ttype filter hook prerouting priority raw; policy accept;
+            \t\tfib daddr type local tcp dport \(port) notrack
+            \t}
+            \tchain controller_output {
+            \t\ttype filter hook output priority raw; policy accept;
+            \t\ttcp sport \(port) notrack
+            \t}
+
+            """
+        } ?? ""
         return deletion(table: table) + """
             table ip \(table) {
             \tset home_addresses {
@@ -176,7 +199,7 @@ final class Gateway: Sendable {
             \t\ttype nat hook postrouting priority 100; policy accept;
             \t\tip saddr @home_addresses \(outside) masquerade
             \t}
-            }
+            \(untracked)}
 
             """
     }

@@ -175,7 +175,7 @@ struct HomeAgentCommand: ParsableCommand {
         do {
             gateway = try Gateway(
                 settings: configuration.gateway, tunnel: tun.name, homeAddresses: homePrefixes,
-                recordDirectory: FileTrust.directoryName(controlSocketPath), logger: logger)
+                controllerPort: configuration.controller?.port, recordDirectory: FileTrust.directoryName(controlSocketPath), logger: logger)
         } catch {
             controller?.service.stop()
             plane.stop()

@@ -25,6 +25,12 @@ struct ControllerFloodTests {
             for source in Self.sources {
                 try lab.run(["ip", "-n", attacker, "addr", "add", "\(source)/24", "dev", "\(lab.id)a"])
             }
+            // The masquerade makes the kernel track IPv4 connections; the controller's port is exempt, or a
+            // flood fills nf_conntrack and the kernel drops real MNs' SYNs (docs/hac.md, Under attack).
+            let ruleset = try lab.run(["nft", "list", "ruleset"], in: topology.homeAgent)
+            #expect(
+                ruleset.contains("fib daddr type local tcp dport 7872 notrack") && ruleset.contains("tcp sport 7872 notrack"),
+                "\(ruleset)")
             let ready = lab.directory.appendingPathComponent("flood.ready").path
             let stats = lab.directory.appendingPathComponent("flood.json").path
             let script = repositoryRoot.appendingPathComponent("Benchmarks/hac-flood/flood.py").path
