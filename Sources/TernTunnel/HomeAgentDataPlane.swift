@@ -249,9 +249,6 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
         for binding in bindings { restoredBindings.post(binding) }
     }
 
-    /// HA→MN sequence numbers reserved at a time (DESIGN.md: steps of 2^20).
-    public static var sequenceReservationStep: UInt32 { MobileNodeSession.reservationStep }
-
     /// Lets the SA `spi` send HA→MN sequence numbers up to `limit` (persisted by the caller first).
     public func grantSequenceNumbers(_ spi: SecurityParameterIndex, through limit: UInt32) {
         guard let session = tables.current().0.bySPI[spi.rawValue] else { return }
