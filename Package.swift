@@ -81,12 +81,24 @@ let package = Package(
             name: "TernConfig",
             dependencies: ["TernOS", "TernProtocol", "TernDataChannel", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
+        // What the daemons do besides moving packets, as library types tests import (the executable only
+        // wires): the co-located controller, its state keepers (sequence reservations, binding persistence,
+        // SA retirement), the MN's bootstrap, status reports, reload decisions. The data plane is reached
+        // through small protocols (ControllerDataPlane), conformed to in one file.
+        .target(
+            name: "TernDaemon",
+            dependencies: [
+                "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernController",
+                "TernHAC", "TernTLS", "TernPrivileges",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // The `tern` command: `tern ha`, `tern mn`. Reads config, opens TUN and sockets, runs the data plane.
         .executableTarget(
             name: "tern",
             dependencies: [
                 "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernCrypto",
-                "TernController", "TernHAC", "TernTLS", "TernPrivileges", "TernMetrics",
+                "TernController", "TernHAC", "TernTLS", "TernPrivileges", "TernMetrics", "TernDaemon",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,6 +167,14 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel", "TernTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TernDaemonTests",
+            dependencies: [
+                "TernDaemon", "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore",
+                "TernController", "TernHAC", "TernTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TernTunnelTests", dependencies: ["TernTunnel", "TernProtocol", "TernTestSupport"], swiftSettings: strict),

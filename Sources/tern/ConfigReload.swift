@@ -1,5 +1,6 @@
 import Logging
 import TernConfig
+import TernDaemon
 import TernOS
 import TernProtocol
 import TernTunnel

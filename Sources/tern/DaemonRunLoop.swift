@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import Logging
+import TernDaemon
 import TernOS
 
 /// The daemons' main thread once everything runs: it sleeps in `poll` on a signalfd and wakes for
@@ -94,12 +95,10 @@ struct DaemonRunLoop {
     private func writeStatus() {
         guard let statusFile else { return }
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let data = try encoder.encode(report())
+            let data = try report().json()
             // Root-only (it names identities, endpoints and SPIs), written beside and renamed: a reader
             // never sees half a file, and a file left 0644 by an older version becomes 0600.
-            try PrivateFile.replace(statusFile, contents: Array(data))
+            try PrivateFile.replace(statusFile, contents: data)
         } catch {
             logger.warning("cannot write status file \(statusFile): \(error)")
         }

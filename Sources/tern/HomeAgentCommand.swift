@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import TernConfig
 import TernController
+import TernDaemon
 import TernHAC
 import TernMetrics
 import TernOS
@@ -92,9 +93,14 @@ struct HomeAgentCommand: ParsableCommand {
         }
 
         // Static SAs resume past what their previous run may have used (docs/tunnel.md, Restarts).
-        let staticState = try StaticSequenceState(
-            directory: configuration.stateDirectory, role: .homeAgent,
-            associations: configuration.mobileNodes.map(\.securityAssociation), options: options)
+        let staticState: StaticSequenceState
+        do {
+            staticState = try StaticSequenceState(
+                directory: configuration.stateDirectory, role: .homeAgent,
+                associations: configuration.mobileNodes.map(\.securityAssociation), user: options.user)
+        } catch {
+            throw fail(error)
+        }
         let failure = try dataPlaneFailureNotifier()
         let plane: HomeAgentDataPlane
         do {
@@ -132,13 +138,13 @@ struct HomeAgentCommand: ParsableCommand {
         // stops this one with nothing to undo but the data plane.
         let controlSocketPath = configuration.controlSocket ?? ControlSocketDefaults.homeAgent
         let status: StatusServer
+        let routes = TunnelHostRoutes(netlink: netlink, interfaceIndex: tun.index)
         do {
             // With a controller, `tern users remove` / `disable` cut a Mobile Node off through it.
-            let tunIndex = tun.index
             var revoke: StatusServer.Revoke? = nil
             if configuration.controller != nil {
-                revoke = { [plane, netlink, logger] (identity: String) -> String in
-                    ColocatedController.revoke(identity, plane: plane, netlink: netlink, tunIndex: tunIndex, logger: logger)
+                revoke = { [plane, routes, logger] (identity: String) -> String in
+                    ControllerInstaller.revoke(identity, plane: plane, routes: routes, logger: logger)
                 }
             }
             status = try StatusServer.open(controlSocketPath, report: report, revoke: revoke, logger: logger)
@@ -147,10 +153,15 @@ struct HomeAgentCommand: ParsableCommand {
             throw error
         }
         let controller = try configuration.controller.map { settings in
-            let controller = try ColocatedController(
-                settings: settings, servicePort: configuration.listenPort, tunnelAddresses: configuration.tunnel.addresses,
-                plane: plane, netlink: netlink,
-                tunIndex: tun.index, counters: controllerCounters ?? ControllerCounters(), logger: logger)
+            let controller: ColocatedController
+            do {
+                controller = try ColocatedController(
+                    settings: settings, servicePort: configuration.listenPort,
+                    tunnelAddresses: configuration.tunnel.addresses, plane: plane, routes: routes,
+                    counters: controllerCounters ?? ControllerCounters(), logger: logger)
+            } catch {
+                throw fail(error)
+            }
             let addresses = settings.listenAddresses.map { SocketAddress($0, port: settings.port).description }
             logger.info("home agent controller up: TLS on \(addresses.joined(separator: ", ")), database \(settings.database)")
             return controller

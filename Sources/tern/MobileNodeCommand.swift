@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TernConfig
 import TernController
+import TernDaemon
 import TernDataChannel
 import TernMetrics
 import TernOS
@@ -45,7 +46,7 @@ struct MobileNodeCommand: ParsableCommand {
         let logger = options.makeLogger(label: "tern.mn", configured: configuration.logLevel)
         let metrics = try startMetrics(configuration.metrics, role: .mobileNode, logger: logger)
         if metrics != nil, configuration.controller != nil {
-            for kind in Bootstrapped.Kind.allCases { HACExchangeOutcome.registerAll(dimensions: [("kind", kind.rawValue)]) }
+            for kind in MobileNodeBootstrap.Kind.allCases { HACExchangeOutcome.registerAll(dimensions: [("kind", kind.rawValue)]) }
         }
         // Before any network exchange: a second node would bootstrap a new SA from the HAC, which then
         // retires the running node's SAs and cuts it off (issue 13 item 6).
@@ -62,11 +63,11 @@ struct MobileNodeCommand: ParsableCommand {
         // With the full tunnel, every connection to the HAC carries the tunnel's mark and stays outside it.
         let firewallMark: UInt32? = configuration.fullTunnel ? FullTunnelRouting.firewallMark : nil
         if let settings = configuration.controller {
-            let bootstrapped: Bootstrapped
+            let bootstrapped: MobileNodeBootstrap
             do {
-                bootstrapped = try Bootstrapped(settings, kind: .bootstrap, firewallMark: firewallMark, logger: logger)
+                bootstrapped = try MobileNodeBootstrap(settings, kind: .bootstrap, firewallMark: firewallMark, logger: logger)
             } catch {
-                throw fail(error.description, configuration: error.configuration)
+                throw fail(error)
             }
             association = bootstrapped.association
             validityEnds.set(
@@ -151,7 +152,7 @@ struct MobileNodeCommand: ParsableCommand {
             let knownDNSServers = controllerDNSServers
             let staticDNS = !configuration.dnsServers.isEmpty
             rekey = { [logger] in
-                let bootstrapped = try Bootstrapped(settings, kind: .rekey, firewallMark: firewallMark, logger: logger)
+                let bootstrapped = try MobileNodeBootstrap(settings, kind: .rekey, firewallMark: firewallMark, logger: logger)
                 validityEnds.set(
                     bootstrapped.validityEnd.map { Double($0.secondsSince1970) },
                     for: bootstrapped.association.securityParameterIndex.rawValue)
@@ -168,10 +169,16 @@ struct MobileNodeCommand: ParsableCommand {
         }
         // A static SA resumes past what its previous run may have used (docs/tunnel.md, Restarts); an SA
         // from the HAC is new at every start.
-        let staticState = try configuration.controller == nil
-            ? StaticSequenceState(
-                directory: configuration.stateDirectory, role: .mobileNode, associations: [association], options: options)
-            : nil
+        let staticState: StaticSequenceState?
+        do {
+            staticState = try configuration.controller == nil
+                ? StaticSequenceState(
+                    directory: configuration.stateDirectory, role: .mobileNode, associations: [association],
+                    user: options.user)
+                : nil
+        } catch {
+            throw fail(error)
+        }
         let failure = try dataPlaneFailureNotifier()
         let plane: MobileNodeDataPlane
         let controller: MobileNodeController

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Synchronization
+import TernDaemon
 import TernOS
 
 /// Answers on the daemon's control socket: each connection sends one ``ControlRequest`` line and gets
@@ -35,8 +36,6 @@ final class StatusServer: @unchecked Sendable {
         let wakeUp = try Notifier()
         self.wakeUp = wakeUp
         thread = try PlatformThread(name: "tern-status") { [stopping] in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let poller = Poller([server.descriptor.rawValue, wakeUp.descriptor.rawValue])
             while !stopping.value.load(ordering: .acquiring) {
                 guard (try? poller.wait(timeoutMilliseconds: -1)) == true, poller.isReadable(0),
@@ -45,7 +44,7 @@ final class StatusServer: @unchecked Sendable {
                 do {
                     let data: Data
                     switch Self.readRequest(client) {
-                    case .status: data = try encoder.encode(report())
+                    case .status: data = Data(try report().json())
                     case .revoke(let identity):
                         data = Data(((revoke?(identity)) ?? "error: this daemon revokes nothing (no controller)").utf8 + [0x0A])
                     case nil: data = Data("error: unknown request\n".utf8)
@@ -119,8 +118,7 @@ struct StatusCommand: ParsableCommand {
                 if json {
                     print(String(decoding: reply, as: UTF8.self))
                 } else {
-                    let report = try JSONDecoder().decode(StatusReport.self, from: Data(reply))
-                    print(Self.describe(report))
+                    print(try StatusReport(json: reply).text)
                 }
                 return
             } catch {
@@ -128,39 +126,6 @@ struct StatusCommand: ParsableCommand {
             }
         }
         throw fail("no Tern daemon answered: \(failures.joined(separator: "; "))")
-    }
-
-    /// The report for people.
-    static func describe(_ report: StatusReport) -> String {
-        var lines = ["\(report.role): \(report.summary)"]
-        if let controller = report.controller { lines.append("  \(controller.summary)") }
-        for binding in report.bindings {
-            var line = "  \(binding.mobileNode) (SPI \(binding.spi)): "
-            if binding.registered {
-                line += "registered, endpoint \(binding.endpoint ?? "?")"
-                if let coa = binding.careOfAddress { line += ", care-of \(coa)" }
-                if binding.behindNAT == true { line += ", behind NAT" }
-                if let left = binding.expiresInSeconds { line += String(format: ", %.0f s left", left) }
-            } else {
-                line += "no live binding" + (binding.endpoint.map { " (last seen at \($0))" } ?? "")
-            }
-            lines.append(line)
-        }
-        if let registration = report.registration {
-            var line = "  \(registration.state)"
-            if let coa = registration.careOfAddress { line += ", care-of \(coa)" }
-            if let ha = registration.homeAgent { line += ", home agent \(ha)" }
-            if let lifetime = registration.grantedLifetimeSeconds { line += ", lifetime \(lifetime) s" }
-            if let nat = registration.natKeepaliveSeconds { line += ", behind NAT (keepalive \(nat) s)" }
-            lines.append(line)
-            for handover in registration.handovers.suffix(5) {
-                func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "—" }
-                lines.append(
-                    "  handover \(handover.trigger) \(handover.from ?? "none") → \(handover.to ?? "none"): BU \(ms(handover.bindingUpdateSentAfterMilliseconds)) ms, BA \(ms(handover.acknowledgedAfterMilliseconds)) ms, first data \(ms(handover.firstDataAfterMilliseconds)) ms"
-                )
-            }
-        }
-        return lines.joined(separator: "\n")
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 import Synchronization
 import TernConfig
+import TernDaemon
 import TernProtocol
 
 /// `tern`: the Home Agent and Mobile Node daemons of the Tern mobility VPN.
@@ -138,6 +139,13 @@ struct SharedLevelLogHandler: LogHandler {
 func fail(_ message: String, configuration: Bool = false) -> ExitCode {
     FileHandle.standardError.write(Data(("tern: " + message + "\n").utf8))
     return ExitCode(configuration ? 78 : 1)
+}
+
+/// Stops the command with a library's error: a ``DaemonError`` says whether the configuration is at fault
+/// (exit status 78).
+func fail(_ error: any Error) -> ExitCode {
+    let daemonError = error as? DaemonError
+    return fail(daemonError?.description ?? "\(error)", configuration: daemonError?.configuration ?? false)
 }
 
 /// The default MTU of a TUN device: the largest inner packet that every suite in use can seal into a

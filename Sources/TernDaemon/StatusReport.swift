@@ -1,38 +1,38 @@
 import Foundation
-import TernController
+public import TernController
 import TernOS
 import TernProtocol
-import TernTunnel
+public import TernTunnel
 
 /// What a daemon reports about itself: in the status file and in the final log line. No key ever.
-struct StatusReport: Codable, Sendable {
+public struct StatusReport: Codable, Sendable {
     /// One Mobile Node as the Home Agent sees it.
-    struct Binding: Codable, Sendable {
-        var mobileNode: String
-        var spi: UInt32
+    public struct Binding: Codable, Sendable {
+        public var mobileNode: String
+        public var spi: UInt32
         /// Where packets go: the outer address:port of the newest authenticated packet.
-        var endpoint: String?
+        public var endpoint: String?
         /// Whether the binding cache holds a live registration (data to the MN flows only then).
-        var registered: Bool
-        var careOfAddress: String?
-        var behindNAT: Bool?
-        var lifetimeSeconds: UInt32?
-        var expiresInSeconds: Double?
-        var ipv4HomeAddress: String?
-        var sequenceNumber: UInt16?
+        public var registered: Bool
+        public var careOfAddress: String?
+        public var behindNAT: Bool?
+        public var lifetimeSeconds: UInt32?
+        public var expiresInSeconds: Double?
+        public var ipv4HomeAddress: String?
+        public var sequenceNumber: UInt16?
     }
 
     /// The Mobile Node's registration and its last handovers.
-    struct Registration: Codable, Sendable {
-        var state: String
-        var careOfAddress: String?
-        var homeAgent: String?
-        var grantedLifetimeSeconds: UInt32?
-        var natKeepaliveSeconds: UInt32?
-        var ipv4HomeAddress: String?
-        var handovers: [Handover]
+    public struct Registration: Codable, Sendable {
+        public var state: String
+        public var careOfAddress: String?
+        public var homeAgent: String?
+        public var grantedLifetimeSeconds: UInt32?
+        public var natKeepaliveSeconds: UInt32?
+        public var ipv4HomeAddress: String?
+        public var handovers: [Handover]
 
-        init(_ registration: MobileNodeRegistration) {
+        public init(_ registration: MobileNodeRegistration) {
             state = registration.state
             careOfAddress = registration.careOfAddress?.description
             homeAgent = registration.homeAgent?.description
@@ -44,17 +44,17 @@ struct StatusReport: Codable, Sendable {
     }
 
     /// A handover's timeline: milliseconds after the change was detected.
-    struct Handover: Codable, Sendable {
-        var trigger: String
-        var from: String?
-        var to: String?
-        var homeAgent: String?
-        var detectedAt: Double
-        var bindingUpdateSentAfterMilliseconds: Double?
-        var acknowledgedAfterMilliseconds: Double?
-        var firstDataAfterMilliseconds: Double?
+    public struct Handover: Codable, Sendable {
+        public var trigger: String
+        public var from: String?
+        public var to: String?
+        public var homeAgent: String?
+        public var detectedAt: Double
+        public var bindingUpdateSentAfterMilliseconds: Double?
+        public var acknowledgedAfterMilliseconds: Double?
+        public var firstDataAfterMilliseconds: Double?
 
-        init(_ record: HandoverRecord) {
+        public init(_ record: HandoverRecord) {
             trigger = record.trigger.rawValue
             from = record.from?.description
             to = record.to?.description
@@ -66,26 +66,26 @@ struct StatusReport: Codable, Sendable {
         }
     }
 
-    var role: String
-    var packetsSent: UInt64
-    var octetsSent: UInt64
-    var packetsReceived: UInt64
-    var octetsReceived: UInt64
-    var keepalivesSent: UInt64
-    var keepalivesReceived: UInt64
-    var mobilityHeadersSent: UInt64
-    var mobilityHeadersReceived: UInt64
-    var bindingMoves: UInt64
-    var superPacketsRead: UInt64
-    var superPacketsWritten: UInt64
-    var cryptoBatchesSplit: UInt64
-    var drops: [String: UInt64]
-    var bindings: [Binding]
-    var registration: Registration?
+    public var role: String
+    public var packetsSent: UInt64
+    public var octetsSent: UInt64
+    public var packetsReceived: UInt64
+    public var octetsReceived: UInt64
+    public var keepalivesSent: UInt64
+    public var keepalivesReceived: UInt64
+    public var mobilityHeadersSent: UInt64
+    public var mobilityHeadersReceived: UInt64
+    public var bindingMoves: UInt64
+    public var superPacketsRead: UInt64
+    public var superPacketsWritten: UInt64
+    public var cryptoBatchesSplit: UInt64
+    public var drops: [String: UInt64]
+    public var bindings: [Binding]
+    public var registration: Registration?
     /// The co-located controller's connection counters (HA with `hac:` only).
-    var controller: ControllerStatistics?
+    public var controller: ControllerStatistics?
 
-    init(
+    public init(
         role: String, counters: TunnelCounters, bindings: [Binding], registration: Registration? = nil,
         controller: ControllerStatistics? = nil
     ) {
@@ -109,7 +109,7 @@ struct StatusReport: Codable, Sendable {
     }
 
     /// One line for the log: counters and the drops that happened.
-    var summary: String {
+    public var summary: String {
         let dropText = drops.isEmpty ? "none" : drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             .joined(separator: " ")
         return "sent \(packetsSent) packets (\(octetsSent) octets), received \(packetsReceived) packets "
@@ -122,7 +122,7 @@ struct StatusReport: Codable, Sendable {
 }
 
 extension StatusReport.Binding {
-    init(_ binding: HomeAgentBinding, now: UInt64) {
+    public init(_ binding: HomeAgentBinding, now: UInt64) {
         mobileNode = binding.mobileNode
         spi = binding.securityParameterIndex.rawValue
         endpoint = binding.endpoint?.description
@@ -138,10 +138,10 @@ extension StatusReport.Binding {
 }
 
 /// A handover in one line for the log.
-struct HandoverSummary {
-    let text: String
+public struct HandoverSummary {
+    public let text: String
 
-    init(_ record: HandoverRecord) {
+    public init(_ record: HandoverRecord) {
         func ms(_ value: Double?) -> String { value.map { String(format: "%.1f ms", $0) } ?? "—" }
         text = "\(record.trigger.rawValue) \(record.from?.description ?? "none") → \(record.to?.description ?? "none")"
             + ": binding update after \(ms(record.bindingUpdateSentAfterMilliseconds)), acknowledged after "
