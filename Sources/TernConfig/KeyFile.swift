@@ -1,4 +1,3 @@
-import Glibc
 public import TernDataChannel
 public import TernProtocol
 import TernOS
@@ -104,25 +103,17 @@ public enum KeyFile {
         try parse(try readRootOnly(path), path: path)
     }
 
-    /// The text of a file that holds secrets, after the same checks as ``load(path:)``: a regular file
-    /// owned by root with no permission for group or others (also for PSK files).
+    /// The text of a file that holds secrets, after the same checks as ``load(path:)``: TernOS
+    /// ``FileTrust/readSecret(_:noun:limit:)``, the one helper every secret file goes through (PSK files too).
     public static func readRootOnly(_ path: String) throws(ConfigurationError) -> String {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { throw ioError(path, "cannot open key file") }
-        try checkPermissions(status, path: path)
-        let descriptor = try openFile(path, flags: O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        defer { close(descriptor) }
-        guard fstat(descriptor, &status) == 0 else { throw ioError(path, "cannot stat key file") }
-        try checkPermissions(status, path: path)
-        return try readText(
-            descriptor, path: path, size: Int(status.st_size), limit: ConfigurationLimits.maximumKeyFileSize)
-    }
-
-    /// The secret-file rule, shared with the TLS key and the controller database (TernOS ``FileTrust``).
-    static func checkPermissions(_ status: stat, path: String) throws(ConfigurationError) {
-        if let reason = FileTrust.violation(FileTrust.Status(mode: status.st_mode, owner: status.st_uid), policy: .secret, kind: .regularFile, noun: "key file", path: path) {
-            throw ConfigurationError(file: path, message: reason)
+        guard !path.isEmpty else { throw ConfigurationError(file: path, message: "no file named") }
+        let octets: [UInt8]
+        do {
+            octets = try FileTrust.readSecret(path, noun: "key file", limit: ConfigurationLimits.maximumKeyFileSize)
+        } catch {
+            throw ConfigurationError(file: path, message: readFailure(error, opening: "cannot open key file"))
         }
+        return try text(octets, path: path)
     }
 
     /// Parses key-file text; `path` is for messages. Pure: no file system access. Messages name the

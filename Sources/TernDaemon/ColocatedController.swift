@@ -2,7 +2,7 @@ public import Logging
 public import TernConfig
 public import TernController
 import TernHAC
-public import TernOS
+import TernOS
 public import TernProtocol
 public import TernStore
 

@@ -1,6 +1,6 @@
 public import Logging
-public import TernDataChannel
-public import TernOS
+import TernDataChannel
+import TernOS
 public import TernProtocol
 public import TernStore
 

@@ -1,10 +1,10 @@
 import Foundation
 public import Logging
 public import TernConfig
-public import TernController
+import TernController
 public import TernDataChannel
 public import TernHAC
-public import TernOS
+import TernOS
 public import TernProtocol
 import TernTLS
 

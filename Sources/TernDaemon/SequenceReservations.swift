@@ -1,5 +1,5 @@
 public import TernDataChannel
-public import TernPrivileges
+import TernPrivileges
 public import TernStore
 public import TernTunnel
 

@@ -58,26 +58,48 @@ public enum PrivateFile {
         let status = try FileTrust.status(of: descriptor.rawValue, path: path)
         guard status.mode & S_IFMT == S_IFREG else { throw SystemCallError("open \(path) (not a regular file)", errno: EINVAL) }
         guard status.size <= limit else { throw SystemCallError("read \(path) (larger than \(limit) octets)", errno: EFBIG) }
-        var buffer = [UInt8](repeating: 0, count: limit + 1)
-        var filled = 0
-        while filled < buffer.count {
-            let count = try buffer.withUnsafeMutableBytes { bytes in
-                Result { () throws(SystemCallError) -> Int in
-                    try SystemCall.call("read \(path)") {
-                        Glibc.read(descriptor.rawValue, bytes.baseAddress.map { $0 + filled }, bytes.count - filled)
-                    }
-                }
-            }.get()
-            if count == 0 { break }
-            filled += count
-        }
-        guard filled <= limit else { throw SystemCallError("read \(path) (larger than \(limit) octets)", errno: EFBIG) }
-        return Array(buffer[..<filled])
+        let buffer = try readFully(descriptor, path: path, capacity: limit + 1)
+        guard buffer.count <= limit else { throw SystemCallError("read \(path) (larger than \(limit) octets)", errno: EFBIG) }
+        return buffer
     }
 
     /// The file's text (``contents(_:limit:)`` decoded as UTF-8), or nil when it does not exist.
     public static func read(_ path: String, limit: Int = 4096) throws(SystemCallError) -> String? {
         try contents(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Creates `path` with ``mode`` and `contents`, refusing to replace anything there (O_EXCL; a symbolic
+    /// link is not followed). A file left half-written is removed.
+    public static func create(_ path: String, contents: [UInt8]) throws(SystemCallError) {
+        let descriptor = FileDescriptor(
+            taking: try SystemCall.call("create \(path)") {
+                open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
+            })
+        do {
+            var written = 0
+            while written < contents.count {
+                written += try contents.withUnsafeBytes { bytes in
+                    Result { () throws(SystemCallError) -> Int in
+                        try SystemCall.call("write \(path)") {
+                            write(descriptor.rawValue, bytes.baseAddress.map { $0 + written }, bytes.count - written)
+                        }
+                    }
+                }.get()
+            }
+            _ = try SystemCall.call("fsync \(path)") { fsync(descriptor.rawValue) }
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
+    /// Runs `body` with the process's file-creation mask at 077, so that every file it creates is root-only
+    /// (SQLite creates the database, and its journal beside it, with its own open calls). The mask is
+    /// process-wide: call this while setting up, before other threads create files.
+    public static func creatingPrivateFiles<Result>(_ body: () throws -> Result) rethrows -> Result {
+        let previous = umask(0o077)
+        defer { umask(previous) }
+        return try body()
     }
 
     /// Creates the directory `path` with mode 0700 (not its parents).

@@ -13,9 +13,10 @@ public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertibl
         self.errno = errno
     }
 
-    public var description: String {
-        "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))"
-    }
+    public var description: String { "\(call) failed: \(explanation)" }
+
+    /// What errno says, without the call: `No such file or directory (errno 2)`.
+    public var explanation: String { "\(String(cString: strerror(errno))) (errno \(errno))" }
 }
 
 /// The one wrapper every system call in Tern goes through (CONVENTIONS.md, "One home for the OS").

@@ -14,30 +14,11 @@ import CTernPrivileges
 /// more fails the drop.
 public enum Privileges {
     /// An account to switch to.
-    public struct Account: Sendable, Equatable {
-        public var name: String
-        public var uid: UInt32
-        public var gid: UInt32
-        public var supplementaryGroups: [UInt32]
-    }
+    public typealias Account = UserAccount
 
-    /// Looks `name` up in the passwd and group databases (getpwnam_r, getgrouplist).
+    /// Looks `name` up in the passwd and group databases (TernOS ``UserAccount/named(_:)``).
     public static func account(named name: String) throws(SystemCallError) -> Account {
-        var entry = passwd()
-        var found: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        let code = getpwnam_r(name, &entry, &buffer, buffer.count, &found)
-        guard code == 0 else { throw SystemCallError("getpwnam_r \(name)", errno: code) }
-        guard found != nil else { throw SystemCallError("getpwnam_r \(name): no such user", errno: ENOENT) }
-        let uid = entry.pw_uid
-        let gid = entry.pw_gid
-        var count: Int32 = 64
-        var groups = [gid_t](repeating: 0, count: Int(count))
-        if getgrouplist(name, gid, &groups, &count) == -1 {
-            groups = [gid_t](repeating: 0, count: Int(count))
-            _ = try SystemCall.call("getgrouplist \(name)") { getgrouplist(name, gid, &groups, &count) }
-        }
-        return Account(name: name, uid: uid, gid: gid, supplementaryGroups: Array(groups.prefix(Int(count))))
+        try UserAccount.named(name)
     }
 
     /// Keeps exactly `retained` in the permitted, effective and bounding sets of every thread, empties the
@@ -90,7 +71,7 @@ public enum Privileges {
         if account != nil {
             _ = try SystemCall.call("prctl PR_SET_KEEPCAPS 0") { tern_prctl_all_threads(PR_SET_KEEPCAPS, 0, 0, 0, 0) }
         }
-        return try verify(ProcessCredentials.afterDrop(retaining: retained, uid: account?.uid ?? getuid()))
+        return try verify(ProcessCredentials.afterDrop(retaining: retained, uid: account?.uid ?? UserAccount.realUserID))
     }
 
     /// Reads every thread's status and compares it with `expected`.

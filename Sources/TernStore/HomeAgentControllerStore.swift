@@ -22,6 +22,10 @@ public final class HomeAgentControllerStore: Sendable {
     /// means a broken random source, not bad luck).
     static let spiAttempts = 64
 
+    /// How long an open or a write waits for another process's write (the HA's, or `tern users`') before
+    /// it fails with "database is locked".
+    public static let busyTimeoutSeconds: Double = 5
+
     /// Opens (creating and migrating if needed) the database at `path`. Its directory must exist; the file
     /// is created mode 0600, and an existing one that group or others can read is refused.
     public init(path: String) throws(StoreError) {
@@ -29,9 +33,9 @@ public final class HomeAgentControllerStore: Sendable {
             try Self.checkPermissions(path)
             var configuration = Configuration()
             configuration.foreignKeysEnabled = true
-            let previous = umask(0o077)
-            defer { umask(previous) }
-            database = try DatabaseQueue(path: path, configuration: configuration)
+            // `tern users` opens the database while the HA writes to it: wait for its write to end.
+            configuration.busyMode = .timeout(Self.busyTimeoutSeconds)
+            database = try PrivateFile.creatingPrivateFiles { try DatabaseQueue(path: path, configuration: configuration) }
             self.path = path
             try Self.migrator.migrate(database)
         } catch let error as StoreError {

@@ -108,57 +108,22 @@ enum PEMFile {
     /// Certificates and keys are small; a bigger file is a mistake, not a chain.
     static let maximumLength = 1 << 20
 
-    /// Reads `path`. With `privateKey`, the file must be a regular file (not a symbolic link), owned by
-    /// root, with no access for group or others (DESIGN.md: files holding keys are readable by root
-    /// only); checked with fstat on the opened descriptor.
+    /// Reads `path`. With `privateKey`, through TernOS' one helper for secret files: a regular file (not a
+    /// symbolic link), owned by root, with no access for group or others (DESIGN.md: files holding keys are
+    /// readable by root only), checked on the opened descriptor. A certificate may be reached through a link.
     static func read(_ path: String, privateKey: Bool, operation: String) throws(TLSError) -> [UInt8] {
-        let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (privateKey ? O_NOFOLLOW : 0)
-        let descriptor: FileDescriptor
         do {
-            descriptor = FileDescriptor(taking: try SystemCall.call("open \(path)") { open(path, flags) })
+            return privateKey
+                ? try FileTrust.readSecret(path, noun: "key file", limit: maximumLength)
+                : try FileTrust.readRegularFile(path, limit: maximumLength)
         } catch {
-            if privateKey && error.errno == ELOOP {
-                throw TLSError(.configuration, operation, detail: "\(path) is a symbolic link; name the key file itself")
-            }
-            throw TLSError(.configuration, operation, detail: error.description)
-        }
-        var status = stat()
-        do {
-            _ = try SystemCall.call("fstat \(path)") { fstat(descriptor.rawValue, &status) }
-        } catch {
-            throw TLSError(.configuration, operation, detail: error.description)
-        }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw TLSError(.configuration, operation, detail: "\(path) is not a regular file")
-        }
-        // The secret-file rule, shared with key files and the controller database (TernOS FileTrust).
-        if privateKey,
-            let reason = FileTrust.violation(FileTrust.Status(mode: status.st_mode, owner: status.st_uid), policy: .secret, kind: .regularFile, noun: "key file", path: path)
-        {
-            throw TLSError(.configuration, operation, detail: "\(path): \(reason)")
-        }
-        guard Int(status.st_size) <= maximumLength else {
-            throw TLSError(.configuration, operation, detail: "\(path) is \(status.st_size) octets, more than \(maximumLength)")
-        }
-        var contents = [UInt8](repeating: 0, count: Int(status.st_size))
-        var filled = 0
-        while filled < contents.count {
-            let outcome = contents.withUnsafeMutableBytes { raw in
-                capturing { () throws(SystemCallError) in
-                    try SystemCall.call("read \(path)") {
-                        Glibc.read(descriptor.rawValue, raw.baseAddress.unsafelyUnwrapped + filled, raw.count - filled)
-                    }
+            let detail =
+                switch error {
+                case .cannotOpen(let error), .system(let error): error.description
+                case .refused(let reason): "\(path): \(reason)"
+                case .tooLarge(let size, let limit): "\(path) is \(size) octets, more than \(limit)"
                 }
-            }
-            let count: Int
-            switch outcome {
-            case .success(let value): count = value
-            case .failure(let error): throw TLSError(.configuration, operation, detail: error.description)
-            }
-            if count == 0 { break }  // shrank while we read; parse what is there
-            filled += count
+            throw TLSError(.configuration, operation, detail: detail)
         }
-        if filled < contents.count { contents.removeLast(contents.count - filled) }
-        return contents
     }
 }

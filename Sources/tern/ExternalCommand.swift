@@ -30,7 +30,7 @@ struct ExternalCommand {
     /// Finds `name` in ``searchDirectories``; nil when it is not installed.
     init?(_ name: String) {
         guard let path = Self.searchDirectories.lazy.map({ "\($0)/\(name)" }).first(where: {
-            FileManager.default.isExecutableFile(atPath: $0)
+            FileSystem.isExecutableFile($0)
         }) else { return nil }
         self.path = path
     }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import TernOS
 import TernPrivileges
@@ -14,7 +11,7 @@ func dropPrivileges(_ role: PrivilegePolicy.Role, options: DaemonOptions, logger
         let switches = account.map { $0.uid != 0 } ?? false
         let retained = PrivilegePolicy.retained(for: role, switchesUser: switches)
         try Privileges.drop(retaining: retained, account: switches ? account : nil)
-        let who = account.map { "user \($0.name) (uid \($0.uid), gid \($0.gid))" } ?? "uid \(getuid())"
+        let who = account.map { "user \($0.name) (uid \($0.uid), gid \($0.gid))" } ?? "uid \(UserAccount.realUserID)"
         logger.info("privileges dropped: running as \(who) with \(retained), no_new_privs set")
     } catch {
         throw fail("cannot drop privileges: \(error)")

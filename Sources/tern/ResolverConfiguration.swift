@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TernOS
 import TernProtocol
 
 /// The Mobile Node's DNS servers, applied to the system's resolver while the node runs (`tunnel.dns:
@@ -48,7 +49,7 @@ final class ResolverConfiguration: Sendable {
 
     /// The manager this system has, or why there is none.
     static func detect() -> Result<Manager, ResolverError> {
-        if FileManager.default.fileExists(atPath: resolvedDirectory), let resolvectl = ExternalCommand("resolvectl") {
+        if FileSystem.exists(resolvedDirectory), let resolvectl = ExternalCommand("resolvectl") {
             return .success(.resolved(resolvectl))
         }
         guard let resolvconf = ExternalCommand("resolvconf") else {

@@ -27,10 +27,11 @@ final class StatusServer: @unchecked Sendable {
     typealias Revoke = @Sendable (String) -> String
 
     init(path: String, report: @escaping @Sendable () -> StatusReport, revoke: Revoke?, logger: Logger) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
-            // The daemons' run directory: root-only, like the socket in it.
-            mkdir(directory, 0o700)
+        let directory = FileTrust.directoryName(path)
+        if !FileSystem.exists(directory) {
+            // The daemons' run directory: root-only, like the socket in it. A failure shows when the socket
+            // is created in it, with the path.
+            try? PrivateFile.makeDirectory(directory)
         }
         let server = try ControlSocketServer(path: path)
         let wakeUp = try Notifier()

@@ -79,22 +79,17 @@ struct UsersCommand: ParsableCommand {
                 throw fail("cannot generate a key: \(error)")
             }
             // The file first (refusing to overwrite), so a key is never stored that nobody holds.
-            let fd = open(pskFile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw fail("cannot create \(pskFile): \(String(cString: strerror(errno)))") }
             let text = Array((key.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
-            let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            guard written == text.count else {
-                unlink(pskFile)
-                throw fail("cannot write \(pskFile)")
+            do { try PrivateFile.create(pskFile, contents: text) } catch {
+                throw fail("cannot create \(pskFile): \(error.explanation)")
             }
             do {
                 try database.open().addMobileNode(identity: identity, preSharedKey: key, at: Date().timeIntervalSince1970)
             } catch let error as StoreError {
-                unlink(pskFile)
+                try? PrivateFile.remove(pskFile)
                 throw fail("\(error)")
             } catch {
-                unlink(pskFile)
+                try? PrivateFile.remove(pskFile)
                 throw error
             }
             print("added \(identity); its pre-shared key is in \(pskFile) (mode 0600): give it to the Mobile Node")
