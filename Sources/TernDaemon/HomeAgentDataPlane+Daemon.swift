@@ -65,3 +65,13 @@ extension HomeAgentDataPlane.MobileNode {
             holdEndpointUntilBindingUpdate: !previous.cleanStop)
     }
 }
+
+extension HomeAgentDataPlane: StaticMobileNodes {
+    public func addStatic(_ node: MobileNodeEntry, previous: PersistedSequenceState) throws {
+        try add(.init(node, previous: previous))
+    }
+}
+
+extension StateDirectoryStore: StaticSequenceStateStore {}
+
+extension MobileNodeController: ReconfigurableMobileNode {}

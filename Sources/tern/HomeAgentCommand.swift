@@ -111,9 +111,7 @@ struct HomeAgentCommand: ParsableCommand {
                         node,
                         previous: staticState.previous[node.securityAssociation.securityParameterIndex.rawValue] ?? .init())
                 },
-                bindingPolicy: BindingCache.Policy(
-                    maximumLifetimeSeconds: UInt32(configuration.maximumBindingLifetime),
-                    natKeepaliveSeconds: UInt32(configuration.natKeepalive)),
+                bindingPolicy: HomeAgentReloadPlan.bindingPolicy(configuration),
                 offloads: configuration.tunnel.offloads, cryptoThreads: configuration.tunnel.cryptoThreads,
                 events: { [logger] event in log(event, logger, failure: failure) })
             logger.info("offloads: \(plane.offloads), crypto threads: \(plane.cryptoThreads)")
@@ -179,9 +177,7 @@ struct HomeAgentCommand: ParsableCommand {
             throw fail("cannot start the sequence state thread: \(error)")
         }
         // Last, so that a failure before it leaves nothing to undo; the stop closure undoes it.
-        let homePrefixes =
-            configuration.mobileNodes.flatMap(\.homeAddresses).compactMap { IPPrefix(address: $0, length: $0.bitWidth) }
-            + (configuration.controller?.homeAddressPools ?? [])
+        let homePrefixes = HomeAgentReloadPlan.homePrefixes(configuration)
         let gateway: Gateway
         do {
             gateway = try Gateway(
@@ -210,8 +206,12 @@ struct HomeAgentCommand: ParsableCommand {
             "home agent up: \(tun.name) mtu \(mtu), listening on \(listening.joined(separator: ", ")), \(configuration.mobileNodes.count) mobile node(s)"
         )
         let reloader = HomeAgentReloader(
-            options: options, logger: logger, running: configuration, plane: plane, netlink: netlink, tunIndex: tun.index,
-            mtu: mtu, gateway: gateway, stateStore: staticState.store)
+            load: { [options] in
+                try ConfigFile.checkTrusted(path: options.config)
+                return try HomeAgentConfiguration.load(path: options.config)
+            },
+            reloadLogLevel: options.reloadLogLevel, logger: logger, running: configuration, plane: plane, routes: routes,
+            mtu: mtu, masquerade: gateway, stateStore: staticState.store)
         var loop = DaemonRunLoop(
             signals: signals, logger: logger, statusFile: configuration.statusFile, report: report,
             reload: reloader.reload,

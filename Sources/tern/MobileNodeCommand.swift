@@ -260,7 +260,12 @@ struct MobileNodeCommand: ParsableCommand {
             takeDown()
             throw error
         }
-        let reloader = MobileNodeReloader(options: options, logger: logger, running: configuration, controller: controller)
+        let reloader = MobileNodeReloader(
+            load: { [options] in
+                try ConfigFile.checkTrusted(path: options.config)
+                return try MobileNodeConfiguration.load(path: options.config)
+            },
+            reloadLogLevel: options.reloadLogLevel, logger: logger, running: configuration, controller: controller)
         var loop = DaemonRunLoop(
             signals: signals, logger: logger, statusFile: configuration.statusFile, report: report,
             reload: reloader.reload,

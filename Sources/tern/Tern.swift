@@ -147,10 +147,3 @@ func fail(_ error: any Error) -> ExitCode {
     let daemonError = error as? DaemonError
     return fail(daemonError?.description ?? "\(error)", configuration: daemonError?.configuration ?? false)
 }
-
-/// The default MTU of a TUN device: the largest inner packet that every suite in use can seal into a
-/// datagram that fits a 1500-octet path with IPv6 and UDP headers around it.
-func defaultMTU(for suites: [Ciphersuite]) -> Int {
-    let outerOverhead = 40 + 8
-    return suites.map { $0.largestPayload(forDatagramLength: 1500 - outerOverhead) }.min() ?? 1400
-}

@@ -1,6 +1,6 @@
-import Logging
+public import Logging
 import Synchronization
-import TernOS
+public import TernOS
 import TernProtocol
 
 /// The Mobile Node's full tunnel (`tunnel.full-tunnel: true`), routed as wg-quick routes a WireGuard
@@ -22,19 +22,19 @@ import TernProtocol
 /// strict reverse-path filtering the replies need their mark back: ``ReversePathMarking``.
 ///
 /// Thread safety: ``remove()`` may be called from any thread, more than once; only the first call acts.
-final class FullTunnelRouting: Sendable {
+public final class FullTunnelRouting: Sendable {
     /// The routing table of Tern's own, and the firewall mark of the tunnel's own datagrams (7872, the
     /// service port, as wg-quick uses its port 51820 for both).
-    static let table: UInt32 = 7872
-    static let firewallMark: UInt32 = 7872
-    static let suppressPriority: UInt32 = 7870
-    static let tunnelPriority: UInt32 = 7871
+    public static let table: UInt32 = 7872
+    public static let firewallMark: UInt32 = 7872
+    public static let suppressPriority: UInt32 = 7870
+    public static let tunnelPriority: UInt32 = 7871
     /// How many copies of one rule a stale cleanup deletes at most (a crash loop may leave several).
-    static let maximumStaleCopies = 16
+    public static let maximumStaleCopies = 16
 
     /// The two rules of one family: the main table without default routes, then the tunnel's table for
     /// everything not marked.
-    static func rules(ipv6: Bool) -> [RouteNetlinkMessage.Rule] {
+    public static func rules(ipv6: Bool) -> [RouteNetlinkMessage.Rule] {
         [
             .init(
                 ipv6: ipv6, priority: suppressPriority, table: UInt32(RouteNetlinkMessage.RT_TABLE_MAIN),
@@ -56,7 +56,7 @@ final class FullTunnelRouting: Sendable {
     /// - Parameters:
     ///   - tunnel: the TUN device's name.
     ///   - recordDirectory: where ``ReversePathMarking`` records the sysctl value it changes.
-    init(
+    public init(
         netlink: RouteNetlink, tunIndex: UInt32, tunnel: String, ipv6: Bool, recordDirectory: String, logger: Logger
     ) throws(NetlinkError) {
         self.netlink = netlink
@@ -86,7 +86,7 @@ final class FullTunnelRouting: Sendable {
 
     /// Deletes the rules this run added and undoes the reply marking. The routes of ``table`` go with the
     /// TUN device.
-    func remove() {
+    public func remove() {
         marking.undo()
         let rules = installed.withLock { rules in
             defer { rules = [] }
@@ -101,7 +101,7 @@ final class FullTunnelRouting: Sendable {
     }
 
     /// Deletes Tern's rules that a run which did not stop cleanly left behind, in both families.
-    static func removeStale(_ netlink: RouteNetlink, logger: Logger) {
+    public static func removeStale(_ netlink: RouteNetlink, logger: Logger) {
         for ipv6 in [false, true] {
             for rule in rules(ipv6: ipv6) {
                 for _ in 0..<maximumStaleCopies {

@@ -1,9 +1,9 @@
 import Foundation
-import Logging
+public import Logging
 import Synchronization
-import TernConfig
+public import TernConfig
 import TernOS
-import TernProtocol
+public import TernProtocol
 
 /// What the Home Agent changes on the system to be a gateway (DESIGN.md, "The HA is a gateway";
 /// docs/gateway.md), and puts back when it stops:
@@ -28,7 +28,7 @@ import TernProtocol
 /// (``ExternalCommand``).
 ///
 /// Thread safety: ``undo()`` may be called from any thread, more than once; only the first call acts.
-final class Gateway: Sendable {
+public final class Gateway: Sendable {
     /// A forwarding sysctl and the value it had before the HA set it.
     private struct Saved: Sendable {
         let name: String
@@ -38,10 +38,10 @@ final class Gateway: Sendable {
     }
 
     /// The sysctls `gateway.forwarding` sets to 1.
-    static let forwardingSysctls = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]
+    public static let forwardingSysctls = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"]
 
     /// `tern_<tunnel>`, with every character nft would not take in a bare name replaced by `_`.
-    let tableName: String
+    public let tableName: String
     /// Whether the table exists (masquerade on): only then are there Home Addresses to update.
     private let masquerades: Bool
     private let saved: [Saved]
@@ -59,7 +59,7 @@ final class Gateway: Sendable {
     ///     (the control socket's directory), so that a crash does not lose them.
     ///   - controllerPort: the co-located controller's TCP port, exempt from connection tracking; nil
     ///     without a controller.
-    init(
+    public init(
         settings: GatewaySettings, tunnel: String, homeAddresses: [IPPrefix], controllerPort: UInt16?,
         recordDirectory: String, logger: Logger
     ) throws {
@@ -103,7 +103,7 @@ final class Gateway: Sendable {
 
     /// Deletes the nftables table and writes the forwarding sysctls back. Failures are logged: the
     /// daemon is stopping and can do no better.
-    func undo() {
+    public func undo() {
         guard !undone.exchange(true, ordering: .acquiringAndReleasing) else { return }
         do {
             try Self.runNft(Self.deletion(table: tableName))
@@ -118,7 +118,7 @@ final class Gateway: Sendable {
 
     /// Replaces the set of masqueraded Home Addresses (a reload added or removed Mobile Nodes), in one
     /// transaction. Nothing to do without masquerade.
-    func updateHomeAddresses(_ homeAddresses: [IPPrefix]) throws {
+    public func updateHomeAddresses(_ homeAddresses: [IPPrefix]) throws {
         guard masquerades else { return }
         try Self.runNft(Self.setReplacement(table: tableName, homeAddresses: homeAddresses))
     }
@@ -151,20 +151,20 @@ final class Gateway: Sendable {
 
     // MARK: Ruleset (pure, tested)
 
-    static func tableName(tunnel: String) -> String {
+    public static func tableName(tunnel: String) -> String {
         "tern_" + String(tunnel.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
     /// Deletes `table` if it exists: declaring a table creates it when missing (and is a no-op
     /// otherwise), so the delete that follows never fails for want of a table.
-    static func deletion(table: String, family: String = "ip") -> String {
+    public static func deletion(table: String, family: String = "ip") -> String {
         "table \(family) \(table)\ndelete table \(family) \(table)\n"
     }
 
     /// The whole `nft -f -` input for a start: delete a stale table, then create the masquerade table
     /// (with, when `controllerPort` is given, the chains that keep that TCP port out of connection
     /// tracking). Nil when `masquerade` is off.
-    static func ruleset(
+    public static func ruleset(
         table: String, tunnel: String, masquerade: GatewaySettings.Masquerade, homeAddresses: [IPPrefix],
         controllerPort: UInt16? = nil
     ) -> String? {
@@ -205,7 +205,7 @@ final class Gateway: Sendable {
     }
 
     /// The `nft -f -` input that empties the table's set of Home Addresses and fills it again.
-    static func setReplacement(table: String, homeAddresses: [IPPrefix]) -> String {
+    public static func setReplacement(table: String, homeAddresses: [IPPrefix]) -> String {
         let elements = setElements(homeAddresses)
         let flush = "flush set ip \(table) home_addresses\n"
         return elements.isEmpty
@@ -214,22 +214,25 @@ final class Gateway: Sendable {
 
     /// The IPv4 Home Addresses and pools as elements of the interval set: an interval set refuses
     /// overlapping elements, so what a listed prefix already covers is left out.
-    static func setElements(_ homeAddresses: [IPPrefix]) -> [String] {
+    public static func setElements(_ homeAddresses: [IPPrefix]) -> [String] {
         let prefixes = homeAddresses.filter(\.address.isIPv4)
-        return prefixes.enumerated().filter { index, prefix in
+        let kept = prefixes.enumerated().filter { index, prefix in
             !prefixes.enumerated().contains { other, wider in
                 other != index && wider.length < prefix.length && wider.contains(prefix.address)
-            } && !prefixes[..<index].contains(prefix)
+            }
         }.map { _, prefix in
             prefix.length == 32 ? prefix.address.description : "\(RouteNetlinkMessage.networkAddress(of: prefix))/\(prefix.length)"
         }
+        // Once written, 192.0.2.9/24 and 192.0.2.0/24 are the same element: keep the first of equal ones.
+        var seen = Set<String>()
+        return kept.filter { seen.insert($0).inserted }
     }
 
     // MARK: nft
 
     /// Runs `nft -f -` with `ruleset` on standard input (``ExternalCommand``: bounded, nft's own message
     /// in the error).
-    static func runNft(_ ruleset: String) throws {
+    public static func runNft(_ ruleset: String) throws {
         guard let nft = ExternalCommand("nft") else {
             throw GatewayError(
                 "nft not found (looked in \(ExternalCommand.searchDirectories.joined(separator: ", "))); install nftables")
@@ -239,7 +242,9 @@ final class Gateway: Sendable {
 }
 
 /// A gateway change the Home Agent could not make.
-struct GatewayError: Error, CustomStringConvertible {
-    let description: String
+public struct GatewayError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }
+
+extension Gateway: HomeAddressMasquerade {}

@@ -1,8 +1,8 @@
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 import TernOS
-import TernProtocol
+public import TernProtocol
 
 /// The Mobile Node's DNS servers, applied to the system's resolver while the node runs (`tunnel.dns:
 /// auto`; docs/dns.md) through whichever manager the system has, and taken back when it stops:
@@ -24,13 +24,13 @@ import TernProtocol
 /// Every program runs through ``ExternalCommand`` (fixed directories, no shell, bounded).
 ///
 /// Thread safety: ``restore()`` may be called from any thread, more than once; only the first call acts.
-final class ResolverConfiguration: Sendable {
-    enum Manager: Sendable, CustomStringConvertible {
+public final class ResolverConfiguration: Sendable {
+    public enum Manager: Sendable, CustomStringConvertible {
         case resolved(ExternalCommand)
         case openresolv(ExternalCommand)
         case debianResolvconf(ExternalCommand)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .resolved: "systemd-resolved"
             case .openresolv: "resolvconf (openresolv)"
@@ -40,7 +40,7 @@ final class ResolverConfiguration: Sendable {
     }
 
     /// systemd-resolved's runtime directory: it exists while resolved runs (and after, until reboot).
-    static let resolvedDirectory = "/run/systemd/resolve"
+    public static let resolvedDirectory = "/run/systemd/resolve"
 
     private let manager: Manager
     private let tunnel: String
@@ -48,7 +48,7 @@ final class ResolverConfiguration: Sendable {
     private let restored = Atomic<Bool>(false)
 
     /// The manager this system has, or why there is none.
-    static func detect() -> Result<Manager, ResolverError> {
+    public static func detect() -> Result<Manager, ResolverError> {
         if FileSystem.exists(resolvedDirectory), let resolvectl = ExternalCommand("resolvectl") {
             return .success(.resolved(resolvectl))
         }
@@ -70,18 +70,18 @@ final class ResolverConfiguration: Sendable {
     }
 
     /// The resolvconf record name for `tunnel`.
-    static func recordName(_ manager: Manager, tunnel: String) -> String {
+    public static func recordName(_ manager: Manager, tunnel: String) -> String {
         if case .debianResolvconf = manager { "tun.\(tunnel)" } else { "\(tunnel).tern" }
     }
 
     /// What the record holds: one `nameserver` line per server.
-    static func record(servers: [IPAddress], tunnel: String) -> String {
+    public static func record(servers: [IPAddress], tunnel: String) -> String {
         "# \(tunnel) (Tern)\n" + servers.map { "nameserver \($0)\n" }.joined()
     }
 
     /// The arguments that apply `servers` (several runs for resolved), and what is written on standard
     /// input of each.
-    static func applyCommands(
+    public static func applyCommands(
         _ manager: Manager, tunnel: String, servers: [IPAddress], fullTunnel: Bool
     ) -> [(arguments: [String], input: String)] {
         let name = recordName(manager, tunnel: tunnel)
@@ -99,7 +99,7 @@ final class ResolverConfiguration: Sendable {
     }
 
     /// The arguments that take this node's servers back out (safe to run when there are none).
-    static func removeCommand(_ manager: Manager, tunnel: String) -> [String] {
+    public static func removeCommand(_ manager: Manager, tunnel: String) -> [String] {
         let name = recordName(manager, tunnel: tunnel)
         switch manager {
         case .resolved: return ["revert", tunnel]
@@ -110,7 +110,7 @@ final class ResolverConfiguration: Sendable {
 
     /// Deletes the resolvconf record a run that did not stop cleanly left behind (resolved needs
     /// nothing: its settings went with that run's TUN device). Failures are logged.
-    static func removeStale(_ manager: Manager, tunnel: String, logger: Logger) {
+    public static func removeStale(_ manager: Manager, tunnel: String, logger: Logger) {
         if case .resolved = manager { return }
         do {
             try command(manager).run(removeCommand(manager, tunnel: tunnel))
@@ -127,7 +127,7 @@ final class ResolverConfiguration: Sendable {
 
     /// Deletes what an earlier run left, then applies `servers` for `tunnel`. On a failure, what was
     /// applied is taken back before the error is thrown.
-    init(manager: Manager, tunnel: String, servers: [IPAddress], fullTunnel: Bool, logger: Logger) throws {
+    public init(manager: Manager, tunnel: String, servers: [IPAddress], fullTunnel: Bool, logger: Logger) throws {
         self.manager = manager
         self.tunnel = tunnel
         self.logger = logger
@@ -155,7 +155,7 @@ final class ResolverConfiguration: Sendable {
 
     /// Takes the servers back out. Failures are logged: the daemon is stopping and can do no better (the
     /// next start removes a resolvconf record that is left).
-    func restore() {
+    public func restore() {
         guard !restored.exchange(true, ordering: .acquiringAndReleasing) else { return }
         do {
             try Self.command(manager).run(Self.removeCommand(manager, tunnel: tunnel))
@@ -167,7 +167,7 @@ final class ResolverConfiguration: Sendable {
 }
 
 /// The node's DNS servers could not be applied.
-struct ResolverError: Error, CustomStringConvertible {
-    let description: String
+public struct ResolverError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }

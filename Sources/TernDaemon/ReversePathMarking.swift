@@ -1,5 +1,5 @@
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 import TernOS
 
@@ -30,10 +30,10 @@ import TernOS
 /// run is deleted in the transaction that creates the new one.
 ///
 /// Thread safety: ``undo()`` may be called from any thread, more than once; only the first call acts.
-final class ReversePathMarking: Sendable {
-    static let sysctl = "net.ipv4.conf.all.src_valid_mark"
+public final class ReversePathMarking: Sendable {
+    public static let sysctl = "net.ipv4.conf.all.src_valid_mark"
 
-    let tableName: String
+    public let tableName: String
     private let recordPath: String
     /// The sysctl's value before the node changed it; nil when it was already 1 (nothing to undo) or could
     /// not be read.
@@ -48,7 +48,7 @@ final class ReversePathMarking: Sendable {
     ///   - tunnel: the TUN device's name, which names the table and the record.
     ///   - recordDirectory: where the record of the sysctl's original value is kept (the control
     ///     socket's directory).
-    init(tunnel: String, recordDirectory: String, logger: Logger) {
+    public init(tunnel: String, recordDirectory: String, logger: Logger) {
         self.logger = logger
         tableName = Self.tableName(tunnel: tunnel)
         recordPath = (recordDirectory as NSString).appendingPathComponent("\(tunnel).src_valid_mark")
@@ -68,7 +68,7 @@ final class ReversePathMarking: Sendable {
     }
 
     /// Deletes the table and writes the sysctl back, then removes the record.
-    func undo() {
+    public func undo() {
         guard !undone.exchange(true, ordering: .acquiringAndReleasing) else { return }
         if tableInstalled {
             do { try Gateway.runNft(Gateway.deletion(table: tableName, family: "inet")) } catch {
@@ -123,12 +123,12 @@ final class ReversePathMarking: Sendable {
 
     // MARK: Ruleset (pure)
 
-    static func tableName(tunnel: String) -> String {
+    public static func tableName(tunnel: String) -> String {
         "tern_mark_" + String(tunnel.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     }
 
     /// The whole `nft -f -` input: delete a stale table, then create the two chains.
-    static func ruleset(table: String) -> String {
+    public static func ruleset(table: String) -> String {
         let mark = FullTunnelRouting.firewallMark
         return Gateway.deletion(table: table, family: "inet") + """
             table inet \(table) {

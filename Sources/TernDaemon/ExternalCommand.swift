@@ -15,20 +15,20 @@ import TernOS
 ///   error together, trimmed), so the daemon's log says why.
 ///
 /// The output is read while the program runs, and kept up to ``ChildProcess/maximumOutput`` octets.
-struct ExternalCommand {
+public struct ExternalCommand: Sendable {
     /// Where programs are looked for, in order (Debian 12 has merged /usr, so /sbin is /usr/sbin there;
     /// older layouts keep them apart).
-    static let searchDirectories = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    public static let searchDirectories = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
     /// The environment every program runs with.
-    static let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
+    public static let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
     /// How long one run may take by default.
-    static let defaultTimeoutSeconds = 10.0
+    public static let defaultTimeoutSeconds = 10.0
 
     /// The program's absolute path.
-    let path: String
+    public let path: String
 
     /// Finds `name` in ``searchDirectories``; nil when it is not installed.
-    init?(_ name: String) {
+    public init?(_ name: String) {
         guard let path = Self.searchDirectories.lazy.map({ "\($0)/\(name)" }).first(where: {
             FileSystem.isExecutableFile($0)
         }) else { return nil }
@@ -39,7 +39,7 @@ struct ExternalCommand {
     /// - Throws: ``ExternalCommandError`` when it cannot be started, exits non-zero, or does not finish
     ///   within `timeoutSeconds`.
     @discardableResult
-    func run(_ arguments: [String], input: String = "", timeoutSeconds: Double = defaultTimeoutSeconds) throws -> String {
+    public func run(_ arguments: [String], input: String = "", timeoutSeconds: Double = defaultTimeoutSeconds) throws -> String {
         let shown = ([path] + arguments).joined(separator: " ")
         let result: ChildProcess.Result
         do {
@@ -64,7 +64,7 @@ struct ExternalCommand {
 }
 
 /// A program run through ``ExternalCommand`` failed; the text names it, its arguments and its output.
-struct ExternalCommandError: Error, CustomStringConvertible {
-    let description: String
+public struct ExternalCommandError: Error, CustomStringConvertible, Sendable {
+    public let description: String
     init(_ description: String) { self.description = description }
 }
