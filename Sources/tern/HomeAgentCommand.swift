@@ -27,7 +27,7 @@ struct HomeAgentCommand: ParsableCommand {
 
     func run() throws {
         // First, before any thread exists: every thread inherits the blocked signals (DaemonRunLoop).
-        let signals = try DaemonRunLoop.blockSignals()
+        let signals = try DaemonRunLoop.blockSignalsOrFail()
         let configuration: HomeAgentConfiguration
         do {
             try ConfigFile.checkTrusted(path: options.config)
@@ -145,10 +145,10 @@ struct HomeAgentCommand: ParsableCommand {
                     ControllerInstaller.revoke(identity, plane: plane, routes: routes, logger: logger)
                 }
             }
-            status = try StatusServer.open(controlSocketPath, report: report, revoke: revoke, logger: logger)
+            status = try StatusServer(path: controlSocketPath, report: report, revoke: revoke, logger: logger)
         } catch {
             plane.stop()
-            throw error
+            throw fail(error)
         }
         let controller = try configuration.controller.map { settings in
             let controller: ColocatedController
@@ -226,7 +226,7 @@ struct HomeAgentCommand: ParsableCommand {
                 gateway.undo()
             })
         loop.failure = failure
-        try loop.run()
+        try loop.runOrExit()
     }
 }
 

@@ -41,24 +41,3 @@ func startMetrics(_ settings: MetricsSettings?, role: MetricsRole, logger: Logge
 func record(_ event: MobileNodeEvent) {
     if case .handover(let record) = event { HandoverMetrics.record(record) }
 }
-
-/// The validity end (wall-clock seconds) of each SA the Mobile Node got from its HAC, by SPI: the
-/// `tern_security_association_expiry_seconds` gauge reads the one the data plane sends under.
-final class ValidityEnds: Sendable {
-    private let ends = Mutex<[UInt32: Double]>([:])
-
-    func set(_ end: Double?, for spi: UInt32) {
-        guard let end else { return }
-        let now = Date().timeIntervalSince1970
-        ends.withLock { ends in
-            // SAs past their end are gone from the data plane: only the live ones are kept.
-            ends = ends.filter { $0.value > now }
-            ends[spi] = end
-        }
-    }
-
-    /// Seconds from now to the end of `spi`'s validity, if known.
-    func secondsLeft(for spi: UInt32) -> Double? {
-        ends.withLock { $0[spi] }.map { $0 - Date().timeIntervalSince1970 }
-    }
-}

@@ -35,7 +35,7 @@ struct MobileNodeCommand: ParsableCommand {
 
     func run() throws {
         // First, before any thread exists: every thread inherits the blocked signals (DaemonRunLoop).
-        let signals = try DaemonRunLoop.blockSignals()
+        let signals = try DaemonRunLoop.blockSignalsOrFail()
         let configuration: MobileNodeConfiguration
         do {
             try ConfigFile.checkTrusted(path: options.config)
@@ -255,10 +255,10 @@ struct MobileNodeCommand: ParsableCommand {
         }
         let status: StatusServer
         do {
-            status = try StatusServer.open(controlSocket, report: report, logger: logger)
+            status = try StatusServer(path: controlSocket, report: report, logger: logger)
         } catch {
             takeDown()
-            throw error
+            throw fail(error)
         }
         let reloader = MobileNodeReloader(
             load: { [options] in
@@ -275,7 +275,7 @@ struct MobileNodeCommand: ParsableCommand {
                 takeDown()
             })
         loop.failure = failure
-        try loop.run()
+        try loop.runOrExit()
     }
 }
 

@@ -4,6 +4,7 @@ public import Logging
 import Synchronization
 import TernConfig
 import TernDaemon
+import TernOS
 import TernProtocol
 
 /// `tern`: the Home Agent and Mobile Node daemons of the Tern mobility VPN.
@@ -146,4 +147,18 @@ func fail(_ message: String, configuration: Bool = false) -> ExitCode {
 func fail(_ error: any Error) -> ExitCode {
     let daemonError = error as? DaemonError
     return fail(daemonError?.description ?? "\(error)", configuration: daemonError?.configuration ?? false)
+}
+
+extension DaemonRunLoop {
+    /// ``blockSignals()``, or stop the command saying why.
+    static func blockSignalsOrFail() throws -> SignalDescriptor {
+        do { return try blockSignals() } catch { throw fail(error) }
+    }
+
+    /// ``run()``; a data-plane failure exits with ``dataPlaneFailureStatus``.
+    mutating func runOrExit() throws {
+        let outcome: Outcome
+        do { outcome = try run() } catch { throw fail(error) }
+        if outcome == .dataPlaneFailed { throw ExitCode(Self.dataPlaneFailureStatus) }
+    }
 }
