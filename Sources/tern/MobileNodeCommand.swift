@@ -54,43 +54,28 @@ struct MobileNodeCommand: ParsableCommand {
         let tun = try claimTunnel(configuration, controlSocket: controlSocket)
         let validityEnds = ValidityEnds()
         // Manual keying (the config holds the SA), or a bootstrap from the HAC (RFC 6618 §5).
-        let association: SecurityAssociation
-        var homeAgentAddresses = configuration.homeAgentAddresses
-        var homeAgentPort = configuration.homeAgentPort
-        var homeAddresses = configuration.homeAddresses
-        var validitySeconds: Double?
-        var controllerDNSServers: [IPAddress] = []
         // With the full tunnel, every connection to the HAC carries the tunnel's mark and stays outside it.
         let firewallMark: UInt32? = configuration.fullTunnel ? FullTunnelRouting.firewallMark : nil
-        if let settings = configuration.controller {
-            let bootstrapped: MobileNodeBootstrap
-            do {
-                bootstrapped = try MobileNodeBootstrap(settings, kind: .bootstrap, firewallMark: firewallMark, logger: logger)
-            } catch {
-                throw fail(error)
+        let keying: MobileNodeKeying
+        do {
+            let bootstrapped = try configuration.controller.map { (settings) throws(DaemonError) in
+                try MobileNodeBootstrap(settings, kind: .bootstrap, firewallMark: firewallMark, logger: logger)
             }
-            association = bootstrapped.association
-            validityEnds.set(
-                bootstrapped.validityEnd.map { Double($0.secondsSince1970) }, for: association.securityParameterIndex.rawValue)
-            homeAgentAddresses = bootstrapped.homeAgents
-            homeAgentPort = bootstrapped.port
-            homeAddresses = bootstrapped.homeAddresses
-            validitySeconds = bootstrapped.validitySeconds
-            controllerDNSServers = bootstrapped.dnsServers
-        } else if let configured = configuration.securityAssociation {
-            association = configured
-        } else {
-            throw fail("\(options.config): no security-association and no hac: nothing to key the tunnel with", configuration: true)
-        }
-        let homeAgents = homeAgentAddresses.map { SocketAddress($0, port: homeAgentPort) }
-        // Until policy routing arrives, a route that covers the Home Agent would send the tunnel into itself.
-        for address in homeAgentAddresses {
-            if let looping = configuration.routes.first(where: { $0.contains(address) }) {
-                throw fail(
-                    "\(options.config): tunnel.routes: \(looping) contains the Home Agent's address \(address); the tunnel would route into itself",
-                    configuration: true)
+            if let bootstrapped {
+                validityEnds.set(
+                    bootstrapped.validityEnd.map { Double($0.secondsSince1970) },
+                    for: bootstrapped.association.securityParameterIndex.rawValue)
             }
+            keying = try MobileNodeKeying(
+                configuration, bootstrapped: bootstrapped, path: options.config, now: wallClockSeconds())
+        } catch {
+            throw fail(error)
         }
+        let association = keying.association
+        let homeAgents = keying.homeAgents
+        let homeAddresses = keying.homeAddresses
+        let validitySeconds = keying.validitySeconds
+        let controllerDNSServers = keying.controllerDNSServers
         let suite = association.suite
         let mtu = configuration.tunnel.mtu ?? defaultMTU(for: [suite])
 
@@ -120,7 +105,7 @@ struct MobileNodeCommand: ParsableCommand {
             do {
                 routing = try FullTunnelRouting(
                     netlink: netlink, tunIndex: tun.index, tunnel: tun.name, ipv6: hasIPv6 || configuration.blockIPv6,
-                    recordDirectory: (controlSocket as NSString).deletingLastPathComponent, logger: logger)
+                    recordDirectory: FileTrust.directoryName(controlSocket), logger: logger)
             } catch {
                 throw fail("cannot route everything into \(tun.name): \(error)")
             }
@@ -148,19 +133,15 @@ struct MobileNodeCommand: ParsableCommand {
         // REINIT_SA_WITH_HAC (176).
         var rekey: MobileNodeController.Rekey?
         if let settings = configuration.controller {
-            let known = homeAddresses
-            let knownDNSServers = controllerDNSServers
-            let staticDNS = !configuration.dnsServers.isEmpty
+            let known = RekeyComparison(
+                homeAddresses: homeAddresses, dnsServers: controllerDNSServers, staticDNS: !configuration.dnsServers.isEmpty)
             rekey = { [logger] in
                 let bootstrapped = try MobileNodeBootstrap(settings, kind: .rekey, firewallMark: firewallMark, logger: logger)
                 validityEnds.set(
                     bootstrapped.validityEnd.map { Double($0.secondsSince1970) },
                     for: bootstrapped.association.securityParameterIndex.rawValue)
-                if bootstrapped.homeAddresses != known {
-                    logger.warning("the HAC now names other home addresses; they take effect at the next start")
-                }
-                if bootstrapped.dnsServers != knownDNSServers && !staticDNS {
-                    logger.warning("the HAC now names other DNS servers; they take effect at the next start")
+                for warning in known.warnings(homeAddresses: bootstrapped.homeAddresses, dnsServers: bootstrapped.dnsServers) {
+                    logger.warning("\(warning)")
                 }
                 return MobileNodeController.Rekeyed(
                     association: bootstrapped.association,
@@ -307,8 +288,9 @@ extension MobileNodeCommand {
     func applyDNS(
         _ configuration: MobileNodeConfiguration, controllerServers: [IPAddress], tunnel: String, logger: Logger
     ) -> ResolverConfiguration? {
-        guard configuration.dns == .auto else { return nil }
-        let servers = configuration.dnsServers.isEmpty ? controllerServers : configuration.dnsServers
+        guard let servers = MobileNodeKeying.dnsServers(configuration, controllerServers: controllerServers) else {
+            return nil
+        }
         // Nothing to apply: nothing is run (not even the clean-up of a crashed run's record, which only
         // matters if that run had servers and this one has none; docs/dns.md).
         guard !servers.isEmpty else {
