@@ -62,9 +62,11 @@ let package = Package(
         .target(name: "TernOS", dependencies: ["CTernOS", "TernProtocol"], swiftSettings: strict),
         // The MN–HAC exchange (RFC 6618 §5.8): pure PSK state machines, no descriptors, no clocks read.
         .target(name: "TernHAC", dependencies: ["TernProtocol", "TernCrypto"], swiftSettings: strict),
+        // The role cores as values (issue 14): no descriptors, no clocks read, no threads.
+        .target(name: "TernRoles", dependencies: ["TernProtocol", "TernDataChannel"], swiftSettings: strict),
         // The data plane: dedicated threads moving packets between the TUN device and UDP.
         .target(
-            name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel"],
+            name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel", "TernRoles"],
             swiftSettings: strict),
         .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // TLS for MN <-> HAC (RFC 6618 §5, §9.2): OpenSSL's libssl on memory BIOs over TernOS TCP sockets,
@@ -155,6 +157,13 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel", "TernTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TernRolesTests", dependencies: ["TernRoles", "TernProtocol", "TernTestSupport"], swiftSettings: strict),
+        // The deterministic network simulation (docs/simulation.md): HAs and MNs in virtual time, by seed.
+        .testTarget(
+            name: "TernSimulationTests",
+            dependencies: ["TernRoles", "TernProtocol", "TernDataChannel", "TernHAC", "TernCrypto", "TernTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "TernTunnelTests", dependencies: ["TernTunnel", "TernProtocol", "TernTestSupport"], swiftSettings: strict),
