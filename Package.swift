@@ -163,7 +163,9 @@ let package = Package(
         // The deterministic network simulation (docs/simulation.md): HAs and MNs in virtual time, by seed.
         .testTarget(
             name: "TernSimulationTests",
-            dependencies: ["TernRoles", "TernProtocol", "TernDataChannel", "TernHAC", "TernCrypto", "TernTestSupport"],
+            dependencies: [
+                "TernRoles", "TernTunnel", "TernController", "TernHAC", "TernProtocol", "TernDataChannel", "TernTestSupport",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TernTunnelTests", dependencies: ["TernTunnel", "TernProtocol", "TernTestSupport"], swiftSettings: strict),
