@@ -1,5 +1,6 @@
 public import TernDataChannel
 public import TernProtocol
+public import TernRoles
 import Synchronization
 
 /// The SAs the Mobile Node's data plane uses, as the control plane and the state thread change them.
@@ -95,8 +96,8 @@ final class AssociationSet: @unchecked Sendable {
     /// Transmitting thread only: whether the next outbound number is within the reservation (asking
     /// for more through `requests` when half of it is used).
     @inline(__always)
-    func mayUseNextSequenceNumber(requesting requests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>) -> Bool {
-        reservation.mayUse(after: outbound.sequenceNumber.lastSent, spi: outbound.securityParameterIndex, requesting: requests)
+    func mayUseNextSequenceNumber(requesting requests: inout SequenceReservationRequests) -> Bool {
+        reservation.mayUse(after: outbound.sequenceNumber.lastSent, spi: outbound.securityParameterIndex, requesting: &requests)
     }
 
     /// The inbound SA for the datagram's SPI; the newest when it names neither (it will then fail to
@@ -123,18 +124,5 @@ struct AssociationView {
     mutating func refresh(_ plane: MobileNodeDataPlane) {
         guard plane.associationsChanged(since: version) else { return }
         (set, version) = plane.associationsSnapshot()
-    }
-}
-
-/// Why a data plane could not be set up.
-public enum DataPlaneError: Error, CustomStringConvertible {
-    case securityAssociation(SecurityAssociationError)
-    case system(String)
-
-    public var description: String {
-        switch self {
-        case .securityAssociation(let error): error.description
-        case .system(let detail): detail
-        }
     }
 }

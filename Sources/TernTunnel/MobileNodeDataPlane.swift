@@ -3,6 +3,7 @@ import Synchronization
 public import TernDataChannel
 public import TernOS
 public import TernProtocol
+public import TernRoles
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -300,6 +301,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         families.initialize(repeating: false)
         defer { families.deallocate() }
         var local = TunnelCounters()
+        var requests = SequenceReservationRequests()
         var view = AssociationView(self)
         var interval = keepaliveSeconds.load(ordering: .relaxed)
         var schedule = KeepaliveSchedule(intervalSeconds: interval, now: monotonicNanoseconds())
@@ -314,12 +316,12 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                 let homeAgent = currentHomeAgent()
                 view.refresh(self)
                 if poller.isReadable(1) {
-                    sendSignalling(batch, to: homeAgent, associations: view.set, counters: &local, schedule: &schedule)
+                    sendSignalling(batch, to: homeAgent, associations: view.set, counters: &local, requests: &requests, schedule: &schedule)
                 }
                 if poller.isReadable(0) {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
                         let (count, tunEmpty) = try fill(
-                            batch, from: reader, to: homeAgent, associations: view.set, counters: &local)
+                            batch, from: reader, to: homeAgent, associations: view.set, counters: &local, requests: &requests)
                         sendingLanes?.run(counters: &local)
                         if count > 0, let homeAgent {
                             families.update(repeating: !homeAgent.address.isIPv4)
@@ -335,6 +337,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                     }
                 }
                 if poller.isReadable(2) { controlWake.drain() }
+                requests.drain { reservationRequests.post(($0.spi, $0.lastSent)) }
             } catch {
                 events(.threadFailed(thread: "tern-mn-tx", error: error.description))
                 return
@@ -346,8 +349,11 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                 schedule = KeepaliveSchedule(intervalSeconds: interval, now: schedule.lastSent)
             }
             if schedule.isDue(at: now) {
-                sendKeepalive(batch, to: currentHomeAgent(), associations: view.set, counters: &local, schedule: &schedule)
+                sendKeepalive(
+                    batch, to: currentHomeAgent(), associations: view.set, counters: &local, requests: &requests,
+                    schedule: &schedule)
                 publication.changed()
+                requests.drain { reservationRequests.post(($0.spi, $0.lastSent)) }
             }
             if publication.isDue(at: now) {
                 counters.publish(local, slot: 1)
@@ -369,7 +375,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     @inline(__always)
     private func fill(
         _ batch: DatagramBatch, from reader: TunReader, to homeAgent: SocketAddress?, associations: AssociationSet,
-        counters local: inout TunnelCounters
+        counters local: inout TunnelCounters, requests: inout SequenceReservationRequests
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         let outbound = associations.outbound
         var count = 0
@@ -390,7 +396,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                 local.drop(.noPathToHomeAgent)
                 continue
             }
-            guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+            guard associations.mayUseNextSequenceNumber(requesting: &requests) else {
                 local.drop(.sequenceReservationPending)
                 continue
             }
@@ -399,7 +405,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                 counters: &local, pastSoftLimit: &pastSoftLimit, lanes: sendingLanes?.jobs, slotIndex: count)
             else { continue }
             if count == 0 {
-                batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
+                batch.prepareToSend(0, range: datagram, to: homeAgent, from: .unspecified)
             } else {
                 batch.prepareToSend(count, range: datagram, likeSlot: 0)
             }
@@ -413,14 +419,15 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     /// Seals and sends every queued Mobility Header, one datagram each.
     private func sendSignalling(
         _ batch: DatagramBatch, to homeAgent: SocketAddress?, associations: AssociationSet,
-        counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
+        counters local: inout TunnelCounters, requests: inout SequenceReservationRequests,
+        schedule: inout KeepaliveSchedule
     ) {
         for message in outgoingSignalling.take() {
             guard let homeAgent else {
                 local.drop(.noPathToHomeAgent)
                 continue
             }
-            guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+            guard associations.mayUseNextSequenceNumber(requesting: &requests) else {
                 local.drop(.sequenceReservationPending)
                 continue
             }
@@ -428,7 +435,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
             guard let datagram = PacketPath.sealMobilityHeader(message, in: batch.buffer(0), outbound: outbound, counters: &local)
             else { continue }
             if PacketPath.sendOne(
-                batch, range: datagram, to: homeAgent, from: tern_local_address(), ipv4: ipv4, ipv6: ipv6, counters: &local)
+                batch, range: datagram, to: homeAgent, from: .unspecified, ipv4: ipv4, ipv6: ipv6, counters: &local)
             {
                 let now = monotonicNanoseconds()
                 lastSignallingSentAt.store(now, ordering: .relaxed)
@@ -439,11 +446,12 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
 
     private func sendKeepalive(
         _ batch: DatagramBatch, to homeAgent: SocketAddress?, associations: AssociationSet,
-        counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
+        counters local: inout TunnelCounters, requests: inout SequenceReservationRequests,
+        schedule: inout KeepaliveSchedule
     ) {
         schedule.sent(at: monotonicNanoseconds())
         guard let homeAgent else { return }
-        guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
+        guard associations.mayUseNextSequenceNumber(requesting: &requests) else {
             return local.drop(.sequenceReservationPending)
         }
         let outbound = associations.outbound
@@ -451,7 +459,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         do {
             let datagram = try outbound.sealKeepalive(in: slot, at: PacketPath.payloadOffset - outbound.suite.headroom).range
             if PacketPath.sendOne(
-                batch, range: datagram, to: homeAgent, from: tern_local_address(), ipv4: ipv4, ipv6: ipv6, counters: &local)
+                batch, range: datagram, to: homeAgent, from: .unspecified, ipv4: ipv4, ipv6: ipv6, counters: &local)
             {
                 local.keepalivesSent &+= 1
             }

@@ -1,5 +1,6 @@
 import TernDataChannel
 import TernOS
+import TernRoles
 
 /// The Mobile Node's receiving thread with crypto lanes (`tunnel.crypto-threads` > 1, docs/tunnel.md):
 /// the ordered checks per datagram, the lanes, then the ordered rest.
