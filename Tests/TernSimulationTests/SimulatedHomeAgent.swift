@@ -1,257 +1,220 @@
 import TernDataChannel
 import TernProtocol
+import TernRoles
 import TernTunnel
 
-/// A Home Agent in the simulation: the real SA halves (TernDataChannel), the real ``BindingCache`` and the
-/// real restart arithmetic (``PersistedSequenceState``), arranged as `HomeAgentDataPlane` arranges them on
-/// its threads (receive → open → who may move a binding → Mobility Header or delivery; send → reservation
-/// → seal). What persists across a crash is what the HA persists: each SA's send reservation and
+/// A Home Agent in the simulation: the real ``HomeAgentCore`` and its ``HomeAgentCore/Transmitter``
+/// (TernRoles) over the real SA halves, driven one datagram at a time as `HomeAgentDataPlane` drives them
+/// per batch. What persists across a crash is what the daemon persists (tern/ControllerWiring.swift):
+/// each SA's send reservation (``PersistedSequenceState/resumedReservation``, written before use) and
 /// receive high-water mark (every ``SequenceStatePersistence/highWaterPeriod``, exactly at a clean stop),
-/// and each accepted binding with its endpoint.
+/// whether the last run stopped cleanly, and each accepted binding with its endpoint.
 final class SimulatedHomeAgent {
-    final class Session {
-        let mobileNode: Int
-        let spi: SecurityParameterIndex
-        let homeAddress: IPv4Address
-        let outbound: OutboundSecurityAssociation
-        let inbound: InboundSecurityAssociation
-        var endpoint: SimAddress?
-        /// After an unclean restart, nothing but the MN's own accepted Binding Update moves the endpoint.
-        var endpointHeldUntilBindingUpdate: Bool
-        var grantedThrough: UInt32
-        var receivedHighWater: UInt32
-        var lastBindingErrorAt: VirtualTime = 0
-
-        init(
-            mobileNode: Int, association: SecurityAssociation, homeAddress: IPv4Address, state: PersistedSequenceState
-        ) throws {
-            self.mobileNode = mobileNode
-            spi = association.securityParameterIndex
-            self.homeAddress = homeAddress
-            let resumed = state.resumedReservation
-            (outbound, inbound) = try association.makeEndpoints(
-                for: .homeAgent, lastSentSequenceNumber: resumed.resumeAfter, receivedThrough: state.receivedHighest)
-            grantedThrough = resumed.grantedThrough
-            receivedHighWater = state.receivedHighest
-            endpointHeldUntilBindingUpdate = !state.cleanStop
-        }
-    }
-
     /// What the HA's store holds for one SA (the HAC's database in the real deployment).
     struct Persisted {
         var mobileNode: Int
         var association: SecurityAssociation
         var homeAddress: IPv4Address
-        var sequence: PersistedSequenceState
-        var binding: BindingCacheEntry?
-        var endpoint: SimAddress?
+        var sequence = PersistedSequenceState()
+        var binding: HomeAgentBindingChange?
     }
 
     static let port: UInt16 = 7872
-    static let bindingErrorInterval: VirtualTime = 1 * second
-    /// Sequence numbers one reservation covers (TernTunnel's `SendReservation.step`, read through the
-    /// public arithmetic).
-    static let reservationStep = PersistedSequenceState(sentReserved: 0).resumedReservation.grantedThrough
+    static let policy = BindingCache.Policy(maximumLifetimeSeconds: 120)
 
     let index: Int
     let addressV4: SimAddress
     let addressV6: SimAddress
     private(set) var store: [Persisted] = []
-    private(set) var running = true
+    private(set) var running = false
     private(set) var incarnation = 0
-    private(set) var sessions: [Session] = []
-    private var bySPI: [UInt32: Session] = [:]
-    private var byEndpoint: [SimAddress: Session] = [:]
-    private(set) var cache = BindingCache(policy: .init(maximumLifetimeSeconds: 120))
+    private var core: HomeAgentCore
+    private var transmitter: HomeAgentCore.Transmitter
+    private var actions = HomeAgentActions()
+    private var counters = TunnelCounters()
+    /// The inbound SA of every session, so the oracle can tell which datagrams the core authenticated.
+    private var slot = [UInt8](repeating: 0, count: 2048)
 
     init(index: Int) {
         self.index = index
         addressV4 = SimAddress(ip: .v4(IPv4Address(203, 0, 113, UInt8(1 + index))), port: Self.port)
         addressV6 = SimAddress(ip: .v6(IPv6Address(high: 0x2001_0db8_0000_0000, low: UInt64(1 + index))), port: Self.port)
+        core = HomeAgentCore(tables: SessionTableSource(SessionTable([])), policy: Self.policy)
+        transmitter = core.makeTransmitter()
     }
 
-    var endpointCount: Int { byEndpoint.count }
+    var sessions: [MobileNodeSession] { core.view.table.sessions }
+    var cache: BindingCache { core.cache }
 
-    /// The HAC provisioned an SA for `mobileNode`: persisted first, then served.
-    func install(mobileNode: Int, association: SecurityAssociation, homeAddress: IPv4Address) throws {
-        store.append(
-            Persisted(
-                mobileNode: mobileNode, association: association, homeAddress: homeAddress,
-                sequence: PersistedSequenceState()))
-        if running { try serve(store.count - 1, at: 0) }
+    func session(for spi: SecurityParameterIndex) -> MobileNodeSession? { core.view.table.bySPI[spi.rawValue] }
+
+    func mobileNode(of session: MobileNodeSession) -> Int? {
+        store.first { $0.association.securityParameterIndex == session.securityParameterIndex }?.mobileNode
     }
 
-    /// Serves the SA stored at `index`: its sender resumes past the persisted reservation, and the next
-    /// reservation is persisted before any of it is used; the run is marked unclean until it stops.
-    private func serve(_ index: Int, at now: VirtualTime) throws {
-        let persisted = store[index]
-        let session = try Session(
-            mobileNode: persisted.mobileNode, association: persisted.association, homeAddress: persisted.homeAddress,
-            state: persisted.sequence)
-        store[index].sequence.sentReserved = persisted.sequence.resumedReservation.grantedThrough
-        store[index].sequence.cleanStop = false
-        sessions.append(session)
-        bySPI[session.spi.rawValue] = session
-        if let entry = persisted.binding {
-            cache.restore(entry, at: now)
-            if cache.isLive(session.spi, at: now), let endpoint = persisted.endpoint {
-                session.endpoint = endpoint
-                byEndpoint[endpoint] = session
-            }
+    /// The HAC provisioned an SA for `mobileNode` (before the first start).
+    func install(mobileNode: Int, association: SecurityAssociation, homeAddress: IPv4Address) {
+        store.append(Persisted(mobileNode: mobileNode, association: association, homeAddress: homeAddress))
+    }
+
+    // MARK: Start, crash, restart
+
+    /// Starts (again) from the store: each sender resumes past its reservation and the next one is
+    /// persisted before use; each receiver refuses what it persisted as accepted; after an unclean stop
+    /// the restored endpoints are held until the MN's own Binding Update; bindings are put back.
+    func start(at now: VirtualTime) throws {
+        guard !running else { return }
+        let restored = incarnation > 0
+        var sessions: [MobileNodeSession] = []
+        for index in store.indices {
+            let previous = store[index].sequence
+            let (resume, granted) = previous.resumedReservation
+            store[index].sequence.sentReserved = granted
+            sessions.append(
+                try MobileNodeSession(
+                    name: "mn\(store[index].mobileNode)", association: store[index].association,
+                    homeAddresses: [.v4(store[index].homeAddress)], sequenceReservation: (resume, granted),
+                    receivedThrough: previous.receivedHighest, holdEndpoint: restored && !previous.cleanStop))
         }
+        for index in store.indices { store[index].sequence.cleanStop = false }
+        core = HomeAgentCore(tables: SessionTableSource(SessionTable(sessions)), policy: Self.policy)
+        transmitter = core.makeTransmitter()
+        running = true
+        incarnation += 1
+        actions.removeAll()
+        core.restore(store.compactMap(\.binding), at: now, actions: &actions)
+        actions.removeAll()
     }
-
-    func session(for spi: SecurityParameterIndex) -> Session? { bySPI[spi.rawValue] }
-
-    // MARK: Crash and restart
 
     func crash(clean: Bool) {
         guard running else { return }
         if clean { persistHighWater() }
         for index in store.indices { store[index].sequence.cleanStop = clean }
         running = false
-        sessions = []
-        bySPI = [:]
-        byEndpoint = [:]
-        cache = BindingCache(policy: cache.policy)
-    }
-
-    /// Starts again from the store: each sender resumes past its reservation (and persists the next one
-    /// before using it), each receiver refuses what it persisted as accepted.
-    func restart(at now: VirtualTime) throws {
-        guard !running else { return }
-        running = true
-        incarnation += 1
-        for index in store.indices { try serve(index, at: now) }
     }
 
     /// The state thread's periodic write of each SA's highest accepted inbound number.
     func persistHighWater() {
-        for session in sessions {
-            guard let index = store.firstIndex(where: { $0.association.securityParameterIndex == session.spi }) else {
-                continue
-            }
-            store[index].sequence.receivedHighest = max(store[index].sequence.receivedHighest, session.receivedHighWater)
+        guard running else { return }
+        for index in store.indices {
+            guard let session = session(for: store[index].association.securityParameterIndex) else { continue }
+            let highest = session.receivedHighWater.load(ordering: .relaxed)
+            store[index].sequence.receivedHighest = max(store[index].sequence.receivedHighest, highest)
         }
-    }
-
-    private func persistBinding(_ spi: SecurityParameterIndex, entry: BindingCacheEntry?, endpoint: SimAddress?) {
-        guard let index = store.firstIndex(where: { $0.association.securityParameterIndex == spi }) else { return }
-        store[index].binding = entry
-        store[index].endpoint = endpoint
     }
 
     // MARK: Receiving (UDP → TUN)
 
     func receive(_ datagram: Datagram, in world: Simulation) {
-        guard running else { return }
-        let header: DataChannelHeader
-        do {
-            header = try datagram.bytes.withUnsafeBytes { buffer throws(DataChannelDropReason) in
-                try DataChannel.parseHeader(buffer, datagram: 0..<buffer.count)
-            }
-        } catch {
-            return
+        guard running, datagram.bytes.count <= slot.count else { return }
+        core.beginBatch(now: world.now, wallClock: Double(world.now) / 1e9)
+        let dropsBefore = Self.authenticationDrops(counters)
+        let count = datagram.bytes.count
+        slot.replaceSubrange(0..<count, with: datagram.bytes)
+        let source = SocketAddress(datagram.from.ip, port: datagram.from.port)
+        let verdict = slot.withUnsafeMutableBytes { buffer in
+            core.receive(
+                ReceivedDatagram(
+                    buffer: buffer, range: 0..<count, source: source, local: LocalAddress(address: datagram.to.ip)),
+                counters: &counters, actions: &actions)
         }
-        guard header.packetType != .plaintext, let session = bySPI[header.securityParameterIndexValue] else { return }
-        guard let (opened, payload) = open(datagram.bytes, with: session.inbound) else { return }
-        world.homeAgentAccepted(self, spi: session.spi, opened.sequenceNumber, datagram)
-        if opened.isNewest {
-            session.receivedHighWater = opened.sequenceNumber
-            if opened.kind != .mobilityHeader, !session.endpointHeldUntilBindingUpdate {
-                move(session, to: datagram.from, by: datagram, sequenceNumber: opened.sequenceNumber, in: world)
-            }
-        }
-        if opened.kind != .mobilityHeader, !cache.isLive(session.spi, at: world.now),
-            world.now &- session.lastBindingErrorAt >= Self.bindingErrorInterval
+        let header = DataChannelHeader.read(datagram.bytes)
+        // The core authenticated the datagram unless the data channel (or PType 0's lookup) dropped it.
+        if Self.authenticationDrops(counters) == dropsBefore, let header,
+            let spi = SecurityParameterIndex(rawValue: header.securityParameterIndexValue)
         {
-            session.lastBindingErrorAt = world.now
-            let error = BindingError(status: BindingError.unknownBindingForHomeAddress, homeAddress: .any, options: [])
-            sendMobilityHeader(.bindingError(error), of: session, to: datagram.from, in: world)
+            world.homeAgentAccepted(self, spi: spi, header.sequenceNumber, datagram)
         }
-        switch opened.kind {
-        case .keepalive:
-            break
-        case .mobilityHeader:
-            if handleMobilityHeader(payload, of: session, from: datagram.from, in: world), opened.isNewest {
-                session.endpointHeldUntilBindingUpdate = false
-                move(session, to: datagram.from, by: datagram, sequenceNumber: opened.sequenceNumber, in: world)
-            }
-        case .ipv4, .ipv6:
-            guard let addresses = innerAddresses(payload), addresses.source == .v4(session.homeAddress) else { return }
-            world.deliveredToInternet(payload, by: self, session: session)
+        if case .writeToTun(let payload) = verdict, let session = header.flatMap({ core.view.table.bySPI[$0.securityParameterIndexValue] }) {
+            world.deliveredToInternet(Array(slot[payload]), by: self, session: session)
+        }
+        for event in actions.events {
+            guard case .bindingMoved(let name, _, let endpoint) = event,
+                let session = sessions.first(where: { $0.name == name }), let header
+            else { continue }
+            world.homeAgentMoved(
+                self, session: session, to: SimAddress(ip: endpoint.remote.address, port: endpoint.remote.port),
+                by: datagram, sequenceNumber: header.sequenceNumber)
+        }
+        for change in actions.bindingChanges {
+            guard let index = store.firstIndex(where: { $0.association.securityParameterIndex == change.spi }) else { continue }
+            store[index].binding = change.entry == nil ? nil : change
+        }
+        let replies = actions.replies
+        actions.removeAll()
+        for reply in replies { sendMobilityHeader(reply, in: world) }
+    }
+
+    /// Drops that mean the datagram was not authenticated (anything the data channel refused, or PType 0
+    /// from no binding's address).
+    private static func authenticationDrops(_ counters: TunnelCounters) -> UInt64 {
+        DataChannelDropReason.allCases.reduce(counters.tunnelDrops[Int(TunnelDropReason.unknownPlaintextSource.rawValue)]) {
+            $0 &+ counters.dataChannelDrops[$1]
         }
     }
 
-    private func move(
-        _ session: Session, to endpoint: SimAddress, by datagram: Datagram, sequenceNumber: UInt32, in world: Simulation
-    ) {
-        guard session.endpoint != endpoint else { return }
-        world.homeAgentMoved(self, session: session, to: endpoint, by: datagram, sequenceNumber: sequenceNumber)
-        if let previous = session.endpoint { byEndpoint[previous] = nil }
-        session.endpoint = endpoint
-        byEndpoint[endpoint] = session
-    }
-
-    /// Returns whether a Binding Update was accepted (only that may move the endpoint).
-    private func handleMobilityHeader(
-        _ octets: [UInt8], of session: Session, from source: SimAddress, in world: Simulation
-    ) -> Bool {
-        guard case .bindingUpdate(let update) = try? MobilityHeaderCodec.decode(octets) else { return false }
-        let decision = cache.process(
-            update, spi: session.spi, outerSource: source.ip, assignedIPv4HomeAddress: session.homeAddress,
-            reinitializeSecurityAssociation: false, at: world.now)
-        var accepted = true
-        switch decision.outcome {
-        case .registered(let entry), .refreshed(let entry):
-            persistBinding(session.spi, entry: entry, endpoint: source)
-        case .deregistered(let spi):
-            persistBinding(spi, entry: nil, endpoint: nil)
-        case .rejected:
-            accepted = false
+    /// Expired bindings leave the cache (the receiving thread's timer in the daemon).
+    func expireBindings(at now: VirtualTime) {
+        guard running else { return }
+        core.expire(at: now, actions: &actions)
+        for change in actions.bindingChanges {
+            guard let index = store.firstIndex(where: { $0.association.securityParameterIndex == change.spi }) else { continue }
+            store[index].binding = nil
         }
-        if let acknowledgement = decision.acknowledgement {
-            sendMobilityHeader(.bindingAcknowledgement(acknowledgement), of: session, to: source, in: world)
-        }
-        return accepted
+        actions.removeAll()
     }
 
     // MARK: Sending (TUN → UDP)
 
-    /// A packet from the Internet for `homeAddress`.
-    func forward(_ packet: [UInt8], to homeAddress: IPv4Address, in world: Simulation) {
+    /// A packet from the Internet, routed by the transmitter (Home Address, live binding, reservation).
+    func forward(_ packet: [UInt8], in world: Simulation) {
         guard running else { return }
-        guard let session = sessions.first(where: { $0.homeAddress == homeAddress }),
-            cache.isLive(session.spi, at: world.now), let endpoint = session.endpoint
-        else { return }
-        guard reserve(session) else { return }
-        guard let sealed = seal(packet, type: .userData, nextHeader: NextHeader.ipv4, with: session.outbound) else { return }
-        world.sealed(byHomeAgent: true, spi: session.spi, sealed.sequenceNumber, bytes: sealed.bytes)
-        world.send(Datagram(bytes: sealed.bytes, from: local(for: endpoint), to: endpoint, provenance: .genuine))
-    }
-
-    private func sendMobilityHeader(_ message: MobilityMessage, of session: Session, to endpoint: SimAddress, in world: Simulation) {
-        guard reserve(session) else { return }
-        let octets = MobilityHeaderCodec.encode(message)
-        guard let sealed = seal(octets, type: .mobilityHeader, nextHeader: NextHeader.mobility, with: session.outbound)
-        else { return }
-        world.sealed(byHomeAgent: true, spi: session.spi, sealed.sequenceNumber, bytes: sealed.bytes)
-        world.send(Datagram(bytes: sealed.bytes, from: local(for: endpoint), to: endpoint, provenance: .genuine))
-    }
-
-    /// The send reservation: the next number must be within what is persisted; with half a step left,
-    /// the next step is persisted and granted (synchronously here; the state thread in the daemon).
-    private func reserve(_ session: Session) -> Bool {
-        let lastSent = session.outbound.sequenceNumber.lastSent
-        if session.grantedThrough &- lastSent <= Self.reservationStep / 2,
-            let index = store.firstIndex(where: { $0.association.securityParameterIndex == session.spi })
-        {
-            let next = PersistedSequenceState(sentReserved: lastSent).resumedReservation.grantedThrough
-            store[index].sequence.sentReserved = max(store[index].sequence.sentReserved, next)
-            session.grantedThrough = max(session.grantedThrough, next)
+        transmitter.beginBatch()
+        let route = packet.withUnsafeBytes { buffer in
+            transmitter.route(buffer, payload: 0..<buffer.count, now: world.now, counters: &counters)
         }
-        return lastSent < session.grantedThrough
+        grantReservations()
+        guard let route else { return }
+        let nextHeader = route.destination.isIPv4 ? NextHeader.ipv4 : NextHeader.ipv6
+        guard let sealed = seal(packet, type: .userData, nextHeader: nextHeader, with: route.session.outbound) else { return }
+        transmitter.sealed(route, pastSoftLimit: sealed.sequenceNumber >= OutboundSequenceNumber.softLimit)
+        world.sealed(byHomeAgent: true, spi: route.session.securityParameterIndex, sealed.sequenceNumber, bytes: sealed.bytes)
+        send(sealed.bytes, to: route.endpoint, in: world)
     }
 
-    private func local(for remote: SimAddress) -> SimAddress { remote.ip.isIPv4 ? addressV4 : addressV6 }
+    private func sendMobilityHeader(_ reply: OutgoingMobilityHeader, in world: Simulation) {
+        let allowed = transmitter.maySignal(reply.session, counters: &counters)
+        grantReservations()
+        guard allowed,
+            let sealed = seal(reply.octets, type: .mobilityHeader, nextHeader: NextHeader.mobility, with: reply.session.outbound)
+        else { return }
+        world.sealed(byHomeAgent: true, spi: reply.session.securityParameterIndex, sealed.sequenceNumber, bytes: sealed.bytes)
+        send(sealed.bytes, to: reply.endpoint, in: world)
+    }
+
+    /// The state thread's answer to reservation requests: persist one step past, then grant.
+    private func grantReservations() {
+        transmitter.reservationRequests.drain { request in
+            let limit = SendReservation.nextLimit(after: request.lastSent)
+            if let index = store.firstIndex(where: { $0.association.securityParameterIndex == request.spi }) {
+                store[index].sequence.sentReserved = max(store[index].sequence.sentReserved, limit)
+            }
+            request.reservation.grant(through: limit)
+            return true
+        }
+    }
+
+    private func send(_ bytes: [UInt8], to endpoint: Endpoint, in world: Simulation) {
+        let remote = SimAddress(ip: endpoint.remote.address, port: endpoint.remote.port)
+        let local = endpoint.local.address.map { SimAddress(ip: $0, port: Self.port) }
+            ?? (remote.ip.isIPv4 ? addressV4 : addressV6)
+        world.send(Datagram(bytes: bytes, from: local, to: remote, provenance: .genuine))
+    }
+}
+
+extension DataChannelHeader {
+    /// The header of a datagram held as an array, if it has one.
+    static func read(_ bytes: [UInt8]) -> DataChannelHeader? {
+        bytes.withUnsafeBytes { try? DataChannel.parseHeader($0, datagram: 0..<$0.count) }
+    }
 }

@@ -92,13 +92,14 @@ final class Simulation {
             guard let spi = SecurityParameterIndex(rawValue: 0x1000 + UInt32(index) * 0x111) else { continue }
             let association = try SimulatedController.provision(
                 mobileNode: index, spi: spi, homeAddress: homeAddress, random: &random)
-            try homeAgents[homeAgent].install(mobileNode: index, association: association, homeAddress: homeAddress)
+            homeAgents[homeAgent].install(mobileNode: index, association: association, homeAddress: homeAddress)
             let node = try SimulatedMobileNode(
                 index: index, homeAgent: homeAgent, homeAddress: homeAddress, association: association,
                 uplink: random.chance(50) ? .v4 : .v6, natPort: UInt16.random(in: 1024...65535, using: &random),
                 initialSequenceNumber: UInt16.random(in: 0...UInt16.max, using: &random), at: 0)
             mobileNodes.append(node)
         }
+        for agent in homeAgents { try agent.start(at: 0) }
         reachableBy = mobileNodes.map { _ in Self.reachabilityBound }
         timerWakeups = mobileNodes.map { _ in 0 }
         scheduleFaults()
@@ -168,17 +169,18 @@ final class Simulation {
             let node = mobileNodes[index]
             let tag = oracle.nextTag(sentTo: index)
             let packet = innerPacket(from: SimulatedMobileNode.internetHost, to: node.homeAddress, tag: tag)
-            homeAgents[node.homeAgent].forward(packet, to: node.homeAddress, in: self)
+            homeAgents[node.homeAgent].forward(packet, in: self)
             queue.schedule(.internetData(index), at: now + random.between(500 * millisecond, 4 * second))
         case .persistHighWater(let index):
             homeAgents[index].persistHighWater()
+            homeAgents[index].expireBindings(at: now)
             queue.schedule(.persistHighWater(index), at: now + SequenceStatePersistence.highWaterPeriod)
         case .crash(let index, let clean, let downFor):
             homeAgents[index].crash(clean: clean)
             queue.schedule(.restart(index), at: now + downFor)
         case .restart(let index):
             do {
-                try homeAgents[index].restart(at: now)
+                try homeAgents[index].start(at: now)
             } catch {
                 fail("HA restarts from its persisted state", "restart failed: \(error)")
             }
@@ -214,7 +216,9 @@ final class Simulation {
             "mn\($0.index) \($0.core.list.state) \($0.publicAddress) sent \($0.packetsSent) received \($0.packetsReceived)"
         }
         let agents = homeAgents.flatMap { agent in
-            agent.sessions.map { "HA \(agent.index) mn\($0.mobileNode) → \($0.endpoint.map(\.description) ?? "-") #\($0.outbound.sequenceNumber.lastSent)" }
+            agent.sessions.map {
+                "HA \(agent.index) \($0.name) → \($0.currentEndpoint().map(\.description) ?? "-") #\($0.outbound.sequenceNumber.lastSent)"
+            }
         }
         return "\(step) steps; " + (nodes + agents).joined(separator: "; ")
     }
@@ -342,16 +346,17 @@ final class Simulation {
     }
 
     func homeAgentMoved(
-        _ agent: SimulatedHomeAgent, session: SimulatedHomeAgent.Session, to endpoint: SimAddress, by datagram: Datagram,
+        _ agent: SimulatedHomeAgent, session: MobileNodeSession, to endpoint: SimAddress, by datagram: Datagram,
         sequenceNumber: UInt32
     ) {
-        if let problem = oracle.moved(spi: session.spi, sequenceNumber, bytes: datagram.bytes) {
+        let index = agent.mobileNode(of: session) ?? -1
+        if let problem = oracle.moved(spi: session.securityParameterIndex, sequenceNumber, bytes: datagram.bytes) {
             fail(
                 "no binding moved by an unauthenticated or replayed datagram",
-                "mn\(session.mobileNode)'s binding moved to \(endpoint) by \(datagram.provenance): \(problem)")
+                "mn\(index)'s binding moved to \(endpoint) by \(datagram.provenance): \(problem)")
         }
         // A move (even the attacker's first delivery of a datagram the network lost) starts the clock again.
-        expectReachable(session.mobileNode)
+        if mobileNodes.indices.contains(index) { expectReachable(index) }
     }
 
     func mobileNodeAccepted(_ node: SimulatedMobileNode, _ sequenceNumber: UInt32, _ datagram: Datagram) {
@@ -360,8 +365,11 @@ final class Simulation {
         }
     }
 
-    func deliveredToInternet(_ packet: [UInt8], by agent: SimulatedHomeAgent, session: SimulatedHomeAgent.Session) {
-        let node = mobileNodes[session.mobileNode]
+    func deliveredToInternet(_ packet: [UInt8], by agent: SimulatedHomeAgent, session: MobileNodeSession) {
+        guard let index = agent.mobileNode(of: session) else {
+            return fail("no inner packet delivered from a spoofed source", "HA \(agent.index) forwarded for an unknown SA")
+        }
+        let node = mobileNodes[index]
         guard let tag = innerTag(packet), oracle.sender(of: tag) == node.index,
             innerAddresses(packet)?.source == .v4(node.homeAddress)
         else {
@@ -392,22 +400,23 @@ final class Simulation {
             let agent = homeAgents[node.homeAgent]
             guard agent.running, !node.suspended else { continue }  // its restart or resume sets a new bound
             let session = agent.session(for: node.spi)
-            let endpoint = session?.endpoint
-            guard let session, endpoint == node.publicAddress, agent.cache.isLive(session.spi, at: now) else {
+            let endpoint = session?.currentEndpoint().map { SimAddress(ip: $0.remote.address, port: $0.remote.port) }
+            guard let session, endpoint == node.publicAddress, agent.cache.isLive(session.securityParameterIndex, at: now)
+            else {
                 return fail(
                     "every registered MN reachable again within \(Self.reachabilityBound / second) s",
                     "mn\(node.index) at \(node.publicAddress): HA \(agent.index) sends to \(endpoint.map(\.description) ?? "nowhere"), "
-                        + "binding live: \(session.map { agent.cache.isLive($0.spi, at: now) } ?? false), "
+                        + "binding live: \(session.map { agent.cache.isLive($0.securityParameterIndex, at: now) } ?? false), "
                         + "MN state \(node.core.list.state)")
             }
         }
         if queue.count > Self.eventQueueLimit {
             return fail("no state that grows without bound", "\(queue.count) events in flight")
         }
-        for agent in homeAgents where agent.cache.entries.count > agent.sessions.count || agent.endpointCount > agent.sessions.count {
+        for agent in homeAgents where agent.cache.entries.count > agent.sessions.count {
             return fail(
                 "no state that grows without bound",
-                "HA \(agent.index): \(agent.cache.entries.count) bindings, \(agent.endpointCount) endpoints, \(agent.sessions.count) SAs")
+                "HA \(agent.index): \(agent.cache.entries.count) bindings for \(agent.sessions.count) SAs")
         }
         let minutes = Int(now / (60 * second)) + 1
         for (index, wakeups) in timerWakeups.enumerated() where wakeups > Self.timerWakeupsPerMinuteLimit * minutes {
