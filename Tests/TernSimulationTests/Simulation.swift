@@ -52,7 +52,47 @@ final class Simulation {
     /// Timer wake-ups of one MN per virtual minute beyond which its timers are spinning.
     static let timerWakeupsPerMinuteLimit = 600
 
+    /// What a run exercised, so that a green run can be told from an idle one.
+    struct Statistics: CustomStringConvertible {
+        var bindingMoves = 0
+        var movesByAttackerCopies = 0
+        var attacks = 0
+        var homeAgentRestarts = 0
+        var uncleanRestarts = 0
+        var suspends = 0
+        var clockJumps = 0
+        var uplinkSwitches = 0
+        var natRebindings = 0
+        var reachabilityChecks = 0
+        var deliveredToMobileNodes = 0
+        var deliveredToInternet = 0
+
+        mutating func add(_ other: Statistics) {
+            bindingMoves += other.bindingMoves
+            movesByAttackerCopies += other.movesByAttackerCopies
+            attacks += other.attacks
+            homeAgentRestarts += other.homeAgentRestarts
+            uncleanRestarts += other.uncleanRestarts
+            suspends += other.suspends
+            clockJumps += other.clockJumps
+            uplinkSwitches += other.uplinkSwitches
+            natRebindings += other.natRebindings
+            reachabilityChecks += other.reachabilityChecks
+            deliveredToMobileNodes += other.deliveredToMobileNodes
+            deliveredToInternet += other.deliveredToInternet
+        }
+
+        var description: String {
+            "\(bindingMoves) binding moves (\(movesByAttackerCopies) by the attacker's first delivery of a lost datagram), "
+                + "\(attacks) attacks, \(homeAgentRestarts) HA restarts (\(uncleanRestarts) unclean), \(suspends) suspends, "
+                + "\(clockJumps) clock jumps, \(uplinkSwitches) uplink switches, \(natRebindings) NAT rebindings, "
+                + "\(reachabilityChecks) reachability checks passed, \(deliveredToMobileNodes) packets delivered to MNs, "
+                + "\(deliveredToInternet) from MNs"
+        }
+    }
+
     let seed: UInt64
+    private(set) var statistics = Statistics()
     private(set) var now: VirtualTime = 0
     private(set) var step = 0
     private var random: SeededRandom
@@ -177,6 +217,8 @@ final class Simulation {
             queue.schedule(.persistHighWater(index), at: now + SequenceStatePersistence.highWaterPeriod)
         case .crash(let index, let clean, let downFor):
             homeAgents[index].crash(clean: clean)
+            statistics.homeAgentRestarts += 1
+            if !clean { statistics.uncleanRestarts += 1 }
             queue.schedule(.restart(index), at: now + downFor)
         case .restart(let index):
             do {
@@ -189,12 +231,15 @@ final class Simulation {
         case .switchUplink(let index):
             guard !mobileNodes[index].suspended else { return }
             mobileNodes[index].switchUplink(in: self)
+            statistics.uplinkSwitches += 1
             expectReachable(index)
         case .rebind(let index):
             mobileNodes[index].rebind(to: UInt16.random(in: 1024...65535, using: &random))
+            statistics.natRebindings += 1
             expectReachable(index)
         case .suspend(let index, let duration):
             mobileNodes[index].suspend()
+            statistics.suspends += 1
             reachableBy[index] = nil
             queue.schedule(.resume(index, after: duration), at: now + duration)
         case .resume(let index, let duration):
@@ -203,8 +248,10 @@ final class Simulation {
         case .clockJump(let index):
             guard !mobileNodes[index].suspended else { return }
             mobileNodes[index].jumpClock(by: random.between(2 * second, 20 * second), in: self)
+            statistics.clockJumps += 1
             expectReachable(index)
         case .attack:
+            statistics.attacks += 1
             attack()
             queue.schedule(.attack, at: now + random.between(200 * millisecond, 6 * second))
         }
@@ -355,6 +402,8 @@ final class Simulation {
                 "no binding moved by an unauthenticated or replayed datagram",
                 "mn\(index)'s binding moved to \(endpoint) by \(datagram.provenance): \(problem)")
         }
+        statistics.bindingMoves += 1
+        if case .attacker = datagram.provenance { statistics.movesByAttackerCopies += 1 }
         // A move (even the attacker's first delivery of a datagram the network lost) starts the clock again.
         if mobileNodes.indices.contains(index) { expectReachable(index) }
     }
@@ -376,6 +425,7 @@ final class Simulation {
             return fail(
                 "no inner packet delivered from a spoofed source", "HA \(agent.index) forwarded a packet as mn\(node.index)'s")
         }
+        statistics.deliveredToInternet += 1
     }
 
     func deliveredToMobileNode(_ packet: [UInt8], to node: SimulatedMobileNode) {
@@ -384,6 +434,7 @@ final class Simulation {
         else {
             return fail("no inner packet delivered to the wrong MN", "mn\(node.index) received a packet not meant for it")
         }
+        statistics.deliveredToMobileNodes += 1
     }
 
     // MARK: Invariants checked after every step
@@ -409,6 +460,7 @@ final class Simulation {
                         + "binding live: \(session.map { agent.cache.isLive($0.securityParameterIndex, at: now) } ?? false), "
                         + "MN state \(node.core.list.state)")
             }
+            statistics.reachabilityChecks += 1
         }
         if queue.count > Self.eventQueueLimit {
             return fail("no state that grows without bound", "\(queue.count) events in flight")

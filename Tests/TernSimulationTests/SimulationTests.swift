@@ -29,6 +29,7 @@ struct SimulationTests {
             return
         }
         var steps = 0
+        var statistics = Simulation.Statistics()
         for seed in seeds {
             let simulation = try Simulation(seed: seed)
             if let violation = simulation.run() {
@@ -36,8 +37,15 @@ struct SimulationTests {
                 return
             }
             steps += simulation.steps
+            statistics.add(simulation.statistics)
         }
-        print("simulation: \(seeds.count) seeds, \(steps) steps, no violation")
+        print("simulation: seeds \(seeds.lowerBound)...\(seeds.upperBound), \(steps) steps, no violation; \(statistics)")
+        // A run that exercised nothing proves nothing: the faults must have happened.
+        if seeds.count >= 100 {
+            #expect(statistics.homeAgentRestarts > 0 && statistics.uncleanRestarts > 0 && statistics.suspends > 0)
+            #expect(statistics.uplinkSwitches > 0 && statistics.natRebindings > 0 && statistics.attacks > 0)
+            #expect(statistics.reachabilityChecks > seeds.count)
+        }
     }
 
     @Test("a seed replays exactly: the same steps, the same end state")
@@ -50,7 +58,6 @@ struct SimulationTests {
             #expect(first.steps == second.steps)
             #expect(first.fingerprint == second.fingerprint)
             #expect(first.steps > 1_000, "a run that does little explores little")
-            print(first.fingerprint)
         }
     }
 }
