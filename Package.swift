@@ -62,9 +62,12 @@ let package = Package(
         .target(name: "TernOS", dependencies: ["CTernOS", "TernProtocol"], swiftSettings: strict),
         // The MN–HAC exchange (RFC 6618 §5.8): pure PSK state machines, no descriptors, no clocks read.
         .target(name: "TernHAC", dependencies: ["TernProtocol", "TernCrypto"], swiftSettings: strict),
-        // The data plane: dedicated threads moving packets between the TUN device and UDP.
+        // The role cores (issue 14): the Home Agent's and Mobile Node's per-datagram decisions as values —
+        // datagrams and the time in, TUN writes, sends and events out. Pure: no TernOS, no CTernOS.
+        .target(name: "TernRoles", dependencies: ["TernProtocol", "TernDataChannel"], swiftSettings: strict),
+        // The data plane: dedicated threads moving packets between the TUN device and UDP, driving TernRoles.
         .target(
-            name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel"],
+            name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel", "TernRoles"],
             swiftSettings: strict),
         .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // TLS for MN <-> HAC (RFC 6618 §5, §9.2): OpenSSL's libssl on memory BIOs over TernOS TCP sockets,
@@ -167,6 +170,17 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TernConfigTests", dependencies: ["TernConfig", "TernProtocol", "TernDataChannel", "TernTestSupport"],
+            swiftSettings: strict),
+        // HA and MN cores joined in memory, as wireguard-go's genTestPair: no privileges, real SAs.
+        .testTarget(
+            name: "TernRolesTests",
+            dependencies: ["TernRoles", "TernProtocol", "TernDataChannel", "TernTestSupport"], swiftSettings: strict),
+        // The deterministic network simulation (docs/simulation.md): HAs and MNs in virtual time, by seed.
+        .testTarget(
+            name: "TernSimulationTests",
+            dependencies: [
+                "TernRoles", "TernTunnel", "TernController", "TernHAC", "TernProtocol", "TernDataChannel", "TernTestSupport",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TernDaemonTests",

@@ -1,6 +1,7 @@
 import Prometheus
 import Synchronization
 public import TernOS
+public import TernProtocol
 
 /// The Prometheus endpoint of a daemon: swift-metrics bootstrapped (once), the HTTP responder bound and
 /// its thread started. What the data plane counts is read only when a scrape comes (``addCollector(_:)``):

@@ -1,4 +1,5 @@
 public import CTernOS
+public import TernProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -140,17 +141,17 @@ public final class DatagramBatch {
         SocketAddress(reading: names + index * SocketAddress.storageLength, length: Int(messages[index].msg_hdr.msg_namelen))
     }
 
-    /// The local address the datagram in slot `index` was sent to (family 0 without packet info).
+    /// The local address the datagram in slot `index` was sent to (no address without packet info).
     @inline(__always)
-    public func localAddress(_ index: Int) -> tern_local_address { locals[index] }
+    public func localAddress(_ index: Int) -> LocalAddress { LocalAddress(locals[index]) }
 
     // MARK: Sending
 
     /// Prepares slot `index` to send the octets at `range` of its buffer to `destination` (nil on a
-    /// connected socket), from `source` (family 0: let routing choose).
+    /// connected socket), from `source` (``LocalAddress/unspecified``: let routing choose).
     @inline(__always)
     public func prepareToSend(
-        _ index: Int, range: Range<Int>, to destination: SocketAddress?, from source: tern_local_address
+        _ index: Int, range: Range<Int>, to destination: SocketAddress?, from source: LocalAddress
     ) {
         vectors[index] = iovec(iov_base: packets + index * slotLength + range.lowerBound, iov_len: range.count)
         let name = names + index * SocketAddress.storageLength
@@ -158,7 +159,7 @@ public final class DatagramBatch {
         messages[index].msg_hdr = msghdr(
             msg_name: nameLength > 0 ? name : nil, msg_namelen: socklen_t(nameLength), msg_iov: vectors + index,
             msg_iovlen: 1, msg_control: nil, msg_controllen: 0, msg_flags: 0)
-        locals[index] = source
+        locals[index] = source.packetInfo
         tern_write_pktinfo(&messages[index].msg_hdr, controls + index * controlLength, locals + index)
         messages[index].msg_len = 0
     }

@@ -3,16 +3,8 @@ public import TernProtocol
 import Glibc
 #endif
 
-/// An IP address and UDP port.
-public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
-    public var address: IPAddress
-    public var port: UInt16
-
-    public init(_ address: IPAddress, port: UInt16) {
-        self.address = address
-        self.port = port
-    }
-
+/// How the kernel sees a ``SocketAddress`` (a pure value in TernProtocol): `sockaddr_in` / `sockaddr_in6`.
+extension SocketAddress {
     /// Octets of storage that any `sockaddr` this type reads or writes needs (a `sockaddr_in6`).
     public static let storageLength = MemoryLayout<sockaddr_in6>.size
 
@@ -69,8 +61,4 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `192.0.2.1:7872` or `[2001:db8::1]:7872`.
-    public var description: String {
-        address.isIPv4 ? "\(address):\(port)" : "[\(address)]:\(port)"
-    }
 }

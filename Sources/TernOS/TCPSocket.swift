@@ -1,4 +1,5 @@
 internal import CTernOS
+public import TernProtocol
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 internal import CTernOS
+public import TernProtocol
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Synchronization
 import TernOS
+import TernRoles
 
 /// Fork-join crypto for one data-plane thread (`tunnel.crypto-threads`, docs/tunnel.md: crypto lanes).
 ///

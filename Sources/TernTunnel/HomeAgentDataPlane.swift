@@ -1,28 +1,8 @@
-internal import CTernOS
 import Synchronization
 public import TernDataChannel
 public import TernOS
 public import TernProtocol
-
-/// Something the data plane reports for the log (rare events only; never per packet).
-public enum TunnelEvent: Sendable {
-    /// A Mobile Node's newest authenticated packet came from a new outer address.
-    case bindingMoved(mobileNode: String, from: Endpoint?, to: Endpoint)
-    /// A data-plane thread stopped because of an error it could not get past.
-    case threadFailed(thread: String, error: String)
-    /// HA: a Binding Update was answered (accepted, refreshed, deregistered or rejected).
-    case bindingUpdate(mobileNode: String, outcome: String)
-    /// HA: a binding's lifetime ran out without a refresh.
-    case bindingExpired(mobileNode: String)
-}
-
-/// A Mobility Header the receiving thread hands to the sending thread (which owns the outbound SA) to be
-/// sealed as PType 8 and sent to `endpoint`.
-struct OutgoingMobilityHeader: Sendable {
-    var session: MobileNodeSession
-    var endpoint: Endpoint
-    var octets: [UInt8]
-}
+@_exported public import TernRoles
 
 /// One row of the Home Agent's binding table, for status output.
 public struct HomeAgentBinding: Sendable {
@@ -75,20 +55,8 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
         }
     }
 
-    /// A binding as it changed on the receiving thread, for whoever persists bindings (the co-located
-    /// HAC keeps them so a restarted HA still reaches its MNs).
-    public struct BindingChange: Sendable {
-        public var spi: SecurityParameterIndex
-        /// nil: the binding is gone (deregistered or expired).
-        public var entry: BindingCacheEntry?
-        public var endpoint: SocketAddress?
-
-        public init(spi: SecurityParameterIndex, entry: BindingCacheEntry?, endpoint: SocketAddress?) {
-            self.spi = spi
-            self.entry = entry
-            self.endpoint = endpoint
-        }
-    }
+    /// A binding as it changed on the receiving thread (``HomeAgentBindingChange``).
+    public typealias BindingChange = HomeAgentBindingChange
     public let bindingChanges: Mailbox<BindingChange>
     /// Bindings to put back after a restart, consumed by the receiving thread.
     let restoredBindings: Mailbox<BindingChange>
@@ -290,22 +258,24 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
 
     // MARK: UDP → open → TUN
 
+    /// The receiving thread: reads batches, lets ``HomeAgentCore`` decide on each datagram, writes what
+    /// it says to the TUN device and hands its actions on (``apply(_:)``).
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(
             sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue, restoredBindings.notifier.descriptor.rawValue])
         let batch = PacketPath.receiveBatch(slotLength: slotLength, offloads: offloads)
         var local = TunnelCounters()
-        var state = ReceiverState(
-            view: SessionTableView(tables), cache: BindingCache(policy: bindingPolicy),
-            sink: InnerPacketSink(tun: tun, coalesceUDP: offloads.coalescesUDP))
+        var core = HomeAgentCore(tables: tables, policy: bindingPolicy)
+        var actions = HomeAgentActions()
+        let sink = InnerPacketSink(tun: tun, coalesceUDP: offloads.coalescesUDP)
         var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
                 // No timeout while idle: only traffic, a binding's expiry, or the stop wakes this thread.
                 let before = monotonicNanoseconds()
                 var timeout = publication.pollTimeout(at: before)
-                if let next = state.cache.nextExpiry {
+                if let next = core.nextExpiry {
                     timeout = shorterPollTimeout(timeout, Self.milliseconds(from: before, to: next))
                 }
                 if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
@@ -314,28 +284,26 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
                     for _ in 0..<Self.batchesPerWake {
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
-                        state.now = monotonicNanoseconds()
-                        if state.view.refresh(from: tables) { state.tableChanged() }
+                        core.beginBatch(now: monotonicNanoseconds(), wallClock: wallClockSeconds())
                         if policyPending.load(ordering: .relaxed), policyPending.exchange(false, ordering: .acquiring),
                             let policy = pendingPolicy.withLock({ $0 })
                         {
-                            state.cache.policy = policy
+                            core.policy = policy
                         }
                         if let lanes = receivingLanes {
                             PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
-                                queue(datagram, lanes: lanes, counters: &local, state: &state)
+                                queue(datagram, lanes: lanes, core: &core, sink: sink, actions: &actions, counters: &local)
                             }
-                            finish(lanes, counters: &local, state: &state)
+                            finish(lanes, core: &core, sink: sink, actions: &actions, counters: &local)
                         } else {
                             PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
-                                receive(datagram, counters: &local, state: &state)
+                                if case .writeToTun(let payload) = core.receive(datagram, counters: &local, actions: &actions) {
+                                    sink.deliver(payload, of: datagram.buffer, counters: &local)
+                                }
                             }
                         }
-                        state.sink.flush(counters: &local)
-                        if state.highWaterMoved {
-                            state.highWaterMoved = false
-                            highWaterBell.ring()
-                        }
+                        sink.flush(counters: &local)
+                        apply(&actions, core: core, counters: &local)
                     }
                 }
                 if local.packetsReceived != deliveredBefore { sendAnswers() }
@@ -344,17 +312,12 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
                 return
             }
             let now = monotonicNanoseconds()
-            if poller.isReadable(sockets.count + 1) { applyRestoredBindings(&state, at: now) }
-            if let next = state.cache.nextExpiry, next <= now {
-                for entry in state.cache.expire(at: now) {
-                    bindingChanges.post(BindingChange(spi: entry.spi, entry: nil, endpoint: nil))
-                    if let session = state.view.table.bySPI[entry.spi.rawValue] {
-                        session.bindingExpiresAt.store(0, ordering: .relaxed)
-                        events(.bindingExpired(mobileNode: session.name))
-                    }
-                }
-                cacheSnapshot.withLock { $0 = state.cache.entries }
+            if poller.isReadable(sockets.count + 1) {
+                core.restore(restoredBindings.take(), at: now, actions: &actions)
+                apply(&actions, core: core, counters: &local)
             }
+            core.expire(at: now, actions: &actions)
+            apply(&actions, core: core, counters: &local)
             if publication.isDue(at: now) {
                 counters.publish(local, slot: 0)
                 publication.published(at: now)
@@ -363,127 +326,20 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
         counters.publish(local, slot: 0)
     }
 
+    /// Hands on what the core asked for after a batch: replies to the sending thread, binding changes to
+    /// whoever persists them, events to the log, the binding cache's snapshot, the high-water bell.
+    @inline(__always)
+    private func apply(_ actions: inout HomeAgentActions, core: HomeAgentCore, counters local: inout TunnelCounters) {
+        for reply in actions.replies where !signalling.post(reply) { local.drop(.signallingBacklog) }
+        for change in actions.bindingChanges { bindingChanges.post(change) }
+        for event in actions.events { events(event) }
+        if actions.cacheChanged { cacheSnapshot.withLock { $0 = core.cache.entries } }
+        if actions.highWaterMoved { highWaterBell.ring() }
+        actions.removeAll()
+    }
+
     /// Milliseconds from `now` until `deadline` (monotonic ns), rounded up, for poll.
     static func milliseconds(from now: UInt64, to deadline: UInt64) -> Int32 {
         deadline <= now ? 0 : Int32(clamping: (deadline - now + 999_999) / 1_000_000)
-    }
-
-    /// What only the receiving thread touches.
-    struct ReceiverState {
-        /// The sessions, as of this batch.
-        var view: SessionTableView
-        /// PType 0 finds its Mobile Node by the outer address of an active binding; only this thread
-        /// moves bindings, so only it keeps this map.
-        var sessionByEndpoint: [SocketAddress: MobileNodeSession] = [:]
-        /// The binding cache: Binding Updates arrive on this thread.
-        var cache: BindingCache
-        /// The time of the batch being handled (one clock read per batch).
-        var now: UInt64 = 0
-        /// Where opened inner packets go (through GRO with offloads).
-        let sink: InnerPacketSink
-        /// An SA's highest accepted number moved in this batch: the high-water bell rings after it.
-        var highWaterMoved = false
-
-        /// Sessions came or went: PType 0's map is rebuilt from the endpoints the sessions hold.
-        mutating func tableChanged() {
-            sessionByEndpoint = [:]
-            for session in view.table.sessions {
-                if let endpoint = session.currentEndpoint() { sessionByEndpoint[endpoint.remote] = session }
-            }
-        }
-    }
-
-    /// At most one "unknown binding" Binding Error a second to one Mobile Node.
-    static let bindingErrorInterval: UInt64 = 1_000_000_000
-
-    @inline(__always)
-    func receive(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters, state: inout ReceiverState) {
-        let buffer = datagram.buffer
-        let header: DataChannelHeader
-        do {
-            header = try DataChannel.parseHeader(UnsafeRawBufferPointer(buffer), datagram: datagram.range)
-        } catch {
-            return local.drop(error)
-        }
-        guard let source = datagram.source else { return local.drop(.unknownPlaintextSource) }
-        let session: MobileNodeSession
-        if header.packetType == .plaintext {
-            guard let found = state.sessionByEndpoint[source] else { return local.drop(.unknownPlaintextSource) }
-            session = found
-        } else {
-            guard let found = state.view.table.bySPI[header.securityParameterIndexValue] else {
-                return local.drop(.unknownSecurityParameterIndex)
-            }
-            session = found
-        }
-        guard let opened = PacketPath.open(datagram, inbound: session.inbound, counters: &local) else {
-            return
-        }
-        handle(opened, of: datagram, session: session, counters: &local, state: &state)
-    }
-
-    /// What an authenticated datagram does: moves its binding when it is the newest, asks an MN without
-    /// a binding to register, and is counted, answered (Mobility Header) or written to the TUN device.
-    @inline(__always)
-    func handle(
-        _ opened: OpenedDatagram, of datagram: ReceivedDatagram, session: MobileNodeSession,
-        counters local: inout TunnelCounters, state: inout ReceiverState
-    ) {
-        let buffer = datagram.buffer
-        guard let source = datagram.source else { return local.drop(.unknownPlaintextSource) }
-        let endpoint = Endpoint(remote: source, local: datagram.local)
-        if opened.isNewest {
-            session.receivedHighWater.store(opened.sequenceNumber, ordering: .relaxed)
-            state.highWaterMoved = true
-            // A Binding Update moves the endpoint only once the binding cache has accepted it (a replayed
-            // or stale BU moves nothing); after an unclean restart nothing else does until then.
-            if opened.kind != .mobilityHeader, !session.endpointHeldUntilBindingUpdate {
-                move(session, to: endpoint, state: &state, counters: &local)
-            }
-        }
-        if opened.kind != .mobilityHeader, session.bindingExpiresAt.load(ordering: .relaxed) <= state.now,
-            state.now &- session.lastBindingErrorAt >= Self.bindingErrorInterval
-        {
-            // Traffic from a Mobile Node the cache holds no binding for (the HA restarted, or the binding
-            // lapsed while the MN was frozen): RFC 6275 §9.3.3's Binding Error, status 1, makes it
-            // register again at once instead of at its next refresh.
-            session.lastBindingErrorAt = state.now
-            let error = BindingError(status: BindingError.unknownBindingForHomeAddress, homeAddress: .any, options: [])
-            queue(.bindingError(error), to: Endpoint(remote: source, local: datagram.local), session: session,
-                counters: &local)
-        }
-        switch opened.kind {
-        case .keepalive:
-            local.keepalivesReceived &+= 1
-        case .mobilityHeader:
-            local.mobilityHeadersReceived &+= 1
-            let accepted = handleMobilityHeader(
-                PacketPath.copyPayload(opened.payload, of: buffer), session: session, replyTo: endpoint,
-                cache: &state.cache, counters: &local)
-            if accepted, opened.isNewest {
-                session.endpointHeldUntilBindingUpdate = false
-                move(session, to: endpoint, state: &state, counters: &local)
-            }
-        case .ipv4, .ipv6:
-            guard let inner = InnerPacket.source(UnsafeRawBufferPointer(buffer), opened.payload), session.owns(inner) else {
-                return local.drop(.spoofedInnerSource)
-            }
-            state.sink.deliver(opened.payload, of: buffer, counters: &local)
-        }
-    }
-
-    /// Sends `session`'s packets to `endpoint` from now on, if that is new (DESIGN.md: who may move a
-    /// binding).
-    @inline(__always)
-    func move(
-        _ session: MobileNodeSession, to endpoint: Endpoint, state: inout ReceiverState, counters local: inout TunnelCounters
-    ) {
-        let previous = session.currentEndpoint()
-        guard previous != endpoint else { return }
-        _ = session.move(to: endpoint)
-        if let previous { state.sessionByEndpoint[previous.remote] = nil }
-        state.sessionByEndpoint[endpoint.remote] = session
-        local.bindingMoves &+= 1
-        events(.bindingMoved(mobileNode: session.name, from: previous, to: endpoint))
     }
 }

@@ -1,52 +1,60 @@
 import TernDataChannel
 import TernProtocol
+import TernRoles
 
 /// The Home Agent's receiving thread with crypto lanes (`tunnel.crypto-threads` > 1, docs/tunnel.md):
-/// the ordered checks per datagram, the lanes, then the ordered rest.
+/// the core's ordered first step per datagram, the lanes, then the core's ordered rest.
 extension HomeAgentDataPlane {
-    /// With crypto lanes, the first, ordered step for one datagram: header, SPI and replay check, then a
-    /// job for the lanes. PType 0 waits, whole, for ``finish(_:counters:state:)``: the binding that finds
-    /// it may move with an earlier datagram of the batch.
+    /// With crypto lanes, the first, ordered step for one datagram: the core's header and SPI check,
+    /// the replay check, then a job for the lanes. PType 0 waits, whole, for
+    /// ``finish(_:core:sink:actions:counters:)``: the binding that finds it may move with an earlier
+    /// datagram of the batch.
     @inline(__always)
     func queue(
-        _ datagram: ReceivedDatagram, lanes: CryptoWorkers<OpenJob>, counters local: inout TunnelCounters,
-        state: inout ReceiverState
+        _ datagram: ReceivedDatagram, lanes: CryptoWorkers<OpenJob>, core: inout HomeAgentCore, sink: InnerPacketSink,
+        actions: inout HomeAgentActions, counters local: inout TunnelCounters
     ) {
         var job = OpenJob(datagram: datagram)
-        do {
-            let header = try DataChannel.parseHeader(UnsafeRawBufferPointer(datagram.buffer), datagram: datagram.range)
-            if header.packetType != .plaintext {
-                guard datagram.source != nil else { return local.drop(.unknownPlaintextSource) }
-                guard let session = state.view.table.bySPI[header.securityParameterIndexValue] else {
-                    return local.drop(.unknownSecurityParameterIndex)
-                }
+        switch core.classify(datagram, counters: &local) {
+        case .dropped:
+            return
+        case .plaintext:
+            break
+        case .protected(let session):
+            do {
                 job.step = try session.inbound.beginOpen(UnsafeRawBufferPointer(datagram.buffer), datagram: datagram.range)
-                job.inbound = Unmanaged.passUnretained(session.inbound)
-                job.session = Unmanaged.passUnretained(session)
+            } catch {
+                return local.drop(error)
             }
-        } catch {
-            return local.drop(error)
+            job.inbound = Unmanaged.passUnretained(session.inbound)
+            job.session = Unmanaged.passUnretained(session)
         }
-        if lanes.jobs.isFull { finish(lanes, counters: &local, state: &state) }
+        if lanes.jobs.isFull { finish(lanes, core: &core, sink: sink, actions: &actions, counters: &local) }
         _ = lanes.jobs.append(job, octets: datagram.range.count)
     }
 
-    /// With crypto lanes: authenticates the queued datagrams on the lanes, then, in arrival order, moves
-    /// replay windows and bindings (only for what authenticated) and delivers.
-    func finish(_ lanes: CryptoWorkers<OpenJob>, counters local: inout TunnelCounters, state: inout ReceiverState) {
+    /// With crypto lanes: authenticates the queued datagrams on the lanes, then, in arrival order, lets
+    /// the core move replay windows and bindings (only for what authenticated) and delivers.
+    func finish(
+        _ lanes: CryptoWorkers<OpenJob>, core: inout HomeAgentCore, sink: InnerPacketSink, actions: inout HomeAgentActions,
+        counters local: inout TunnelCounters
+    ) {
         lanes.run(counters: &local)
         for index in 0..<lanes.jobs.count {
             guard let job = lanes.jobs[index] else { continue }
-            guard let step = job.step, let session = job.session?.takeUnretainedValue() else {
-                receive(job.datagram, counters: &local, state: &state)
-                continue
+            let verdict: ReceiveVerdict
+            if let step = job.step, let session = job.session?.takeUnretainedValue() {
+                do {
+                    let opened = try job.opened(by: session.inbound, step: step)
+                    verdict = core.handle(opened, of: job.datagram, session: session, counters: &local, actions: &actions)
+                } catch {
+                    local.drop(error)
+                    continue
+                }
+            } else {
+                verdict = core.receive(job.datagram, counters: &local, actions: &actions)
             }
-            do {
-                let opened = try job.opened(by: session.inbound, step: step)
-                handle(opened, of: job.datagram, session: session, counters: &local, state: &state)
-            } catch {
-                local.drop(error)
-            }
+            if case .writeToTun(let payload) = verdict { sink.deliver(payload, of: job.datagram.buffer, counters: &local) }
         }
         lanes.jobs.removeAll()
     }

@@ -1,8 +1,8 @@
-internal import CTernOS
 import Synchronization
 import TernDataChannel
 import TernOS
 import TernProtocol
+import TernRoles
 
 /// The Home Agent's sending thread: TUN → seal → UDP, and the Mobility Headers the receiving thread
 /// queued (Binding Acknowledgements and Errors).
@@ -17,7 +17,7 @@ extension HomeAgentDataPlane {
                 let woken = try poller.wait(timeoutMilliseconds: timeout)
                 try transmitter.withLock { (state) throws(SystemCallError) in
                     if woken { state.publication.changed() }
-                    if poller.isReadable(1) { sendSignalling(state.batch, counters: &state.counters) }
+                    if poller.isReadable(1) { sendSignalling(state.batch, core: &state.core, counters: &state.counters) }
                     if poller.isReadable(0) { try drain(state) }
                     state.publishIfDue(to: counters, slot: 1)
                 }
@@ -35,10 +35,11 @@ extension HomeAgentDataPlane {
     private func drain(_ state: HomeAgentTransmitState) throws(SystemCallError) -> Bool {
         var read = false
         for _ in 0..<Self.batchesPerWake {
-            _ = state.view.refresh(from: tables)
+            state.core.beginBatch()
             let (count, tunEmpty) = try fill(
-                state.batch, from: state.reader, families: state.families, table: state.view.table,
+                state.batch, from: state.reader, families: state.families, core: &state.core,
                 lanes: sendingLanes?.jobs, counters: &state.counters)
+            handOnReservationRequests(&state.core)
             if let lanes = sendingLanes {
                 lanes.run(counters: &state.counters)
                 lanes.jobs.flush(
@@ -65,12 +66,18 @@ extension HomeAgentDataPlane {
         }
     }
 
-    /// Reads packets from the TUN into the batch's slots and seals each for its Mobile Node. Returns how
-    /// many slots are ready to send, and whether the TUN device ran dry.
+    /// The core's "sequence reservation needed" events, to whoever persists reservations.
+    @inline(__always)
+    private func handOnReservationRequests(_ core: inout HomeAgentCore.Transmitter) {
+        core.reservationRequests.drain { reservationRequests.post(($0.spi, $0.lastSent)) }
+    }
+
+    /// Reads packets from the TUN into the batch's slots and seals each for the Mobile Node the core
+    /// routes it to. Returns how many slots are ready to send, and whether the TUN device ran dry.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, from reader: TunReader, families isIPv6: UnsafeMutableBufferPointer<Bool>, table: SessionTable,
-        lanes: LaneJobs<SealJob>?, counters local: inout TunnelCounters
+        _ batch: DatagramBatch, from reader: TunReader, families isIPv6: UnsafeMutableBufferPointer<Bool>,
+        core: inout HomeAgentCore.Transmitter, lanes: LaneJobs<SealJob>?, counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
         // Jobs of a batch a TUN read error cut short were never sent: they go with it.
@@ -81,29 +88,17 @@ extension HomeAgentDataPlane {
             let slot = batch.buffer(count)
             guard let length = try reader.next(into: PacketPath.readArea(slot), counters: &local) else { return (count, true) }
             let payload = PacketPath.payloadOffset..<(PacketPath.payloadOffset + length)
-            guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(slot), payload) else {
-                local.drop(.malformedInnerPacket)
+            guard let route = core.route(UnsafeRawBufferPointer(slot), payload: payload, now: now, counters: &local) else {
                 continue
             }
-            let (found, known) = table.session(for: destination, at: now)
-            guard known else {
-                local.drop(.unknownHomeAddress)
-                continue
-            }
-            guard let session = found, let endpoint = session.endpointForSending() else {
-                local.drop(.noBinding)
-                continue
-            }
-            guard session.mayUseNextSequenceNumber(requesting: reservationRequests) else {
-                local.drop(.sequenceReservationPending)
-                continue
-            }
+            let session = route.session
+            let endpoint = route.endpoint
             var pastSoftLimit = false
             guard let datagram = PacketPath.seal(
-                payload: payload, in: slot, destination: destination, outbound: session.outbound, scope: session.scope,
-                counters: &local, pastSoftLimit: &pastSoftLimit, lanes: lanes, slotIndex: count)
+                payload: payload, in: slot, destination: route.destination, outbound: session.outbound,
+                scope: session.scope, counters: &local, pastSoftLimit: &pastSoftLimit, lanes: lanes, slotIndex: count)
             else { continue }
-            if pastSoftLimit { session.outboundPastSoftLimit.store(true, ordering: .relaxed) }
+            core.sealed(route, pastSoftLimit: pastSoftLimit)
             batch.prepareToSend(count, range: datagram, to: endpoint.remote, from: endpoint.local)
             isIPv6[count] = !endpoint.remote.address.isIPv4
             local.packetsSent &+= 1
@@ -115,13 +110,13 @@ extension HomeAgentDataPlane {
 
     /// Seals and sends every queued Mobility Header (Binding Acknowledgements, Binding Errors), each to
     /// the endpoint its request came from.
-    private func sendSignalling(_ batch: DatagramBatch, counters local: inout TunnelCounters) {
+    private func sendSignalling(
+        _ batch: DatagramBatch, core: inout HomeAgentCore.Transmitter, counters local: inout TunnelCounters
+    ) {
+        defer { handOnReservationRequests(&core) }
         for message in signalling.take() {
             let session = message.session
-            guard session.mayUseNextSequenceNumber(requesting: reservationRequests) else {
-                local.drop(.sequenceReservationPending)
-                continue
-            }
+            guard core.maySignal(session, counters: &local) else { continue }
             guard let datagram = PacketPath.sealMobilityHeader(
                 message.octets, in: batch.buffer(0), outbound: session.outbound, counters: &local)
             else { continue }
@@ -134,10 +129,11 @@ extension HomeAgentDataPlane {
 
 /// The Home Agent's sending side: the common state and its own view of the sessions.
 final class HomeAgentTransmitState: TransmitState, @unchecked Sendable {
-    var view: SessionTableView
+    /// The core's sending half: routes, bindings and reservations.
+    var core: HomeAgentCore.Transmitter
 
     init(tun: TunDevice, slotLength: Int, tables: SessionTableSource) {
-        view = SessionTableView(tables)
+        core = HomeAgentCore.Transmitter(tables: tables)
         super.init(tun: tun, slotLength: slotLength)
     }
 }

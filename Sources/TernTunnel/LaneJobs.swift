@@ -1,5 +1,6 @@
 import TernDataChannel
 import TernOS
+import TernRoles
 import TernProtocol
 
 /// The jobs of one batch for ``CryptoLanes``: written by the owning thread (in slot order) before

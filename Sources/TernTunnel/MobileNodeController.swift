@@ -2,6 +2,7 @@ import Synchronization
 public import TernDataChannel
 public import TernOS
 public import TernProtocol
+public import TernRoles
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,8 +56,9 @@ public struct MobileNodeRegistration: Sendable {
 
 /// The Mobile Node's control plane: it watches the routing table (rtnetlink), keeps the Binding Update
 /// List (RFC 6275 §11), and tells the data plane where the Home Agent is. One dedicated thread; the
-/// pure ``BindingUpdateList`` makes every protocol decision, this type only feeds it events and clocks
-/// and carries out what it asks.
+/// pure ``MobileNodeControlCore`` (TernRoles) makes every protocol decision — Binding Updates and their
+/// answers, lifetimes, retransmissions, liveness, re-key timing — this type only feeds it events and
+/// clocks and carries out what it asks.
 ///
 /// Movement detection: after any rtnetlink announcement it asks the kernel afresh for the route to each
 /// of the Home Agent's addresses (most preferred first). The first one with a route is the path; its
@@ -66,18 +68,8 @@ public struct MobileNodeRegistration: Sendable {
 public final class MobileNodeController: @unchecked Sendable {
     /// Handover records kept for status.
     public static let handoverHistory = 16
-    /// How far CLOCK_BOOTTIME must run ahead of CLOCK_MONOTONIC between two looks to count as a resume.
-    static let suspendThreshold: UInt64 = 1_000_000_000
     /// How long a clean stop waits for the deregistration's Binding Acknowledgement.
     static let deregistrationWaitNanoseconds: UInt64 = 2_000_000_000
-    /// The MN re-contacts the HAC when this share of its SA's validity has passed (RFC 6618 §4.3: before
-    /// the validity end; DESIGN.md).
-    static let rekeyFraction = 0.8
-    /// How long the replaced SA still opens what the HA sends under it.
-    static let previousSecurityAssociationGrace: UInt64 = 60_000_000_000
-    /// A failed re-key is tried again after this, doubling, at most `rekeyRetryMaximum`.
-    static let rekeyRetryInitial: UInt64 = 5_000_000_000
-    static let rekeyRetryMaximum: UInt64 = 300_000_000_000
 
     /// A new SA from the HAC and how long it is valid from now (seconds).
     public struct Rekeyed: Sendable {
@@ -96,7 +88,6 @@ public final class MobileNodeController: @unchecked Sendable {
     private let netlink: RouteNetlink
     private let monitor: RouteMonitor
     private let firewallMark: UInt32?
-    private var configuredKeepaliveSeconds: Int
     /// Settings from a configuration reload, taken by the control thread when it next wakes.
     private let pendingSettings = Mutex<Settings?>(nil)
     private let events: @Sendable (MobileNodeEvent) -> Void
@@ -112,17 +103,9 @@ public final class MobileNodeController: @unchecked Sendable {
         MobileNodeRegistration(state: "starting", handovers: []))
 
     // Owned by the control thread.
-    private var list: BindingUpdateList
+    private var core: MobileNodeControlCore
     private var path: (index: Int, route: RouteAnswer)?
     private var handovers: [HandoverRecord] = []
-    private var clockOffset: UInt64
-    private var rekeyAt: UInt64?
-    private var rekeyInFlight = false
-    private var rekeyRetry = MobileNodeController.rekeyRetryInitial
-    private var dropPreviousAt: UInt64?
-    /// Silence from the HA (issue 13 item 6): probe it, then register and bootstrap again.
-    private var liveness = HomeAgentLiveness()
-    private var livenessCheckAt: UInt64?
 
     /// - Parameters:
     ///   - binding: what the Binding Updates ask for (lifetime, IPv4 Home Address).
@@ -139,18 +122,17 @@ public final class MobileNodeController: @unchecked Sendable {
         self.firewallMark = firewallMark
         self.rekey = rekey
         rekeyResults = try Mailbox()
-        if rekey != nil, let validitySeconds {
-            rekeyAt = monotonicNanoseconds() &+ Self.nanoseconds(validitySeconds * Self.rekeyFraction)
-        }
         self.dataPlane = dataPlane
         self.netlink = netlink
         self.monitor = monitor
-        configuredKeepaliveSeconds = keepaliveIntervalSeconds
         self.events = events
         wakeUp = try Notifier()
         timer = try BootTimer()
-        list = BindingUpdateList(configuration: binding, initialSequenceNumber: initialSequenceNumber)
-        clockOffset = bootTimeNanoseconds() &- monotonicNanoseconds()
+        core = MobileNodeControlCore(
+            binding: binding, initialSequenceNumber: initialSequenceNumber,
+            keepaliveIntervalSeconds: keepaliveIntervalSeconds, hasController: rekey != nil,
+            validitySeconds: validitySeconds, at: monotonicNanoseconds())
+        _ = core.clocksRead(monotonic: monotonicNanoseconds(), bootTime: bootTimeNanoseconds())
     }
 
     public func start() throws(SystemCallError) {
@@ -198,7 +180,6 @@ public final class MobileNodeController: @unchecked Sendable {
             dataPlane.handoverProgress.descriptor.rawValue,
         ])
         evaluatePath(trigger: .startup, at: monotonicNanoseconds())
-        livenessCheckAt = monotonicNanoseconds() &+ HomeAgentLiveness.checkInterval
         while !stopping.load(ordering: .acquiring) {
             do {
                 try poller.wait(timeoutMilliseconds: pollTimeout(at: monotonicNanoseconds()))
@@ -221,15 +202,17 @@ public final class MobileNodeController: @unchecked Sendable {
             if poller.isReadable(5) { dataPlane.handoverProgress.drain() }
             if poller.isReadable(2) {
                 wakeUp.drain()
-                if let settings = pendingSettings.withLock({ $0.take() }) { apply(settings) }
+                if let settings = pendingSettings.withLock({ $0.take() }) {
+                    perform(
+                        core.reconfigure(
+                            keepaliveIntervalSeconds: settings.keepaliveIntervalSeconds,
+                            requestedLifetimeSeconds: settings.requestedLifetimeSeconds), at: now)
+                }
             }
-            if let due = rekeyAt, now >= due { startRekey() }
-            if let due = livenessCheckAt, now >= due { checkLiveness(at: now) }
-            if let due = dropPreviousAt, now >= due {
-                dataPlane.dropPreviousSecurityAssociation()
-                dropPreviousAt = nil
-            }
-            perform(list.poll(at: now), at: now)
+            let counters = dataPlane.statistics()
+            perform(
+                core.poll(at: now, packetsSent: counters.packetsSent, packetsReceived: counters.packetsReceived),
+                at: now)
             updateHandover(at: now)
             publish()
         }
@@ -240,8 +223,7 @@ public final class MobileNodeController: @unchecked Sendable {
     /// idle is idle). Handover records are completed by the events that complete them: the Binding
     /// Acknowledgement, and the data plane's signal when the first data arrives.
     private func pollTimeout(at now: UInt64) -> Int32 {
-        let deadlines = [list.nextDeadline, rekeyInFlight ? nil : rekeyAt, dropPreviousAt, livenessCheckAt].compactMap { $0 }
-        if let next = deadlines.min() {
+        if let next = core.nextDeadline {
             // Monotonic deadlines carried to CLOCK_BOOTTIME: the two advance together while awake.
             timer.arm(at: bootTimeNanoseconds() &+ (next > now ? next - now : 0))
         } else {
@@ -268,7 +250,7 @@ public final class MobileNodeController: @unchecked Sendable {
         path = found
         dataPlane.useHomeAgent(found?.index)
         beginHandover(trigger: trigger, from: previous, at: now)
-        perform(list.careOfAddressChanged(to: found?.route.preferredSource, at: now), at: now)
+        perform(core.careOfAddressChanged(to: found?.route.preferredSource, at: now), at: now)
     }
 
     private func beginHandover(trigger: HandoverRecord.Trigger, from previous: IPAddress?, at now: UInt64) {
@@ -285,42 +267,32 @@ public final class MobileNodeController: @unchecked Sendable {
 
     /// A machine suspend shows as CLOCK_BOOTTIME running ahead of CLOCK_MONOTONIC.
     private func detectResume(at now: UInt64) {
-        let offset = bootTimeNanoseconds() &- now
-        defer { clockOffset = offset }
-        guard offset > clockOffset, offset - clockOffset >= Self.suspendThreshold else { return }
+        guard core.clocksRead(monotonic: now, bootTime: bootTimeNanoseconds()) else { return }
         beginHandover(trigger: .resume, from: path?.route.preferredSource, at: now)
-        perform(list.resumed(at: now), at: now)
+        perform(core.resumed(at: now), at: now)
         // A resume often comes with a new network: look at once rather than wait for the announcements.
         evaluatePath(trigger: .pathChange, at: now)
     }
 
     private func receiveSignalling(at now: UInt64) {
-        for octets in dataPlane.incomingSignalling.take() {
-            switch try? MobilityHeaderCodec.decode(octets) {
-            case .bindingAcknowledgement(let acknowledgement):
-                liveness.answered()
-                perform(list.received(acknowledgement, at: now), at: now)
-            case .bindingError(let error):
-                liveness.answered()
-                perform(list.received(error, at: now), at: now)
-            case .bindingUpdate, .none:
-                events(.ignoredSignalling(octets: octets.count))
-            }
-        }
+        for octets in dataPlane.incomingSignalling.take() { perform(core.received(mobilityHeader: octets, at: now), at: now) }
     }
 
-    private func perform(_ actions: [BindingUpdateListAction], at now: UInt64) {
-        var lost = false
-        defer { if lost { homeAgentLost(at: now) } }
+    /// Carries out what the core asked for, in order.
+    private func perform(_ actions: [MobileNodeControlAction], at now: UInt64) {
         for action in actions {
             switch action {
             case .send(let update):
-                lost = liveness.bindingUpdateSent() || lost
                 if !dataPlane.send(mobilityHeader: MobilityHeaderCodec.encode(.bindingUpdate(update))) {
                     events(.failed("signalling mailbox full: Binding Update \(update.sequenceNumber) not sent"))
                 }
+            case .setKeepalive(let seconds):
+                dataPlane.setKeepaliveInterval(seconds: seconds)
+            case .startRekey:
+                startRekey()
+            case .dropPreviousSecurityAssociation:
+                dataPlane.dropPreviousSecurityAssociation()
             case .registered(let lifetime, let natKeepalive, let ipv4HomeAddress):
-                applyKeepalive(natKeepalive: natKeepalive)
                 if let index = handovers.indices.last, handovers[index].acknowledgedAfterMilliseconds == nil {
                     handovers[index].acknowledgedAfterMilliseconds = milliseconds(since: handovers[index], at: now)
                 }
@@ -331,59 +303,24 @@ public final class MobileNodeController: @unchecked Sendable {
                 events(.rejected(status))
             case .reinitializeSecurityAssociation:
                 events(.reinitializeSecurityAssociation)
-                startRekey()
             case .registrationExpired:
                 events(.registrationExpired)
                 beginHandover(trigger: .expired, from: path?.route.preferredSource, at: now)
             case .deregistered:
                 events(.deregistered)
+            case .homeAgentUnresponsive(let unanswered):
+                events(.homeAgentUnresponsive(unanswered: unanswered))
+            case .ignoredSignalling(let octets):
+                events(.ignoredSignalling(octets: octets))
             }
         }
     }
 
-    /// The keepalive the data plane keeps: the configured one, shortened to what a NAT asked for.
-    private func applyKeepalive(natKeepalive: UInt32?) {
-        var keepalive = configuredKeepaliveSeconds
-        if let natKeepalive, natKeepalive != BindingUpdateList.noNATKeepaliveRefreshTime, natKeepalive > 0 {
-            keepalive = keepalive == 0 ? Int(natKeepalive) : min(keepalive, Int(natKeepalive))
-        }
-        dataPlane.setKeepaliveInterval(seconds: keepalive)
-    }
-
-    private func apply(_ settings: Settings) {
-        configuredKeepaliveSeconds = settings.keepaliveIntervalSeconds
-        applyKeepalive(natKeepalive: list.natKeepaliveSeconds)
-        list.setRequestedLifetime(seconds: settings.requestedLifetimeSeconds)
-    }
-
-    /// User data out and nothing back: a Binding Update (as after a resume) asks the HA whether it still
-    /// knows the SA. Looked at often while data flows, rarely while idle.
-    private func checkLiveness(at now: UInt64) {
-        let counters = dataPlane.statistics()
-        let (probe, idle) = liveness.check(packetsSent: counters.packetsSent, packetsReceived: counters.packetsReceived)
-        livenessCheckAt = now &+ (idle ? HomeAgentLiveness.idleCheckInterval : HomeAgentLiveness.checkInterval)
-        if probe, case .registered = list.state { perform(list.resumed(at: now), at: now) }
-    }
-
-    /// The HA answered none of the last Binding Updates: it lost the binding, or the SA. The status says
-    /// so at once (as after a Binding Error, status 1: registering again), and with a HAC a new SA is
-    /// fetched (make before break: the current one stays until the new one is in).
-    private func homeAgentLost(at now: UInt64) {
-        events(.homeAgentUnresponsive(unanswered: HomeAgentLiveness.unansweredLimit))
-        if case .registered = list.state {
-            let forgotten = BindingError(
-                status: BindingError.unknownBindingForHomeAddress, homeAddress: .any, options: [])
-            perform(list.received(forgotten, at: now), at: now)
-        }
-        startRekey()
-    }
-
     // MARK: Re-keying (RFC 6618 §4.3; DESIGN.md: REINIT_SA_WITH_HAC)
 
-    /// Starts a HAC exchange on a thread of its own, unless one is running or there is no HAC.
+    /// Starts a HAC exchange on a thread of its own (the core asked: none is running and a HAC is known).
     private func startRekey() {
-        guard let rekey, !rekeyInFlight else { return }
-        rekeyInFlight = true
+        guard let rekey else { return core.rekeyAbandoned() }
         let results = rekeyResults
         do {
             _ = try PlatformThread(name: "tern-mn-rekey") {
@@ -392,7 +329,7 @@ public final class MobileNodeController: @unchecked Sendable {
                 })
             }
         } catch {
-            rekeyInFlight = false
+            core.rekeyAbandoned()
             events(.failed("re-key: cannot start a thread: \(error)"))
         }
     }
@@ -401,32 +338,25 @@ public final class MobileNodeController: @unchecked Sendable {
     /// it), and a Binding Update under the new SPI — in a new sequence space — moves the HA over.
     private func finishRekey(at now: UInt64) {
         for result in rekeyResults.take() {
-            rekeyInFlight = false
             switch result {
             case .success(let rekeyed):
                 do {
                     try dataPlane.install(rekeyed.association)
                 } catch {
+                    core.rekeyAbandoned()
                     events(.failed("re-key: \(error)"))
                     continue
                 }
-                list = BindingUpdateList(
-                    configuration: list.configuration, initialSequenceNumber: UInt16.random(in: 0...UInt16.max))
-                perform(list.careOfAddressChanged(to: path?.route.preferredSource, at: now), at: now)
-                dropPreviousAt = now &+ Self.previousSecurityAssociationGrace
-                rekeyAt = now &+ Self.nanoseconds(rekeyed.validitySeconds * Self.rekeyFraction)
-                rekeyRetry = Self.rekeyRetryInitial
+                perform(
+                    core.rekeySucceeded(
+                        validitySeconds: rekeyed.validitySeconds,
+                        initialSequenceNumber: UInt16.random(in: 0...UInt16.max), at: now), at: now)
                 events(.rekeyed(spi: rekeyed.association.securityParameterIndex.rawValue))
             case .failure(let failure):
                 events(.failed("re-key with the home agent controller failed: \(failure.reason)"))
-                rekeyAt = now &+ rekeyRetry
-                rekeyRetry = min(rekeyRetry * 2, Self.rekeyRetryMaximum)
+                core.rekeyFailed(at: now)
             }
         }
-    }
-
-    static func nanoseconds(_ seconds: Double) -> UInt64 {
-        seconds <= 0 ? 0 : seconds >= 1e9 ? UInt64(1e18) : UInt64(seconds * 1e9)
     }
 
     private func updateHandover(at now: UInt64) {
@@ -450,6 +380,7 @@ public final class MobileNodeController: @unchecked Sendable {
     }
 
     private func publish() {
+        let list = core.list
         let state: String =
             switch list.state {
             case .idle: "idle (no path to the home agent)"
@@ -475,12 +406,12 @@ public final class MobileNodeController: @unchecked Sendable {
         let poller = Poller([dataPlane.incomingSignalling.notifier.descriptor.rawValue])
         var now = monotonicNanoseconds()
         let deadline = now + Self.deregistrationWaitNanoseconds
-        perform(list.deregister(at: now), at: now)
-        while list.state != .deregistered, now < deadline {
+        perform(core.deregister(at: now), at: now)
+        while core.list.state != .deregistered, now < deadline {
             _ = try? poller.wait(timeoutMilliseconds: 50)
             now = monotonicNanoseconds()
             receiveSignalling(at: now)
-            perform(list.poll(at: now), at: now)
+            perform(core.pollRegistration(at: now), at: now)
         }
         publish()
     }

@@ -3,6 +3,7 @@ import Synchronization
 public import TernDataChannel
 public import TernOS
 public import TernProtocol
+public import TernRoles
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,8 +27,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     /// The Home Agent's service addresses, in the order of preference the configuration gave.
     public let homeAgents: [SocketAddress]
     /// The SAs in use, replaced whole when the control plane installs a new one (make before break).
-    let associations: Mutex<AssociationSet>
-    let associationVersion = Atomic<UInt64>(1)
+    let associations: AssociationSource
     private let homeAddresses: [IPAddress]
     private let slotLength: Int
     /// What the kernel does for this data plane (TUN and UDP offloads), fixed at start.
@@ -58,7 +58,6 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     /// accepted and rings the bell (once a batch at most).
     public let reservationRequests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
     public let highWaterBell: ChangeBell
-    let receivedHighWater: Atomic<UInt32>
     let persistsSequenceState: Bool
     /// Handover bookkeeping: the control plane bumps the generation when a move starts; the receiving
     /// thread notes when the first inner packet arrives after that (read once per batch, not per packet).
@@ -81,7 +80,6 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
         persistsSequenceState = restored != nil
-        receivedHighWater = Atomic(restored?.receivedHighest ?? 0)
         self.tun = tun
         self.cryptoThreads = min(max(cryptoThreads, 1), CryptoLanes.maximumLanes)
         offloads = DataPlaneOffloads(enabled: enabled, tun: tun, sockets: [ipv4, ipv6].compactMap { $0 })
@@ -89,8 +87,9 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         self.ipv6 = ipv6
         self.homeAgents = homeAgents
         do {
-            associations = Mutex(
-                try AssociationSet(current: association, previous: nil, lanes: self.cryptoThreads, restored: restored))
+            associations = AssociationSource(
+                try AssociationSet(current: association, previous: nil, lanes: self.cryptoThreads, restored: restored),
+                receivedThrough: restored?.receivedHighest ?? 0)
             reservationRequests = try Mailbox()
             highWaterBell = try ChangeBell()
             wakeUp = try Notifier()
@@ -179,13 +178,18 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
 
     // MARK: UDP → open → TUN
 
+    /// The receiving thread: reads batches, lets ``MobileNodeCore`` decide on each datagram, writes what
+    /// it says to the TUN device and hands Mobility Headers to the control plane.
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
         let batch = PacketPath.receiveBatch(slotLength: slotLength, offloads: offloads)
         let sink = InnerPacketSink(tun: tun, coalesceUDP: offloads.coalescesUDP)
         var local = TunnelCounters()
-        var view = AssociationView(self)
+        var core = MobileNodeCore(
+            associations: associations, homeAgents: homeAgents, homeAddresses: homeAddresses,
+            persistsSequenceState: persistsSequenceState)
+        var actions = MobileNodeActions()
         var seenGeneration: UInt64 = 0
         var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
@@ -204,21 +208,22 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                         let count = try batch.receive(from: socket)
                         if count == 0 { break }
                         let deliveredBefore = local.packetsReceived
-                        let highWaterBefore = receivedHighWater.load(ordering: .relaxed)
-                        view.refresh(self)
+                        core.beginBatch()
                         if let lanes = receivingLanes {
                             PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
-                                queue(datagram, associations: view.set, sink: sink, lanes: lanes, counters: &local)
+                                queue(datagram, core: core, sink: sink, lanes: lanes, actions: &actions, counters: &local)
                             }
-                            finish(lanes, sink: sink, counters: &local)
+                            finish(lanes, core: core, sink: sink, actions: &actions, counters: &local)
                         } else {
                             PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
-                                receive(datagram, associations: view.set, sink: sink, counters: &local)
+                                if case .writeToTun(let payload) = core.receive(datagram, counters: &local, actions: &actions) {
+                                    sink.deliver(payload, of: datagram.buffer, counters: &local)
+                                }
                             }
                         }
                         sink.flush(counters: &local)
                         if local.packetsReceived != deliveredBefore { noteFirstData(seen: &seenGeneration) }
-                        if receivedHighWater.load(ordering: .relaxed) != highWaterBefore { highWaterBell.ring() }
+                        apply(&actions, counters: &local)
                     }
                 } catch {
                     // ICMP errors (the HA not listening yet, a path that just went away) come back as
@@ -237,6 +242,14 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         counters.publish(local, slot: 0)
     }
 
+    /// Hands on what the core asked for after a batch: Mobility Headers to the control plane, the bell.
+    @inline(__always)
+    private func apply(_ actions: inout MobileNodeActions, counters local: inout TunnelCounters) {
+        for message in actions.mobilityHeaders where !incomingSignalling.post(message) { local.drop(.signallingBacklog) }
+        if actions.highWaterMoved { highWaterBell.ring() }
+        actions.removeAll()
+    }
+
     /// Once per batch that delivered data: the first data after a handover began is what the handover
     /// record waits for.
     @inline(__always)
@@ -249,46 +262,10 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         handoverProgress.signal()
     }
 
-    @inline(__always)
-    private func receive(
-        _ datagram: ReceivedDatagram, associations: AssociationSet, sink: InnerPacketSink,
-        counters local: inout TunnelCounters
-    ) {
-        guard let source = datagram.source, homeAgents.contains(source) else {
-            return local.drop(.notFromHomeAgent)
-        }
-        let buffer = datagram.buffer
-        let inbound = associations.inbound(for: UnsafeRawBufferPointer(buffer), datagram: datagram.range)
-        guard let opened = PacketPath.open(datagram, inbound: inbound, counters: &local) else { return }
-        deliver(opened, of: buffer, sink: sink, counters: &local)
-    }
-
-    /// What an opened datagram asks for: counted (keepalive), handed to the control plane (Mobility
-    /// Header), or written to the TUN device (an inner packet for one of the Home Addresses).
-    @inline(__always)
-    func deliver(
-        _ opened: OpenedDatagram, of buffer: UnsafeMutableRawBufferPointer, sink: InnerPacketSink,
-        counters local: inout TunnelCounters
-    ) {
-        if persistsSequenceState, opened.isNewest { receivedHighWater.store(opened.sequenceNumber, ordering: .relaxed) }
-        switch opened.kind {
-        case .keepalive:
-            local.keepalivesReceived &+= 1
-        case .mobilityHeader:
-            local.mobilityHeadersReceived &+= 1
-            if !incomingSignalling.post(PacketPath.copyPayload(opened.payload, of: buffer)) {
-                local.drop(.signallingBacklog)
-            }
-        case .ipv4, .ipv6:
-            guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(buffer), opened.payload),
-                homeAddresses.contains(destination)
-            else { return local.drop(.notForHomeAddress) }
-            sink.deliver(opened.payload, of: buffer, counters: &local)
-        }
-    }
-
     // MARK: TUN → seal → UDP
 
+    /// The sending thread: TUN batches sealed along the core's routes, the control plane's Mobility
+    /// Headers, and the keepalives the core's schedule asks for.
     private func transmitLoop() {
         let poller = Poller([
             tun.descriptor.rawValue, outgoingSignalling.notifier.descriptor.rawValue, controlWake.descriptor.rawValue,
@@ -300,28 +277,23 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         families.initialize(repeating: false)
         defer { families.deallocate() }
         var local = TunnelCounters()
-        var view = AssociationView(self)
         var interval = keepaliveSeconds.load(ordering: .relaxed)
-        var schedule = KeepaliveSchedule(intervalSeconds: interval, now: monotonicNanoseconds())
+        var core = MobileNodeCore.Transmitter(
+            associations: associations, keepaliveIntervalSeconds: interval, now: monotonicNanoseconds())
         var publication = PublishSchedule(now: monotonicNanoseconds())
         while !stopping.load(ordering: .acquiring) {
             do {
                 // Idle, this thread wakes only for the next keepalive (DESIGN.md: 25 s by default).
                 let before = monotonicNanoseconds()
-                let keepaliveTimeout = schedule.interval > 0 ? schedule.millisecondsUntilDue(at: before, cap: .max) : -1
-                let timeout = shorterPollTimeout(publication.pollTimeout(at: before), keepaliveTimeout)
+                let timeout = shorterPollTimeout(publication.pollTimeout(at: before), core.millisecondsUntilKeepalive(at: before))
                 if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
-                let homeAgent = currentHomeAgent()
-                view.refresh(self)
-                if poller.isReadable(1) {
-                    sendSignalling(batch, to: homeAgent, associations: view.set, counters: &local, schedule: &schedule)
-                }
+                core.beginBatch(homeAgent: currentHomeAgent())
+                if poller.isReadable(1) { sendSignalling(batch, core: &core, counters: &local) }
                 if poller.isReadable(0) {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
-                        let (count, tunEmpty) = try fill(
-                            batch, from: reader, to: homeAgent, associations: view.set, counters: &local)
+                        let (count, tunEmpty) = try fill(batch, from: reader, core: &core, counters: &local)
                         sendingLanes?.run(counters: &local)
-                        if count > 0, let homeAgent {
+                        if count > 0, let homeAgent = core.homeAgent {
                             families.update(repeating: !homeAgent.address.isIPv4)
                             if let lanes = sendingLanes?.jobs {
                                 lanes.flush(batch, count: count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
@@ -329,7 +301,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                                 PacketPath.flush(
                                     batch, slots: 0..<count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
                             }
-                            schedule.sent(at: monotonicNanoseconds())
+                            core.sent(at: monotonicNanoseconds())
                         }
                         if tunEmpty { break }
                     }
@@ -343,12 +315,14 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
             let wanted = keepaliveSeconds.load(ordering: .relaxed)
             if wanted != interval {
                 interval = wanted
-                schedule = KeepaliveSchedule(intervalSeconds: interval, now: schedule.lastSent)
+                core.setKeepaliveInterval(seconds: interval)
             }
-            if schedule.isDue(at: now) {
-                sendKeepalive(batch, to: currentHomeAgent(), associations: view.set, counters: &local, schedule: &schedule)
+            if core.keepaliveDue(at: now) {
+                core.beginBatch(homeAgent: currentHomeAgent())
+                sendKeepalive(batch, core: &core, counters: &local)
                 publication.changed()
             }
+            core.reservationRequests.drain { reservationRequests.post(($0.spi, $0.lastSent)) }
             if publication.isDue(at: now) {
                 counters.publish(local, slot: 1)
                 publication.published(at: now)
@@ -363,15 +337,14 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         return index >= 0 ? homeAgents[index] : nil
     }
 
-    /// Reads packets from the TUN into the batch's slots and seals each for the Home Agent. Returns how
-    /// many slots are ready to send, and whether the TUN device ran dry. With no path, packets are read
-    /// and dropped (counted), so the TUN queue does not fill with stale data.
+    /// Reads packets from the TUN into the batch's slots and seals each along the core's route. Returns
+    /// how many slots are ready to send, and whether the TUN device ran dry. With no path, packets are
+    /// read and dropped (counted), so the TUN queue does not fill with stale data.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, from reader: TunReader, to homeAgent: SocketAddress?, associations: AssociationSet,
+        _ batch: DatagramBatch, from reader: TunReader, core: inout MobileNodeCore.Transmitter,
         counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
-        let outbound = associations.outbound
         var count = 0
         // Jobs of a batch a TUN read error cut short were never sent: they go with it.
         sendingLanes?.jobs.removeAll()
@@ -382,24 +355,14 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
             let slot = batch.buffer(count)
             guard let length = try reader.next(into: PacketPath.readArea(slot), counters: &local) else { return (count, true) }
             let payload = PacketPath.payloadOffset..<(PacketPath.payloadOffset + length)
-            guard let destination = InnerPacket.destination(UnsafeRawBufferPointer(slot), payload) else {
-                local.drop(.malformedInnerPacket)
-                continue
-            }
-            guard homeAgent != nil else {
-                local.drop(.noPathToHomeAgent)
-                continue
-            }
-            guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
-                local.drop(.sequenceReservationPending)
-                continue
-            }
+            guard let (route, destination) = core.route(UnsafeRawBufferPointer(slot), payload: payload, counters: &local)
+            else { continue }
             guard let datagram = PacketPath.seal(
-                payload: payload, in: slot, destination: destination, outbound: outbound, scope: associations.scope,
+                payload: payload, in: slot, destination: destination, outbound: route.outbound, scope: route.scope,
                 counters: &local, pastSoftLimit: &pastSoftLimit, lanes: sendingLanes?.jobs, slotIndex: count)
             else { continue }
             if count == 0 {
-                batch.prepareToSend(0, range: datagram, to: homeAgent, from: tern_local_address())
+                batch.prepareToSend(0, range: datagram, to: route.homeAgent, from: .unspecified)
             } else {
                 batch.prepareToSend(count, range: datagram, likeSlot: 0)
             }
@@ -411,47 +374,30 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     }
 
     /// Seals and sends every queued Mobility Header, one datagram each.
-    private func sendSignalling(
-        _ batch: DatagramBatch, to homeAgent: SocketAddress?, associations: AssociationSet,
-        counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
-    ) {
+    private func sendSignalling(_ batch: DatagramBatch, core: inout MobileNodeCore.Transmitter, counters local: inout TunnelCounters) {
         for message in outgoingSignalling.take() {
-            guard let homeAgent else {
-                local.drop(.noPathToHomeAgent)
-                continue
-            }
-            guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
-                local.drop(.sequenceReservationPending)
-                continue
-            }
-            let outbound = associations.outbound
-            guard let datagram = PacketPath.sealMobilityHeader(message, in: batch.buffer(0), outbound: outbound, counters: &local)
+            guard let route = core.signallingRoute(counters: &local) else { continue }
+            guard let datagram = PacketPath.sealMobilityHeader(message, in: batch.buffer(0), outbound: route.outbound, counters: &local)
             else { continue }
             if PacketPath.sendOne(
-                batch, range: datagram, to: homeAgent, from: tern_local_address(), ipv4: ipv4, ipv6: ipv6, counters: &local)
+                batch, range: datagram, to: route.homeAgent, from: .unspecified, ipv4: ipv4, ipv6: ipv6, counters: &local)
             {
                 let now = monotonicNanoseconds()
                 lastSignallingSentAt.store(now, ordering: .relaxed)
-                schedule.sent(at: now)
+                core.sent(at: now)
             }
         }
     }
 
-    private func sendKeepalive(
-        _ batch: DatagramBatch, to homeAgent: SocketAddress?, associations: AssociationSet,
-        counters local: inout TunnelCounters, schedule: inout KeepaliveSchedule
-    ) {
-        schedule.sent(at: monotonicNanoseconds())
-        guard let homeAgent else { return }
-        guard associations.mayUseNextSequenceNumber(requesting: reservationRequests) else {
-            return local.drop(.sequenceReservationPending)
-        }
-        let outbound = associations.outbound
+    /// Sends the keepalive the core found due (none without a path).
+    private func sendKeepalive(_ batch: DatagramBatch, core: inout MobileNodeCore.Transmitter, counters local: inout TunnelCounters) {
+        guard core.homeAgent != nil, let route = core.signallingRoute(counters: &local) else { return }
+        let outbound = route.outbound
         let slot = batch.buffer(0)
         do {
             let datagram = try outbound.sealKeepalive(in: slot, at: PacketPath.payloadOffset - outbound.suite.headroom).range
             if PacketPath.sendOne(
-                batch, range: datagram, to: homeAgent, from: tern_local_address(), ipv4: ipv4, ipv6: ipv6, counters: &local)
+                batch, range: datagram, to: route.homeAgent, from: .unspecified, ipv4: ipv4, ipv6: ipv6, counters: &local)
             {
                 local.keepalivesSent &+= 1
             }

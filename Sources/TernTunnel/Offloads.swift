@@ -1,5 +1,6 @@
 public import TernOS
 import TernProtocol
+import TernRoles
 
 /// What a data plane offloads to the kernel (docs/tunnel.md: offloads), decided once at start.
 public struct DataPlaneOffloads: Sendable, CustomStringConvertible {

@@ -1,18 +1,10 @@
-internal import CTernOS
 import TernDataChannel
 import TernOS
 import TernProtocol
+import TernRoles
 
 /// The per-packet steps both roles share: sizing slots, sealing an inner packet for the wire, and
 /// opening a datagram. Kept here once so the Home Agent and the Mobile Node cannot drift apart.
-/// One datagram of a received batch: where it lies in its slot, who sent it, and to which local address.
-struct ReceivedDatagram {
-    let buffer: UnsafeMutableRawBufferPointer
-    let range: Range<Int>
-    let source: SocketAddress?
-    let local: tern_local_address
-}
-
 enum PacketPath {
     /// Where an inner packet is read into a slot: after the largest headroom any suite needs.
     static let payloadOffset = DataChannel.maximumHeadroom
@@ -167,7 +159,7 @@ enum PacketPath {
     /// destination's family; counts `send_failed` and returns false when it did not go out. For the rare
     /// single datagrams (signalling, keepalives), not the data path.
     static func sendOne(
-        _ batch: DatagramBatch, range: Range<Int>, to destination: SocketAddress, from source: tern_local_address,
+        _ batch: DatagramBatch, range: Range<Int>, to destination: SocketAddress, from source: LocalAddress,
         ipv4: UDPSocket?, ipv6: UDPSocket?, counters: inout TunnelCounters
     ) -> Bool {
         batch.prepareToSend(0, range: range, to: destination, from: source)

@@ -1,6 +1,7 @@
 import Synchronization
 public import TernDataChannel
 import TernOS
+import TernRoles
 
 /// Why the state directory or a state file cannot be used: a sentence naming the path and what to do.
 public struct StateDirectoryError: Error, Hashable, Sendable, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Synchronization
 import TernOS
+import TernRoles
 import TernProtocol
 
 /// What the sending side of a data plane (TUN → seal → UDP) owns: its batch, its TUN reader, its
@@ -33,5 +34,20 @@ class TransmitState: @unchecked Sendable {
         guard force || publication.isDue(at: now) else { return }
         board.publish(counters, slot: slot)
         publication.published(at: now)
+    }
+}
+
+/// Where a data-plane thread publishes its counters (every few hundred milliseconds, never per packet).
+final class CounterBoard: @unchecked Sendable {
+    private let slots: Mutex<[TunnelCounters]>
+
+    init(threads: Int) {
+        slots = Mutex([TunnelCounters](repeating: TunnelCounters(), count: threads))
+    }
+
+    func publish(_ counters: TunnelCounters, slot: Int) { slots.withLock { $0[slot] = counters } }
+
+    func total() -> TunnelCounters {
+        slots.withLock { $0.reduce(TunnelCounters()) { $0.adding($1) } }
     }
 }

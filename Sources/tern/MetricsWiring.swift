@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import TernConfig
 import TernController
+import TernProtocol
 import TernMetrics
 import TernOS
 import TernTunnel

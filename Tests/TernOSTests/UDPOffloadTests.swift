@@ -35,7 +35,7 @@ private func difference(_ received: [[UInt8]], _ expected: [[UInt8]]) -> String?
 /// One planned datagram: where it goes, from where (family 0: routing chooses), and its octets.
 private struct Planned {
     var destination: SocketAddress
-    var source = tern_local_address()
+    var source = LocalAddress.unspecified
     var octets: [UInt8]
 }
 
@@ -117,10 +117,7 @@ struct UDPOffloadTests {
         let (second, secondAddress) = try loopbackSocket(ipv6: false)
         #expect(first.enableReceiveCoalescing() && second.enableReceiveCoalescing())
         let sender = try UDPSocket(ipv6: false, receivePacketInfo: false)
-        var otherSource = tern_local_address()
-        otherSource.family = AF_INET
-        otherSource.address.0 = 127
-        otherSource.address.3 = 2  // 127.0.0.2, also on lo
+        let otherSource = LocalAddress(address: .v4(IPv4Address(rawValue: 0x7f00_0002)))  // 127.0.0.2, also on lo
 
         let lengths: [(SocketAddress, Int, Bool)] = [
             (firstAddress, 1000, false), (firstAddress, 1000, false), (firstAddress, 1000, false),  // run 1
@@ -132,7 +129,7 @@ struct UDPOffloadTests {
         ]
         let plan = lengths.enumerated().map { index, item in
             Planned(
-                destination: item.0, source: item.2 ? otherSource : tern_local_address(),
+                destination: item.0, source: item.2 ? otherSource : .unspecified,
                 octets: datagram(index, length: item.1))
         }
         let batch = preparedBatch(plan)

@@ -118,22 +118,6 @@ struct SequenceStateTests {
         #expect(store.stops.isEmpty)
     }
 
-    @Test("the send reservation stops the sender at the grant and asks for more once, at half a step")
-    func sendReservation() throws {
-        let requests = try Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>()
-        let reservation = SendReservation(grantedThrough: SendReservation.step)
-        let id = try spi(9)
-        #expect(reservation.mayUse(after: 0, spi: id, requesting: requests))
-        #expect(requests.take().isEmpty)
-        #expect(reservation.mayUse(after: SendReservation.step / 2, spi: id, requesting: requests))
-        #expect(reservation.mayUse(after: SendReservation.step / 2 + 1, spi: id, requesting: requests))
-        #expect(requests.take().count == 1, "asked once")
-        #expect(!reservation.mayUse(after: SendReservation.step, spi: id, requesting: requests), "the grant is the limit")
-        reservation.grant(through: 2 * SendReservation.step)
-        #expect(reservation.mayUse(after: SendReservation.step, spi: id, requesting: requests))
-        #expect(SendReservation(grantedThrough: nil).mayUse(after: .max - 1, spi: id, requesting: requests))
-    }
-
     // MARK: The state file
 
     private static let fingerprint = String(repeating: "ab", count: 32)

@@ -1,6 +1,6 @@
-import Synchronization
-import TernDataChannel
-import TernProtocol
+public import Synchronization
+public import TernDataChannel
+public import TernProtocol
 
 /// One Mobile Node as the Home Agent's data plane sees it.
 ///
@@ -8,46 +8,46 @@ import TernProtocol
 /// touched by the other. The endpoint is the one shared value: written by the receiving thread when an
 /// authenticated, newest packet arrives from a new address, read by the sending thread, which caches it
 /// and re-reads only when `endpointVersion` changes (an atomic load per packet, no lock per packet).
-final class MobileNodeSession: @unchecked Sendable {
-    let name: String
-    let securityParameterIndex: SecurityParameterIndex
-    let scope: SecurityAssociationScope
-    let homeAddresses: [IPAddress]
-    let outbound: OutboundSecurityAssociation
-    let inbound: InboundSecurityAssociation
+package final class MobileNodeSession: @unchecked Sendable {
+    package let name: String
+    package let securityParameterIndex: SecurityParameterIndex
+    package let scope: SecurityAssociationScope
+    package let homeAddresses: [IPAddress]
+    package let outbound: OutboundSecurityAssociation
+    package let inbound: InboundSecurityAssociation
     /// The IPv4 Home Address the HA acknowledges in option 30 (RFC 5555): the first IPv4 one configured.
-    let ipv4HomeAddress: IPv4Address?
+    package let ipv4HomeAddress: IPv4Address?
     private let endpoint = Mutex<Endpoint?>(nil)
-    let endpointVersion = Atomic<UInt64>(0)
+    package let endpointVersion = Atomic<UInt64>(0)
     /// Until when (monotonic ns) the binding cache holds a live binding for this MN; 0: none. Written by
     /// the receiving thread (which owns the binding cache), read by the sending thread once per packet
     /// with relaxed ordering: a stale read costs at most one packet sent or dropped at the boundary.
-    let bindingExpiresAt = Atomic<UInt64>(0)
+    package let bindingExpiresAt = Atomic<UInt64>(0)
     /// Set by the sending thread once the HA's outbound sequence numbers pass the soft limit; read by the
     /// receiving thread when it answers a Binding Update (REINIT_SA_WITH_HAC, DESIGN.md).
-    let outboundPastSoftLimit = Atomic<Bool>(false)
+    package let outboundPastSoftLimit = Atomic<Bool>(false)
     /// Receiving thread only: when this MN was last sent a Binding Error for having no binding.
-    var lastBindingErrorAt: UInt64 = 0
+    package var lastBindingErrorAt: UInt64 = 0
     /// Sending thread only: its copy of the endpoint, refreshed when `endpointVersion` moves.
     private var cachedEndpoint: Endpoint?
     private var cachedEndpointVersion: UInt64 = 0
 
     /// HA→MN sequence numbers persisted before use (DESIGN.md: an SA restored after a restart never
     /// reuses a sequence number); unlimited for an SA with no persistence.
-    let reservation: SendReservation
+    package let reservation: SendReservation
     /// The highest MN→HA sequence number accepted so far: stored by the receiving thread for each newest
     /// packet (relaxed, one store), read by the state thread, which persists it (docs/tunnel.md, Restarts).
-    let receivedHighWater: Atomic<UInt32>
+    package let receivedHighWater: Atomic<UInt32>
     /// Receiving thread only: after an unclean stop, no datagram moves the endpoint until the MN's own
     /// Binding Update is accepted (a datagram sealed in the unpersisted gap could be a replay).
-    var endpointHeldUntilBindingUpdate: Bool
+    package var endpointHeldUntilBindingUpdate: Bool
 
     /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA.
-    let validity: (issuedAt: Double, end: Double)?
+    package let validity: (issuedAt: Double, end: Double)?
     /// The share of an SA's validity at whose end the HA asks for a new SA (REINIT_SA_WITH_HAC).
-    static let reinitializeFraction = 0.1
+    package static let reinitializeFraction = 0.1
 
-    init(
+    package init(
         name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
         sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
         validity: (issuedAt: Double, end: Double)? = nil, receivedThrough: UInt32 = 0, holdEndpoint: Bool = false,
@@ -68,24 +68,22 @@ final class MobileNodeSession: @unchecked Sendable {
     }
 
     /// Sending thread only: whether the next outbound sequence number is within the granted
-    /// reservation; asks for the next step (once) when half of what is left is used.
+    /// reservation; asks for the next step (once) in `requests` when half of what is left is used.
     @inline(__always)
-    func mayUseNextSequenceNumber(
-        requesting requests: Mailbox<(spi: SecurityParameterIndex, lastSent: UInt32)>
-    ) -> Bool {
-        reservation.mayUse(after: outbound.sequenceNumber.lastSent, spi: securityParameterIndex, requesting: requests)
+    package func mayUseNextSequenceNumber(requesting requests: inout SequenceReservationRequests) -> Bool {
+        reservation.mayUse(after: outbound.sequenceNumber.lastSent, spi: securityParameterIndex, requesting: &requests)
     }
 
     /// Raises the granted reservation (never lowers it); any thread.
-    func grantSequenceNumbers(through limit: UInt32) { reservation.grant(through: limit) }
+    package func grantSequenceNumbers(through limit: UInt32) { reservation.grant(through: limit) }
 
     /// HA→MN sequence numbers reserved at a time (``SendReservation/step``).
-    static var reservationStep: UInt32 { SendReservation.step }
+    package static var reservationStep: UInt32 { SendReservation.step }
 
     /// True when the SA should be replaced before it is used much longer (DESIGN.md: 176): either
     /// direction past the sequence soft limit, or in the last tenth of its validity at `now` (seconds
     /// since 1970).
-    func needsNewSecurityAssociation(inboundHighest: UInt32, now: Double) -> Bool {
+    package func needsNewSecurityAssociation(inboundHighest: UInt32, now: Double) -> Bool {
         if outboundPastSoftLimit.load(ordering: .relaxed) || inboundHighest >= OutboundSequenceNumber.softLimit {
             return true
         }
@@ -93,10 +91,10 @@ final class MobileNodeSession: @unchecked Sendable {
         return now >= validity.end - (validity.end - validity.issuedAt) * Self.reinitializeFraction
     }
 
-    func currentEndpoint() -> Endpoint? { endpoint.withLock { $0 } }
+    package func currentEndpoint() -> Endpoint? { endpoint.withLock { $0 } }
 
     /// Records a new endpoint; returns the previous one.
-    func move(to new: Endpoint) -> Endpoint? {
+    package func move(to new: Endpoint) -> Endpoint? {
         let previous = endpoint.withLock { current in
             let previous = current
             current = new
@@ -107,12 +105,12 @@ final class MobileNodeSession: @unchecked Sendable {
     }
 
     @inline(__always)
-    func owns(_ address: IPAddress) -> Bool { homeAddresses.contains(address) }
+    package func owns(_ address: IPAddress) -> Bool { homeAddresses.contains(address) }
 
     /// Sending thread only: where to send, re-read under the mutex only when the receiving thread moved
     /// it (an atomic load per packet, no lock per packet).
     @inline(__always)
-    func endpointForSending() -> Endpoint? {
+    package func endpointForSending() -> Endpoint? {
         let version = endpointVersion.load(ordering: .acquiring)
         if version != cachedEndpointVersion {
             cachedEndpoint = currentEndpoint()
@@ -126,13 +124,13 @@ final class MobileNodeSession: @unchecked Sendable {
 /// installs or retires an SA; each data-plane thread picks up the new table once per batch (an atomic
 /// version check), so lookups take no lock. Sessions carry over from table to table, with their
 /// endpoints, replay windows and sequence numbers.
-final class SessionTable: Sendable {
-    let sessions: [MobileNodeSession]
-    let bySPI: [UInt32: MobileNodeSession]
+package final class SessionTable: Sendable {
+    package let sessions: [MobileNodeSession]
+    package let bySPI: [UInt32: MobileNodeSession]
     /// Each Home Address's sessions, newest SA first: during a make-before-break switch an MN has two.
-    let byHomeAddress: [IPAddress: [MobileNodeSession]]
+    package let byHomeAddress: [IPAddress: [MobileNodeSession]]
 
-    init(_ sessions: [MobileNodeSession]) {
+    package init(_ sessions: [MobileNodeSession]) {
         self.sessions = sessions
         var bySPI: [UInt32: MobileNodeSession] = [:]
         var byHomeAddress: [IPAddress: [MobileNodeSession]] = [:]
@@ -146,7 +144,7 @@ final class SessionTable: Sendable {
 
     /// The session to send a packet for `address` through: the newest with a live binding at `now`.
     @inline(__always)
-    func session(for address: IPAddress, at now: UInt64) -> (session: MobileNodeSession?, known: Bool) {
+    package func session(for address: IPAddress, at now: UInt64) -> (session: MobileNodeSession?, known: Bool) {
         guard let candidates = byHomeAddress[address] else { return (nil, false) }
         for candidate in candidates where candidate.bindingExpiresAt.load(ordering: .relaxed) > now {
             return (candidate, true)
@@ -156,17 +154,17 @@ final class SessionTable: Sendable {
 }
 
 /// A thread's view of the current ``SessionTable``: refreshed at most once per batch.
-struct SessionTableView {
-    private(set) var table: SessionTable
+package struct SessionTableView {
+    package private(set) var table: SessionTable
     private var version: UInt64
 
-    init(_ source: SessionTableSource) {
+    package init(_ source: SessionTableSource) {
         (table, version) = source.current()
     }
 
     /// Picks up a newer table if there is one; true when it changed.
     @inline(__always)
-    mutating func refresh(from source: SessionTableSource) -> Bool {
+    package mutating func refresh(from source: SessionTableSource) -> Bool {
         guard source.version.load(ordering: .acquiring) != version else { return false }
         (table, version) = source.current()
         return true
@@ -174,36 +172,21 @@ struct SessionTableView {
 }
 
 /// Where the current table lives: written rarely (the HAC), read once per batch by each thread.
-final class SessionTableSource: Sendable {
+package final class SessionTableSource: Sendable {
     private let table: Mutex<SessionTable>
-    let version = Atomic<UInt64>(1)
+    package let version = Atomic<UInt64>(1)
 
-    init(_ table: SessionTable) { self.table = Mutex(table) }
+    package init(_ table: SessionTable) { self.table = Mutex(table) }
 
-    func current() -> (SessionTable, UInt64) {
+    package func current() -> (SessionTable, UInt64) {
         table.withLock { ($0, version.load(ordering: .acquiring)) }
     }
 
     /// Replaces the table with `change(current)`.
-    func update(_ change: (SessionTable) throws(DataPlaneError) -> SessionTable) throws(DataPlaneError) {
+    package func update(_ change: (SessionTable) throws(DataPlaneError) -> SessionTable) throws(DataPlaneError) {
         try table.withLock { (table: inout SessionTable) throws(DataPlaneError) in
             table = try change(table)
             version.add(1, ordering: .releasing)
         }
-    }
-}
-
-/// Where a data-plane thread publishes its counters (every few hundred milliseconds, never per packet).
-final class CounterBoard: @unchecked Sendable {
-    private let slots: Mutex<[TunnelCounters]>
-
-    init(threads: Int) {
-        slots = Mutex([TunnelCounters](repeating: TunnelCounters(), count: threads))
-    }
-
-    func publish(_ counters: TunnelCounters, slot: Int) { slots.withLock { $0[slot] = counters } }
-
-    func total() -> TunnelCounters {
-        slots.withLock { $0.reduce(TunnelCounters()) { $0.adding($1) } }
     }
 }
