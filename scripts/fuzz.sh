@@ -11,7 +11,8 @@
 # harness's executions, cov: and ft: from libFuzzer's last line. Any crash, leak, trap or timeout fails
 # the run; its input is left in FUZZ_WORK/artifacts/ (copy it to Tests/Fuzz/Regressions/<harness>/
 # once the defect is fixed). Needs nothing beyond the Swift toolchain: libFuzzer and the sanitizers'
-# runtimes ship in it. Run campaigns with `nice -n 19` on a shared machine.
+# runtimes ship in it. Run campaigns with `nice -n 19` on a shared machine. FUZZ_BIN=dir runs harnesses
+# built before instead of building; FUZZ_CI_RUNS changes the --ci executions beyond the corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/install-packages.sh
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
         --ci) mode=ci ;;
         --runs) mode=runs; amount="${2:?--runs needs a number}"; shift ;;
         --seconds) mode=seconds; amount="${2:?--seconds needs a number}"; shift ;;
-        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
         *)
             if [[ " ${harnesses[*]} " == *" $1 "* ]]; then selected+=("$1"); else
                 echo "error: unknown harness '$1' (one of: ${harnesses[*]})" >&2; exit 2
@@ -47,10 +48,15 @@ done
 [ -n "$mode" ] || { echo "usage: scripts/fuzz.sh --ci | --runs N | --seconds S [HARNESS...]" >&2; exit 2; }
 [ ${#selected[@]} -gt 0 ] || selected=("${harnesses[@]}")
 
-echo "== building the harnesses (Tests/Fuzz, -sanitize=fuzzer,address)"
-swift build -c release --package-path Tests/Fuzz \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | grep -v "Cannot export local symbol '__asan_extra_spill_area'"
-bin="$(swift build -c release --package-path Tests/Fuzz --show-bin-path)"
+# FUZZ_BIN: run harnesses built before (a copy, so a long campaign is not rebuilt under its feet).
+if [ -n "${FUZZ_BIN:-}" ]; then
+    bin="$FUZZ_BIN"
+else
+    echo "== building the harnesses (Tests/Fuzz, -sanitize=fuzzer,address)"
+    swift build -c release --package-path Tests/Fuzz \
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | grep -v "Cannot export local symbol '__asan_extra_spill_area'"
+    bin="$(swift build -c release --package-path Tests/Fuzz --show-bin-path)"
+fi
 
 # Swift's own crash backtracer would read the stack under AddressSanitizer and be reported itself;
 # libFuzzer's handler reports the trap and saves the input instead. Leaks are checked (LeakSanitizer).
