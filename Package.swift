@@ -33,6 +33,8 @@ let package = Package(
         .library(name: "TernHAC", targets: ["TernHAC"]),
         .library(name: "TernOS", targets: ["TernOS"]),
         .library(name: "TernTLS", targets: ["TernTLS"]),
+        // For the fuzz harnesses (Tests/Fuzz/Package.swift), which build against the library products.
+        .library(name: "TernConfig", targets: ["TernConfig"]),
         .executable(name: "tern", targets: ["tern"]),
     ],
     dependencies: [

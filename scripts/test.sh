@@ -23,5 +23,9 @@ echo "== swift build --build-tests"
 swift build --build-tests
 echo "== swift test"
 swift test
+# Every parser strangers reach, under libFuzzer with AddressSanitizer and LeakSanitizer: each harness
+# briefly on its committed corpus and crash reproducers (docs/fuzzing.md); needs only the toolchain.
+echo "== scripts/fuzz.sh --ci"
+scripts/fuzz.sh --ci
 echo "== Benchmarks/lib/test_charts.py (the benchmark charts, on saved samples)"
 python3 Benchmarks/lib/test_charts.py
