@@ -9,7 +9,8 @@
 //   TernCrypto       thin Swift wrapper over OpenSSL EVP: cipher contexts, HMAC, AES-XCBC-MAC, RNG.
 //   TernDataChannel  pure (no descriptors): seal/open in place per RFC 6618 §6 / RFC 4303 §2 for all suites.
 //   TernOS           the one OS layer: every syscall, TUN, UDP batches, rtnetlink, clocks.
-//   TernTunnel       the HA and MN data planes and the MN's control plane (binding management).
+//   TernRoles        pure: the HA's and MN's per-datagram decisions (HomeAgentCore, MobileNodeCore).
+//   TernTunnel       the HA and MN data planes (threads driving TernRoles) and the MN's control plane.
 //   TernStore        the Home Agent Controller's SQLite state (GRDB).
 //   TernPrivileges   least privilege after setup: libcap (CLibCap) names and reads, CTernPrivileges
 //                    changes credentials on every thread (docs/privileges.md).
