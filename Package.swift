@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "TernProtocol", targets: ["TernProtocol"]),
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernDataChannel", targets: ["TernDataChannel"]),
+        .library(name: "TernRoles", targets: ["TernRoles"]),
         .library(name: "TernHAC", targets: ["TernHAC"]),
         .library(name: "TernOS", targets: ["TernOS"]),
         .library(name: "TernTLS", targets: ["TernTLS"]),
@@ -68,7 +69,7 @@ let package = Package(
         .target(name: "TernRoles", dependencies: ["TernProtocol", "TernDataChannel"], swiftSettings: strict),
         // The data plane: dedicated threads moving packets between the TUN device and UDP, driving TernRoles.
         .target(
-            name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel", "TernRoles"],
+            name: "TernTunnel", dependencies: ["TernOS", "TernProtocol", "TernDataChannel", "TernRoles"],
             swiftSettings: strict),
         .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // TLS for MN <-> HAC (RFC 6618 §5, §9.2): OpenSSL's libssl on memory BIOs over TernOS TCP sockets,
