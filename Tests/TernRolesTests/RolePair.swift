@@ -57,16 +57,23 @@ final class RolePair {
         var holdEndpointUntilBindingUpdate = false
     }
 
+    /// The nodes and their SAs, for ``restartHomeAgent(_:)``.
+    let nodes: [Node]
+    let associations: [SecurityAssociation]
+    let policy: BindingCache.Policy
+
     /// - Parameter nodes: the Mobile Nodes, each with its own SA of `suite` (keys from the SPI).
     init(
         suite: Ciphersuite = .default, scope: SecurityAssociationScope = .allTraffic, nodes: [Node] = [RolePair.firstNode],
         policy: BindingCache.Policy = BindingCache.Policy(maximumLifetimeSeconds: 60)
     ) throws {
         slot = .allocate(byteCount: Self.slotLength, alignment: 64)
+        self.nodes = nodes
+        self.policy = policy
+        associations = try nodes.map { try Self.association(spi: $0.spi, suite: suite, scope: scope) }
         var sessions: [MobileNodeSession] = []
         var mobileNodes: [MobileNodeUnderTest] = []
-        for node in nodes {
-            let association = try Self.association(spi: node.spi, suite: suite, scope: scope)
+        for (node, association) in zip(nodes, associations) {
             sessions.append(
                 try MobileNodeSession(
                     name: node.name, association: association, homeAddresses: [node.homeAddress],
@@ -89,6 +96,38 @@ final class RolePair {
     }
 
     deinit { slot.deallocate() }
+
+    /// What the state thread persisted of one SA before a stop (docs/tunnel.md, Restarts).
+    struct Persisted {
+        var sentReserved: UInt32
+        var receivedHighest: UInt32
+        var cleanStop: Bool
+    }
+
+    /// What a state thread would persist now for node `index`: the HA's grant and its high-water mark.
+    func persisted(_ index: Int, cleanStop: Bool) -> Persisted {
+        let session = homeAgent.view.table.sessions[index]
+        return Persisted(
+            sentReserved: session.reservation.granted, receivedHighest: session.receivedHighWater.load(ordering: .relaxed),
+            cleanStop: cleanStop)
+    }
+
+    /// The HA process stops and starts again from `persisted` (one per node): new sessions resume past
+    /// the reservation and refuse what was accepted before; the Mobile Nodes keep running.
+    func restartHomeAgent(_ persisted: [Persisted]) throws {
+        var sessions: [MobileNodeSession] = []
+        for ((node, association), state) in zip(zip(nodes, associations), persisted) {
+            sessions.append(
+                try MobileNodeSession(
+                    name: node.name, association: association, homeAddresses: [node.homeAddress],
+                    sequenceReservation: (state.sentReserved, SendReservation.nextLimit(after: state.sentReserved)),
+                    receivedThrough: state.receivedHighest, holdEndpoint: !state.cleanStop))
+        }
+        homeAgent = HomeAgentCore(tables: SessionTableSource(SessionTable(sessions)), policy: policy)
+        homeAgentTransmitter = homeAgent.makeTransmitter()
+        homeAgentActions.removeAll()
+        homeAgentCounters = TunnelCounters()
+    }
 
     static let firstNode = Node(
         name: "laptop", spi: 0x1234, homeAddress: .v4(IPv4Address(rawValue: 0x0A4D_0002)),  // 10.77.0.2
