@@ -24,6 +24,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "TernDataChannel", package: "Tern"),
                 .product(name: "TernProtocol", package: "Tern"),
+                .product(name: "TernRoles", package: "Tern"),
             ],
             path: "DataChannelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -190,6 +190,7 @@ let benchmarks: @Sendable () -> Void = {
 
     offloadBenchmarks(configuration)
     laneBenchmarks(configuration)
+    roleCoreBenchmarks(configuration)
 }
 
 // MARK: - Helpers (all run outside the measured loops, except slotBuffer)
@@ -206,11 +207,20 @@ final class ReplayState {
 func makeEndpoints(
     _ suite: Ciphersuite, role: SecurityAssociation.Role, lanes: Int = 1
 ) -> (outbound: OutboundSecurityAssociation, inbound: InboundSecurityAssociation) {
+    do {
+        return try makeAssociation(suite).makeEndpoints(for: role, lanes: lanes)
+    } catch {
+        fatalError("cannot set up \(suite.name): \(error)")
+    }
+}
+
+/// The SA both ends of a benchmark share: SPI 0x0ABCDEF, fixed keys.
+func makeAssociation(_ suite: Ciphersuite) -> SecurityAssociation {
     func key(_ count: Int, seed: UInt8) -> [UInt8] {
         (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ Int(seed)) }
     }
     do {
-        let association = SecurityAssociation(
+        return SecurityAssociation(
             securityParameterIndex: SecurityParameterIndex(rawValue: 0x0ABC_DEF)!,
             suite: suite,
             scope: .allTraffic,
@@ -221,7 +231,6 @@ func makeEndpoints(
                 suite: suite, encryptionKey: key(suite.encryptionKeyLength, seed: 3),
                 integrityKey: key(suite.integrityKeyLength, seed: 4))
         )
-        return try association.makeEndpoints(for: role, lanes: lanes)
     } catch {
         fatalError("cannot set up \(suite.name): \(error)")
     }

@@ -92,8 +92,7 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     public let cryptoThreads: Int
     /// The crypto lanes of the sending side (used by whoever holds ``transmitter``) and of the receiving
     /// thread, made by ``start()`` when ``cryptoThreads`` > 1.
-    var sendingLanes: CryptoWorkers<SealJob>?
-    private var receivingLanes: CryptoWorkers<OpenJob>?
+    var cryptoLanes = DataPlaneLanes()
 
     /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
     static let batchesPerWake = 8
@@ -132,15 +131,7 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
 
     /// Starts the two data-plane threads.
     public func start() throws(SystemCallError) {
-        if cryptoThreads > 1 {
-            receivingLanes = try .receiving(lanes: cryptoThreads, name: "tern-ha-rx")
-            do {
-                sendingLanes = try .sending(lanes: cryptoThreads, name: "tern-ha-tx", capacity: DatagramBatch.defaultCapacity)
-            } catch {
-                receivingLanes?.lanes.stop()
-                throw error
-            }
-        }
+        cryptoLanes = try DataPlaneLanes(threads: cryptoThreads, name: "tern-ha")
         threads.append(try PlatformThread(name: "tern-ha-rx") { [self] in receiveLoop() })
         threads.append(try PlatformThread(name: "tern-ha-tx") { [self] in transmitLoop() })
     }
@@ -151,8 +142,7 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
         wakeUp.signal()
         for thread in threads { thread.join() }
         threads = []
-        sendingLanes?.lanes.stop()
-        receivingLanes?.lanes.stop()
+        cryptoLanes.stop()
     }
 
     /// The counters of both threads, as last published.
@@ -290,7 +280,7 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
                         {
                             core.policy = policy
                         }
-                        if let lanes = receivingLanes {
+                        if let lanes = cryptoLanes.receiving {
                             PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
                                 queue(datagram, lanes: lanes, core: &core, sink: sink, actions: &actions, counters: &local)
                             }

@@ -38,9 +38,9 @@ extension HomeAgentDataPlane {
             state.core.beginBatch()
             let (count, tunEmpty) = try fill(
                 state.batch, from: state.reader, families: state.families, core: &state.core,
-                lanes: sendingLanes?.jobs, counters: &state.counters)
+                lanes: cryptoLanes.sending?.jobs, counters: &state.counters)
             handOnReservationRequests(&state.core)
-            if let lanes = sendingLanes {
+            if let lanes = cryptoLanes.sending {
                 lanes.run(counters: &state.counters)
                 lanes.jobs.flush(
                     state.batch, count: count, families: state.families, ipv4: ipv4, ipv6: ipv6, counters: &state.counters)

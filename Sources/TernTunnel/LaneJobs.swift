@@ -177,3 +177,31 @@ extension CryptoWorkers where Job == OpenJob {
             lanes: try CryptoLanes(lanes: lanes, name: name) { jobs.authenticate(lane: $0, $1) }, jobs: jobs)
     }
 }
+
+/// A data plane's crypto lanes, decided in one place for both roles: none when `tunnel.crypto-threads`
+/// is 1; else lanes for the sending thread (`name-tx-c1`…) and the receiving thread (`name-rx-c1`…).
+struct DataPlaneLanes {
+    private(set) var sending: CryptoWorkers<SealJob>?
+    private(set) var receiving: CryptoWorkers<OpenJob>?
+
+    init() {}
+
+    /// Starts the worker threads for `threads` lanes per data-plane thread (the thread itself included);
+    /// on an error, none is left running.
+    init(threads: Int, name: String) throws(SystemCallError) {
+        guard threads > 1 else { return }
+        receiving = try .receiving(lanes: threads, name: "\(name)-rx")
+        do {
+            sending = try .sending(lanes: threads, name: "\(name)-tx", capacity: DatagramBatch.defaultCapacity)
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    /// Stops and joins the workers. Idempotent.
+    func stop() {
+        sending?.lanes.stop()
+        receiving?.lanes.stop()
+    }
+}

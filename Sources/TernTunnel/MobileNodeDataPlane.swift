@@ -1,4 +1,3 @@
-internal import CTernOS
 import Synchronization
 public import TernDataChannel
 public import TernOS
@@ -43,8 +42,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     /// `tunnel.crypto-threads`: lanes per data-plane thread, the thread itself included (1: none).
     public let cryptoThreads: Int
     /// The two threads' crypto lanes, made by ``start()`` when ``cryptoThreads`` > 1.
-    private var sendingLanes: CryptoWorkers<SealJob>?
-    private var receivingLanes: CryptoWorkers<OpenJob>?
+    private var cryptoLanes = DataPlaneLanes()
 
     /// Index into ``homeAgents`` of the address in use, or −1 while there is no path.
     private let homeAgentIndex = Atomic<Int>(-1)
@@ -112,15 +110,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     }
 
     public func start() throws(SystemCallError) {
-        if cryptoThreads > 1 {
-            receivingLanes = try .receiving(lanes: cryptoThreads, name: "tern-mn-rx")
-            do {
-                sendingLanes = try .sending(lanes: cryptoThreads, name: "tern-mn-tx", capacity: DatagramBatch.defaultCapacity)
-            } catch {
-                stopLanes()
-                throw error
-            }
-        }
+        cryptoLanes = try DataPlaneLanes(threads: cryptoThreads, name: "tern-mn")
         threads.append(try PlatformThread(name: "tern-mn-rx") { [self] in receiveLoop() })
         threads.append(try PlatformThread(name: "tern-mn-tx") { [self] in transmitLoop() })
     }
@@ -130,12 +120,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         wakeUp.signal()
         for thread in threads { thread.join() }
         threads = []
-        stopLanes()
-    }
-
-    private func stopLanes() {
-        sendingLanes?.lanes.stop()
-        receivingLanes?.lanes.stop()
+        cryptoLanes.stop()
     }
 
     public func statistics() -> TunnelCounters { counters.total() }
@@ -209,7 +194,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                         if count == 0 { break }
                         let deliveredBefore = local.packetsReceived
                         core.beginBatch()
-                        if let lanes = receivingLanes {
+                        if let lanes = cryptoLanes.receiving {
                             PacketPath.forEachDatagram(in: batch, count: count, counters: &local) { datagram, local in
                                 queue(datagram, core: core, sink: sink, lanes: lanes, actions: &actions, counters: &local)
                             }
@@ -292,10 +277,10 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                 if poller.isReadable(0) {
                     for _ in 0..<HomeAgentDataPlane.batchesPerWake {
                         let (count, tunEmpty) = try fill(batch, from: reader, core: &core, counters: &local)
-                        sendingLanes?.run(counters: &local)
+                        cryptoLanes.sending?.run(counters: &local)
                         if count > 0, let homeAgent = core.homeAgent {
                             families.update(repeating: !homeAgent.address.isIPv4)
-                            if let lanes = sendingLanes?.jobs {
+                            if let lanes = cryptoLanes.sending?.jobs {
                                 lanes.flush(batch, count: count, families: families, ipv4: ipv4, ipv6: ipv6, counters: &local)
                             } else {
                                 PacketPath.flush(
@@ -347,7 +332,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
         // Jobs of a batch a TUN read error cut short were never sent: they go with it.
-        sendingLanes?.jobs.removeAll()
+        cryptoLanes.sending?.jobs.removeAll()
         // The MN's SA is replaced through the HAC (issue 6); the MN learns of the soft limit from the
         // HA's REINIT_SA_WITH_HAC, so the flag is not kept here.
         var pastSoftLimit = false
@@ -359,7 +344,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
             else { continue }
             guard let datagram = PacketPath.seal(
                 payload: payload, in: slot, destination: destination, outbound: route.outbound, scope: route.scope,
-                counters: &local, pastSoftLimit: &pastSoftLimit, lanes: sendingLanes?.jobs, slotIndex: count)
+                counters: &local, pastSoftLimit: &pastSoftLimit, lanes: cryptoLanes.sending?.jobs, slotIndex: count)
             else { continue }
             if count == 0 {
                 batch.prepareToSend(0, range: datagram, to: route.homeAgent, from: .unspecified)
