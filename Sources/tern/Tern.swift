@@ -78,6 +78,7 @@ func fail(_ message: String, configuration: Bool = false) -> ExitCode {
 /// Stops the command with a library's error: a ``DaemonError`` says whether the configuration is at fault
 /// (exit status 78).
 func fail(_ error: any Error) -> ExitCode {
+    if let exit = error as? ExitCode { return exit }  // already said why
     let daemonError = error as? DaemonError
     return fail(daemonError?.description ?? "\(error)", configuration: daemonError?.configuration ?? false)
 }
