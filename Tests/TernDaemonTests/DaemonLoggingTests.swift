@@ -1,35 +1,11 @@
 import Logging
 import Synchronization
 import TernConfig
+import TernOS
+import TernProtocol
+import TernTunnel
 import TernDaemon
 import Testing
-
-/// A log handler that keeps what it was given, at a level shared like the daemons' (``LogLevelControl``).
-private struct RecordingHandler: LogHandler {
-    let recording: Recording
-    var control: LogLevelControl { recording.control }
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level {
-        get { control.level }
-        set { control.level = newValue }
-    }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) { recording.messages.withLock { $0.append("\(event.level): \(event.message)") } }
-}
-
-private final class Recording: Sendable {
-    let messages = Mutex<[String]>([])
-    let control: LogLevelControl
-    init(_ level: Logger.Level) { control = LogLevelControl(level) }
-    func logger() -> Logger {
-        let handler = RecordingHandler(recording: self)
-        return Logger(label: "tern.test", factory: { _ in handler })
-    }
-    var lines: [String] { messages.withLock { $0 } }
-}
 
 @Suite("The daemons' log level: start, reload, one level for every copy of the logger")
 struct DaemonLoggingTests {
@@ -73,5 +49,33 @@ struct DaemonLoggingTests {
             #expect(control.level == level)
         }
         #expect(Logger.Level(LogLevel.notice) == .notice && Logger.Level(LogLevel.critical) == .critical)
+    }
+}
+
+@Suite("The data planes' events in the log")
+struct EventLogTests {
+    @Test("a failed data-plane thread is critical and signals the notifier that stops the daemon")
+    func threadFailed() throws {
+        let recording = Recording(.info)
+        let failure = try Notifier()
+        log(TunnelEvent.threadFailed(thread: "tern-ha-rx", error: "recvmmsg failed"), recording.logger(), failure: failure)
+        #expect(recording.lines == ["critical: data-plane thread tern-ha-rx stopped: recvmmsg failed"])
+        let poller = Poller([failure.descriptor.rawValue])
+        #expect((try? poller.wait(timeoutMilliseconds: 0)) == true && poller.isReadable(0))
+        log(TunnelEvent.bindingExpired(mobileNode: "one"), recording.logger())
+        #expect(recording.lines.last == "info: binding of one expired")
+    }
+
+    @Test("the Mobile Node's registration and refusals read as sentences")
+    func mobileNode() throws {
+        let recording = Recording(.info)
+        log(
+            MobileNodeEvent.registered(lifetimeSeconds: 600, natKeepaliveSeconds: 25, ipv4HomeAddress: IPv4Address("10.7.0.2")),
+            recording.logger())
+        #expect(recording.lines == ["info: registered: lifetime 600 s, behind NAT (keepalive 25 s), IPv4 home address 10.7.0.2"])
+        log(MobileNodeEvent.ignoredSignalling(octets: 12), recording.logger())
+        #expect(recording.lines.count == 1, "debug: below the level")
+        log(MobileNodeEvent.homeAgentUnresponsive(unanswered: 3), recording.logger())
+        #expect(recording.lines.last?.hasPrefix("warning: the home agent answered none of 3 binding updates") == true)
     }
 }
