@@ -8,7 +8,7 @@ public import TernTunnel
 // What is reloadable is TernConfig's to say (`reload(to:)`); these apply it to the running daemon. A file
 // that does not load changes nothing; a field that needs a restart keeps its running value and is named in
 // a warning. The daemon's parts are reached through the protocols below (conformances in
-// HomeAgentDataPlane+Daemon.swift and Gateway.swift), so tests drive a reload with fakes.
+// TernTunnel+Daemon.swift and Gateway.swift), so tests drive a reload with fakes.
 
 /// The Home Agent's data plane as a reload changes it: static Mobile Nodes and the binding policy.
 public protocol StaticMobileNodes: AnyObject, Sendable {
@@ -159,7 +159,9 @@ public final class HomeAgentReloader {
 
 /// The Mobile Node's control plane as a reload changes it.
 public protocol ReconfigurableMobileNode: AnyObject, Sendable {
-    func reconfigure(_ settings: MobileNodeController.Settings)
+    /// Keeps Mobile Node keepalives every `keepaliveIntervalSeconds` and asks for bindings of
+    /// `requestedLifetimeSeconds`, from the next Binding Update on.
+    func reconfigure(keepaliveIntervalSeconds: Int, requestedLifetimeSeconds: UInt32)
 }
 
 /// Applies a reloaded Mobile Node configuration: keepalive, requested binding lifetime, status file and
@@ -194,9 +196,8 @@ public final class MobileNodeReloader {
         let applied = change.applied
         if change.bindingChanged {
             controller.reconfigure(
-                .init(
-                    keepaliveIntervalSeconds: applied.keepaliveInterval,
-                    requestedLifetimeSeconds: UInt32(clamping: applied.bindingLifetime)))
+                keepaliveIntervalSeconds: applied.keepaliveInterval,
+                requestedLifetimeSeconds: UInt32(clamping: applied.bindingLifetime))
             logger.info(
                 "reload: keepalive \(applied.keepaliveInterval) s, binding lifetime \(applied.bindingLifetime) s (from the next binding update on)")
         }

@@ -4,7 +4,7 @@ public import TernProtocol
 
 /// What the co-located controller needs of the Home Agent's data plane: installing and removing SAs,
 /// putting bindings back after a restart, and the binding changes to persist. The one conformance
-/// (TernTunnel's `HomeAgentDataPlane`) is in `HomeAgentDataPlane+Daemon.swift`; tests use a fake.
+/// (TernTunnel's `HomeAgentDataPlane`) is in `TernTunnel+Daemon.swift`; tests use a fake.
 /// Thread safety: every member may be called from any thread.
 public protocol ControllerDataPlane: AnyObject, Sendable {
     /// Installs an SA the controller issued (or restored). Throws when the SPI is in use or the SA unusable.

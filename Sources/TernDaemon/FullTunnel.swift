@@ -66,7 +66,8 @@ public final class FullTunnelRouting: Sendable {
         var added: [RouteNetlinkMessage.Rule] = []
         do {
             for family in ipv6 ? [false, true] : [false] {
-                let everything = IPPrefix(address: family ? .v6(.any) : .v4(.any), length: 0)!
+                // A /0 of either family is always a prefix; the guard only keeps `!` out.
+                guard let everything = IPPrefix(address: family ? .v6(.any) : .v4(.any), length: 0) else { continue }
                 try netlink.addRoute(everything, interfaceIndex: tunIndex, table: Self.table)
                 for rule in Self.rules(ipv6: family) {
                     try netlink.addRule(rule)

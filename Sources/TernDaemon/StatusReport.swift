@@ -2,7 +2,6 @@ import Foundation
 public import TernController
 import TernOS
 import TernProtocol
-public import TernTunnel
 
 /// What a daemon reports about itself: in the status file and in the final log line. No key ever.
 public struct StatusReport: Codable, Sendable {
@@ -31,16 +30,6 @@ public struct StatusReport: Codable, Sendable {
         public var natKeepaliveSeconds: UInt32?
         public var ipv4HomeAddress: String?
         public var handovers: [Handover]
-
-        public init(_ registration: MobileNodeRegistration) {
-            state = registration.state
-            careOfAddress = registration.careOfAddress?.description
-            homeAgent = registration.homeAgent?.description
-            grantedLifetimeSeconds = registration.grantedLifetimeSeconds
-            natKeepaliveSeconds = registration.natKeepaliveSeconds
-            ipv4HomeAddress = registration.ipv4HomeAddress?.description
-            handovers = registration.handovers.map(Handover.init)
-        }
     }
 
     /// A handover's timeline: milliseconds after the change was detected.
@@ -53,17 +42,6 @@ public struct StatusReport: Codable, Sendable {
         public var bindingUpdateSentAfterMilliseconds: Double?
         public var acknowledgedAfterMilliseconds: Double?
         public var firstDataAfterMilliseconds: Double?
-
-        public init(_ record: HandoverRecord) {
-            trigger = record.trigger.rawValue
-            from = record.from?.description
-            to = record.to?.description
-            homeAgent = record.homeAgent?.description
-            detectedAt = record.detectedAt
-            bindingUpdateSentAfterMilliseconds = record.bindingUpdateSentAfterMilliseconds
-            acknowledgedAfterMilliseconds = record.acknowledgedAfterMilliseconds
-            firstDataAfterMilliseconds = record.firstDataAfterMilliseconds
-        }
     }
 
     public var role: String
@@ -85,29 +63,6 @@ public struct StatusReport: Codable, Sendable {
     /// The co-located controller's connection counters (HA with `hac:` only).
     public var controller: ControllerStatistics?
 
-    public init(
-        role: String, counters: TunnelCounters, bindings: [Binding], registration: Registration? = nil,
-        controller: ControllerStatistics? = nil
-    ) {
-        self.controller = controller
-        self.role = role
-        packetsSent = counters.packetsSent
-        octetsSent = counters.octetsSent
-        packetsReceived = counters.packetsReceived
-        octetsReceived = counters.octetsReceived
-        keepalivesSent = counters.keepalivesSent
-        keepalivesReceived = counters.keepalivesReceived
-        mobilityHeadersSent = counters.mobilityHeadersSent
-        mobilityHeadersReceived = counters.mobilityHeadersReceived
-        bindingMoves = counters.bindingMoves
-        superPacketsRead = counters.superPacketsRead
-        superPacketsWritten = counters.superPacketsWritten
-        cryptoBatchesSplit = counters.cryptoBatchesSplit
-        drops = counters.dropsByLabel
-        self.bindings = bindings
-        self.registration = registration
-    }
-
     /// One line for the log: counters and the drops that happened.
     public var summary: String {
         let dropText = drops.isEmpty ? "none" : drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -121,30 +76,7 @@ public struct StatusReport: Codable, Sendable {
     }
 }
 
-extension StatusReport.Binding {
-    public init(_ binding: HomeAgentBinding, now: UInt64) {
-        mobileNode = binding.mobileNode
-        spi = binding.securityParameterIndex.rawValue
-        endpoint = binding.endpoint?.description
-        let entry = binding.entry.flatMap { $0.expiresAt > now ? $0 : nil }
-        registered = entry != nil
-        careOfAddress = entry?.careOfAddress?.description
-        behindNAT = entry?.behindNAT
-        lifetimeSeconds = entry?.lifetimeSeconds
-        expiresInSeconds = entry.map { Double($0.expiresAt - now) / 1e9 }
-        ipv4HomeAddress = entry?.ipv4HomeAddress?.description
-        sequenceNumber = entry?.sequenceNumber
-    }
-}
-
 /// A handover in one line for the log.
 public struct HandoverSummary {
     public let text: String
-
-    public init(_ record: HandoverRecord) {
-        func ms(_ value: Double?) -> String { value.map { String(format: "%.1f ms", $0) } ?? "—" }
-        text = "\(record.trigger.rawValue) \(record.from?.description ?? "none") → \(record.to?.description ?? "none")"
-            + ": binding update after \(ms(record.bindingUpdateSentAfterMilliseconds)), acknowledged after "
-            + "\(ms(record.acknowledgedAfterMilliseconds)), first data after \(ms(record.firstDataAfterMilliseconds))"
-    }
 }

@@ -39,6 +39,12 @@ extension FileTrust {
         return try readWhole(descriptor, path: path, size: status.size, limit: limit)
     }
 
+    /// ``readSecret(_:noun:limit:)``, or nil when there is no such file (a state file not yet written).
+    public static func readSecretIfPresent(_ path: String, noun: String, limit: Int) throws(FileReadError) -> [UInt8]? {
+        guard let (descriptor, status) = try openSecret(path, noun: noun, missingIsNil: true) else { return nil }
+        return try readWhole(descriptor, path: path, size: status.size, limit: limit)
+    }
+
     /// The size and first `length` octets of the secret file at `path` (fewer when it is shorter), after the
     /// secret-file checks; nil when there is no such file (it is to be created).
     public static func secretFileHeader(

@@ -234,18 +234,3 @@ struct HomeAgentCommand: ParsableCommand {
 func dataPlaneFailureNotifier() throws -> Notifier {
     do { return try Notifier() } catch { throw fail("cannot create the data-plane failure notifier: \(error)") }
 }
-
-/// Logs a data-plane event; a thread failure also signals `failure`, which stops the daemon.
-func log(_ event: TunnelEvent, _ logger: Logger, failure: Notifier? = nil) {
-    switch event {
-    case .bindingMoved(let node, let from, let to):
-        logger.info("binding of \(node) moved: \(from?.description ?? "none") -> \(to)")
-    case .threadFailed(let thread, let error):
-        logger.critical("data-plane thread \(thread) stopped: \(error)")
-        failure?.signal()
-    case .bindingUpdate(let node, let outcome):
-        logger.debug("binding update from \(node): \(outcome)")
-    case .bindingExpired(let node):
-        logger.info("binding of \(node) expired")
-    }
-}

@@ -326,36 +326,3 @@ extension MobileNodeCommand {
         }
     }
 }
-
-/// Logs a control-plane event of the Mobile Node.
-func log(_ event: MobileNodeEvent, _ logger: Logger) {
-    switch event {
-    case .pathChanged(let trigger, let description):
-        logger.info("path to the home agent (\(trigger.rawValue)): \(description)")
-    case .registered(let lifetime, let natKeepalive, let ipv4HomeAddress):
-        var text = "registered: lifetime \(lifetime) s"
-        if let natKeepalive { text += ", behind NAT (keepalive \(natKeepalive) s)" }
-        if let ipv4HomeAddress { text += ", IPv4 home address \(ipv4HomeAddress)" }
-        logger.info("\(text)")
-    case .rejected(let status):
-        logger.error("the home agent refused the binding update: status \(status)")
-    case .reinitializeSecurityAssociation:
-        logger.warning("the home agent asks for a new security association (REINIT_SA_WITH_HAC, 176)")
-    case .registrationExpired:
-        logger.warning("the binding's lifetime ran out before a refresh was accepted; registering again")
-    case .deregistered:
-        logger.info("deregistered from the home agent")
-    case .handover(let record):
-        logger.info("handover: \(HandoverSummary(record).text)")
-    case .rekeyed(let spi):
-        logger.info("re-keyed: sending under SPI \(spi) from now on (the previous SA is kept 60 s for packets in flight)")
-    case .homeAgentUnresponsive(let unanswered):
-        logger.warning(
-            "the home agent answered none of \(unanswered) binding updates: it no longer knows this SA or binding; registering again (and, with a HAC, bootstrapping a new SA)"
-        )
-    case .ignoredSignalling(let octets):
-        logger.debug("ignored a \(octets)-octet mobility header that is not a BA or BE")
-    case .failed(let reason):
-        logger.error("\(reason)")
-    }
-}

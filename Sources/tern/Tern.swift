@@ -55,85 +55,18 @@ struct DaemonOptions: ParsableArguments {
     /// The daemon's logger, at `--log-level`, else the config's `log-level`, else info. Its level is
     /// shared by every copy (threads hold copies), so a reload changes it everywhere at once.
     func makeLogger(label: String, configured: LogLevel?) -> Logger {
-        let level = LogLevelControl(logLevel ?? configured.map(Logger.Level.init) ?? .info)
+        let level = LogLevelControl(DaemonLogLevel.initial(commandLine: logLevel, configured: configured))
         LoggingSystem.bootstrap { SharedLevelLogHandler(inner: StreamLogHandler.standardError(label: $0), level: level) }
         return Logger(label: label)
     }
 
-    /// What a reload does with the config's `log-level`: the command line wins when it named a level.
+    /// What a reload does with the config's `log-level` (``DaemonLogLevel/reload(configured:commandLine:logger:)``).
     func reloadLogLevel(_ configured: LogLevel?, logger: inout Logger) {
-        if let fixed = logLevel {
-            if let configured, Logger.Level(configured) != fixed {
-                logger.warning("log-level: --log-level \(fixed) on the command line wins over \(configured.rawValue); not changed")
-            }
-            return
-        }
-        let wanted = configured.map(Logger.Level.init) ?? .info
-        guard wanted != logger.logLevel else { return }
-        logger.notice("log-level: \(logger.logLevel) -> \(wanted)")
-        logger.logLevel = wanted
+        DaemonLogLevel.reload(configured: configured, commandLine: logLevel, logger: &logger)
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-extension Logger.Level {
-    init(_ level: LogLevel) {
-        switch level {
-        case .trace: self = .trace
-        case .debug: self = .debug
-        case .info: self = .info
-        case .notice: self = .notice
-        case .warning: self = .warning
-        case .error: self = .error
-        case .critical: self = .critical
-        }
-    }
-}
-
-/// The one log level of the process, which every logger reads on every message (one atomic load).
-final class LogLevelControl: Sendable {
-    private let raw: Atomic<UInt8>
-
-    init(_ level: Logger.Level) { raw = Atomic(Self.index(level)) }
-
-    var level: Logger.Level {
-        get { Logger.Level.allCases[Int(raw.load(ordering: .relaxed))] }
-        set { raw.store(Self.index(newValue), ordering: .relaxed) }
-    }
-
-    private static func index(_ level: Logger.Level) -> UInt8 {
-        UInt8(Logger.Level.allCases.firstIndex(of: level) ?? 0)
-    }
-}
-
-/// Standard error, at the level ``LogLevelControl`` holds.
-struct SharedLevelLogHandler: LogHandler {
-    var inner: StreamLogHandler
-    let level: LogLevelControl
-
-    var logLevel: Logger.Level {
-        get { level.level }
-        set { level.level = newValue }
-    }
-
-    var metadata: Logger.Metadata {
-        get { inner.metadata }
-        set { inner.metadata = newValue }
-    }
-
-    var metadataProvider: Logger.MetadataProvider? {
-        get { inner.metadataProvider }
-        set { inner.metadataProvider = newValue }
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { inner[metadataKey: key] }
-        set { inner[metadataKey: key] = newValue }
-    }
-
-    func log(event: LogEvent) { inner.log(event: event) }
-}
 
 /// Stops the command with `message` on standard error and exit status 1 (78, EX_CONFIG, for bad
 /// configuration).
@@ -145,6 +78,7 @@ func fail(_ message: String, configuration: Bool = false) -> ExitCode {
 /// Stops the command with a library's error: a ``DaemonError`` says whether the configuration is at fault
 /// (exit status 78).
 func fail(_ error: any Error) -> ExitCode {
+    if let exit = error as? ExitCode { return exit }  // already said why
     let daemonError = error as? DaemonError
     return fail(daemonError?.description ?? "\(error)", configuration: daemonError?.configuration ?? false)
 }

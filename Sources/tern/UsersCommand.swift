@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TernCrypto
+import TernDaemon
 import TernOS
 import TernProtocol
 import TernStore
@@ -60,9 +61,6 @@ struct UsersCommand: ParsableCommand {
         }
     }
 
-    /// Octets of a generated pre-shared key: 256 bits, the HMAC-SHA256 key size.
-    static let preSharedKeyLength = 32
-
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a Mobile Node and generate its pre-shared key.")
         @OptionGroup var database: DatabaseOption
@@ -71,26 +69,19 @@ struct UsersCommand: ParsableCommand {
         var pskFile: String
 
         func run() throws {
-            try validateIdentity(identity)
+            let nai: NetworkAccessIdentifier
+            do { nai = try MobileNodeAccounts.identity(identity) } catch { throw fail(error) }
             let key: [UInt8]
             do {
-                key = try SecureRandom.bytes(count: UsersCommand.preSharedKeyLength)
+                key = try SecureRandom.bytes(count: MobileNodeAccounts.preSharedKeyLength)
             } catch {
                 throw fail("cannot generate a key: \(error)")
             }
-            // The file first (refusing to overwrite), so a key is never stored that nobody holds.
-            let text = Array((key.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
-            do { try PrivateFile.create(pskFile, contents: text) } catch {
-                throw fail("cannot create \(pskFile): \(error.explanation)")
-            }
+            let store = try database.open()
             do {
-                try database.open().addMobileNode(identity: identity, preSharedKey: key, at: Date().timeIntervalSince1970)
-            } catch let error as StoreError {
-                try? PrivateFile.remove(pskFile)
-                throw fail("\(error)")
+                try MobileNodeAccounts.add(nai, key: key, pskFile: pskFile, store: store, now: wallClockSeconds())
             } catch {
-                try? PrivateFile.remove(pskFile)
-                throw error
+                throw fail(error)
             }
             print("added \(identity); its pre-shared key is in \(pskFile) (mode 0600): give it to the Mobile Node")
         }
@@ -103,7 +94,7 @@ struct UsersCommand: ParsableCommand {
         func run() throws {
             let nodes = try records(database.open())
             if nodes.isEmpty { print("no mobile nodes") }
-            for node in nodes { print(describe(node)) }
+            for node in nodes { print(MobileNodeAccounts.describe(node)) }
         }
     }
 
@@ -116,7 +107,7 @@ struct UsersCommand: ParsableCommand {
             guard let node = try records(database.open()).first(where: { $0.identity == identity }) else {
                 throw fail("no mobile node named \(identity)")
             }
-            print(describe(node))
+            print(MobileNodeAccounts.describe(node))
             for sa in node.securityAssociations {
                 let end = Date(timeIntervalSince1970: sa.validityEnd)
                 print("  SA \(sa.securityParameterIndex): suite \(sa.suite) (\(sa.suite.name)), scope \(sa.scope.rawValue), valid until \(end)")
@@ -183,28 +174,8 @@ private func setDisabled(_ disabled: Bool, _ identity: String, _ database: Users
 
 private func records(_ store: HomeAgentControllerStore) throws -> [MobileNodeRecord] {
     do {
-        return try store.mobileNodes(at: Date().timeIntervalSince1970)
+        return try store.mobileNodes(at: wallClockSeconds())
     } catch {
         throw fail("\(error)")
-    }
-}
-
-private func describe(_ node: MobileNodeRecord) -> String {
-    let addresses = node.homeAddresses.isEmpty ? "none yet" : node.homeAddresses.map(\.description).joined(separator: ", ")
-    return "\(node.identity)\(node.disabled ? " (disabled)" : ""): home addresses \(addresses); \(node.securityAssociations.count) live SA(s)"
-}
-
-/// Longest identity accepted (RFC 4282 §2.2: NAIs of up to 253 octets must be supported).
-private let maximumIdentityLength = 253
-
-/// An NAI (RFC 4282): `user@realm` or a bare realm-less user, printable ASCII without spaces.
-private func validateIdentity(_ identity: String) throws {
-    let octets = Array(identity.utf8)
-    guard !octets.isEmpty, octets.count <= maximumIdentityLength,
-        octets.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }),
-        octets.filter({ $0 == UInt8(ascii: "@") }).count <= 1, octets.first != UInt8(ascii: "@"),
-        octets.last != UInt8(ascii: "@")
-    else {
-        throw fail("\(identity.debugDescription) is not a network access identifier (user@realm, RFC 4282)", configuration: true)
     }
 }

@@ -146,3 +146,31 @@ func storeWithIssuedSAs(
     }
     return (store, issued)
 }
+
+/// A log handler that keeps what it was given, at a level shared like the daemons' (``LogLevelControl``).
+struct RecordingHandler: LogHandler {
+    let recording: Recording
+    var control: LogLevelControl { recording.control }
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level {
+        get { control.level }
+        set { control.level = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { recording.messages.withLock { $0.append("\(event.level): \(event.message)") } }
+}
+
+final class Recording: Sendable {
+    let messages = Mutex<[String]>([])
+    let control: LogLevelControl
+    init(_ level: Logger.Level) { control = LogLevelControl(level) }
+    func logger() -> Logger {
+        let handler = RecordingHandler(recording: self)
+        return Logger(label: "tern.test", factory: { _ in handler })
+    }
+    var lines: [String] { messages.withLock { $0 } }
+}
+

@@ -67,6 +67,19 @@ struct TrustedFileReadTests {
         #expect(error.errno == ENOENT)
     }
 
+    @Test("a secret file that may be absent: nil when missing, the same checks when present")
+    func ifPresent() throws {
+        guard geteuid() == 0 else { return }
+        let directory = try Directory()
+        #expect(try FileTrust.readSecretIfPresent(directory.path + "/none", noun: "state file", limit: 8) == nil)
+        let file = directory.write("state", [5, 6])
+        #expect(try FileTrust.readSecretIfPresent(file, noun: "state file", limit: 8) == [5, 6])
+        chmod(file, 0o660)
+        #expect(throws: FileReadError.refused("state file has mode 0660; it must not grant group or others any access (chmod 600)")) {
+            try FileTrust.readSecretIfPresent(file, noun: "state file", limit: 8)
+        }
+    }
+
     @Test("the header of a secret file: nil when missing, short files give what they hold, the rule still holds")
     func header() throws {
         guard geteuid() == 0 else { return }
