@@ -38,7 +38,7 @@ final class Simulation {
     }
 
     /// How long a run lasts in virtual time.
-    static let duration: VirtualTime = 8 * 60 * second
+    static let duration: VirtualTime = 6 * 60 * second
     /// An MN must be reachable again this long after a move, a resume or its HA's restart: the Binding
     /// Update backoff (1.5 s, then doubling to 32 s) with the loss the network may inflict (at most
     /// ``maximumConsecutiveLosses`` in a row per direction) fits well inside.
@@ -156,9 +156,10 @@ final class Simulation {
                 queue.schedule(.rebind(node.index), at: random.between(5 * second, Self.duration))
             }
             if random.chance(40) {
+                // Suspended for up to three minutes, early enough that the bound after the resume is checked.
                 queue.schedule(
-                    .suspend(node.index, for: random.between(30 * second, 4 * 60 * second)),
-                    at: random.between(10 * second, Self.duration / 2))
+                    .suspend(node.index, for: random.between(30 * second, 3 * 60 * second)),
+                    at: random.between(10 * second, Self.duration - 3 * 60 * second - Self.reachabilityBound))
             }
             if random.chance(30) {
                 queue.schedule(.clockJump(node.index), at: random.between(5 * second, Self.duration))
