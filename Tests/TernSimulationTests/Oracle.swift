@@ -9,8 +9,9 @@ struct Oracle {
         case homeAgentToMobileNode = 2
     }
 
-    /// (direction, SPI, sequence number) → fingerprint of the one datagram sealed with it.
-    private var sealed: [UInt64: UInt64] = [:]
+    /// (direction, SPI, sequence number) → the one datagram sealed with it (the delivered copies share its
+    /// storage, so comparing is cheap).
+    private var sealed: [UInt64: [UInt8]] = [:]
     /// MN → HA numbers any HA run accepted, and those the current run of each HA accepted.
     private var acceptedByHomeAgents: Set<UInt64> = []
     private var acceptedThisRun: [Int: Set<UInt64>] = [:]
@@ -31,11 +32,11 @@ struct Oracle {
         guard sealed[key] == nil else {
             return "\(byHomeAgent ? "HA" : "MN") sealed SPI \(spi.rawValue) sequence number \(sequenceNumber) a second time"
         }
-        sealed[key] = fingerprint(bytes)
+        sealed[key] = bytes
         return nil
     }
 
-    private func isGenuine(_ key: UInt64, _ bytes: [UInt8]) -> Bool { sealed[key] == fingerprint(bytes) }
+    private func isGenuine(_ key: UInt64, _ bytes: [UInt8]) -> Bool { sealed[key] == bytes }
 
     mutating func homeAgentAccepted(_ agent: Int, spi: SecurityParameterIndex, _ sequenceNumber: UInt32, bytes: [UInt8])
         -> String?
