@@ -66,6 +66,8 @@ final class Simulation {
         var reachabilityChecks = 0
         var deliveredToMobileNodes = 0
         var deliveredToInternet = 0
+        /// What the cores dropped, by reason (the attacker's work shows here).
+        var drops: [String: UInt64] = [:]
 
         mutating func add(_ other: Statistics) {
             bindingMoves += other.bindingMoves
@@ -80,6 +82,7 @@ final class Simulation {
             reachabilityChecks += other.reachabilityChecks
             deliveredToMobileNodes += other.deliveredToMobileNodes
             deliveredToInternet += other.deliveredToInternet
+            drops.merge(other.drops, uniquingKeysWith: +)
         }
 
         var description: String {
@@ -87,7 +90,8 @@ final class Simulation {
                 + "\(attacks) attacks, \(homeAgentRestarts) HA restarts (\(uncleanRestarts) unclean), \(suspends) suspends, "
                 + "\(clockJumps) clock jumps, \(uplinkSwitches) uplink switches, \(natRebindings) NAT rebindings, "
                 + "\(reachabilityChecks) reachability checks passed, \(deliveredToMobileNodes) packets delivered to MNs, "
-                + "\(deliveredToInternet) from MNs"
+                + "\(deliveredToInternet) from MNs; drops: "
+                + drops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         }
     }
 
@@ -134,7 +138,7 @@ final class Simulation {
                 mobileNode: index, spi: spi, homeAddress: homeAddress, random: &random)
             homeAgents[homeAgent].install(mobileNode: index, association: association, homeAddress: homeAddress)
             let node = try SimulatedMobileNode(
-                index: index, homeAgent: homeAgent, homeAddress: homeAddress, association: association,
+                index: index, homeAgent: homeAgents[homeAgent], homeAddress: homeAddress, association: association,
                 uplink: random.chance(50) ? .v4 : .v6, natPort: UInt16.random(in: 1024...65535, using: &random),
                 initialSequenceNumber: UInt16.random(in: 0...UInt16.max, using: &random), at: 0)
             mobileNodes.append(node)
@@ -189,6 +193,8 @@ final class Simulation {
             if violation == nil { checkInvariants() }
         }
         steps = step
+        for node in mobileNodes { statistics.drops.merge(node.counters.dropsByLabel.mapKeys { "MN " + $0 }, uniquingKeysWith: +) }
+        for agent in homeAgents { statistics.drops.merge(agent.counters.dropsByLabel.mapKeys { "HA " + $0 }, uniquingKeysWith: +) }
         return violation
     }
 
@@ -499,5 +505,11 @@ final class Simulation {
             text = "\(entry.event)"
         }
         return "  \(entry.step) t=\(Double(entry.time) / 1e9): \(text)"
+    }
+}
+
+extension Dictionary {
+    func mapKeys(_ transform: (Key) -> Key) -> [Key: Value] {
+        Dictionary(uniqueKeysWithValues: map { (transform($0.key), $0.value) })
     }
 }
