@@ -9,7 +9,8 @@
 //   TernCrypto       thin Swift wrapper over OpenSSL EVP: cipher contexts, HMAC, AES-XCBC-MAC, RNG.
 //   TernDataChannel  pure (no descriptors): seal/open in place per RFC 6618 §6 / RFC 4303 §2 for all suites.
 //   TernOS           the one OS layer: every syscall, TUN, UDP batches, rtnetlink, clocks.
-//   TernTunnel       the HA and MN data planes and the MN's control plane (binding management).
+//   TernRoles        pure: the HA's and MN's per-datagram decisions (HomeAgentCore, MobileNodeCore).
+//   TernTunnel       the HA and MN data planes (threads driving TernRoles) and the MN's control plane.
 //   TernStore        the Home Agent Controller's SQLite state (GRDB).
 //   TernPrivileges   least privilege after setup: libcap (CLibCap) names and reads, CTernPrivileges
 //                    changes credentials on every thread (docs/privileges.md).
@@ -30,6 +31,7 @@ let package = Package(
         .library(name: "TernProtocol", targets: ["TernProtocol"]),
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernDataChannel", targets: ["TernDataChannel"]),
+        .library(name: "TernRoles", targets: ["TernRoles"]),
         .library(name: "TernHAC", targets: ["TernHAC"]),
         .library(name: "TernOS", targets: ["TernOS"]),
         .library(name: "TernTLS", targets: ["TernTLS"]),
@@ -67,7 +69,7 @@ let package = Package(
         .target(name: "TernRoles", dependencies: ["TernProtocol", "TernDataChannel"], swiftSettings: strict),
         // The data plane: dedicated threads moving packets between the TUN device and UDP, driving TernRoles.
         .target(
-            name: "TernTunnel", dependencies: ["CTernOS", "TernOS", "TernProtocol", "TernDataChannel", "TernRoles"],
+            name: "TernTunnel", dependencies: ["TernOS", "TernProtocol", "TernDataChannel", "TernRoles"],
             swiftSettings: strict),
         .target(name: "TernCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         // TLS for MN <-> HAC (RFC 6618 §5, §9.2): OpenSSL's libssl on memory BIOs over TernOS TCP sockets,

@@ -3,7 +3,7 @@ import TernCrypto
 public import TernDataChannel
 public import TernHAC
 public import TernStore
-public import TernOS
+import TernOS
 public import TernProtocol
 public import TernTLS
 

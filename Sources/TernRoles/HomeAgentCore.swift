@@ -15,24 +15,24 @@ public import TernProtocol
 ///
 /// Per datagram nothing is allocated: datagrams are opened in place in the caller's slots, and the
 /// actions' arrays keep their capacity.
-package struct HomeAgentCore {
+public struct HomeAgentCore {
     /// The sessions (SAs) the core serves, replaced whole when an SA is installed or retired.
-    package let tables: SessionTableSource
+    public let tables: SessionTableSource
     /// The sessions, as of this batch.
-    package private(set) var view: SessionTableView
+    public private(set) var view: SessionTableView
     /// PType 0 finds its Mobile Node by the outer address of an active binding; only this half moves
     /// bindings, so only it keeps this map.
     private var sessionByEndpoint: [SocketAddress: MobileNodeSession] = [:]
     /// The binding cache (RFC 6275 §9): Binding Updates are decided here.
-    package private(set) var cache: BindingCache
+    public private(set) var cache: BindingCache
     /// The time of the batch being handled: monotonic nanoseconds, and seconds since 1970 (validity).
-    package private(set) var now: UInt64 = 0
-    package private(set) var wallClock: Double = 0
+    public private(set) var now: UInt64 = 0
+    public private(set) var wallClock: Double = 0
 
     /// At most one "unknown binding" Binding Error a second to one Mobile Node.
-    package static let bindingErrorInterval: UInt64 = 1_000_000_000
+    public static let bindingErrorInterval: UInt64 = 1_000_000_000
 
-    package init(tables: SessionTableSource, policy: BindingCache.Policy) {
+    public init(tables: SessionTableSource, policy: BindingCache.Policy) {
         self.tables = tables
         view = SessionTableView(tables)
         cache = BindingCache(policy: policy)
@@ -40,20 +40,20 @@ package struct HomeAgentCore {
     }
 
     /// The sending half, sharing this core's sessions.
-    package func makeTransmitter() -> Transmitter { Transmitter(tables: tables) }
+    public func makeTransmitter() -> Transmitter { Transmitter(tables: tables) }
 
     /// Lifetimes and keepalives granted from the next Binding Update on (configuration reload).
-    package var policy: BindingCache.Policy {
+    public var policy: BindingCache.Policy {
         get { cache.policy }
         set { cache.policy = newValue }
     }
 
     /// When the next binding expires (monotonic ns), if any is live.
-    package var nextExpiry: UInt64? { cache.nextExpiry }
+    public var nextExpiry: UInt64? { cache.nextExpiry }
 
     /// Once per batch, before its datagrams: the time, and the session table if it changed.
     @inline(__always)
-    package mutating func beginBatch(now: UInt64, wallClock: Double) {
+    public mutating func beginBatch(now: UInt64, wallClock: Double) {
         self.now = now
         self.wallClock = wallClock
         if view.refresh(from: tables) { rebuildEndpointMap() }
@@ -72,7 +72,7 @@ package struct HomeAgentCore {
     /// Where a datagram belongs before any crypto: dropped (counted), PType 0 (found by its outer
     /// address once earlier datagrams of the batch have moved their bindings), or a protected datagram
     /// of `session`.
-    package enum Classification {
+    public enum Classification {
         case dropped
         case plaintext
         case protected(MobileNodeSession)
@@ -81,7 +81,7 @@ package struct HomeAgentCore {
     /// The ordered first step: header and SPI. With crypto lanes the engine opens `.protected` ones on
     /// the lanes and hands them to ``handle(_:of:session:counters:actions:)`` in arrival order.
     @inline(__always)
-    package func classify(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters) -> Classification {
+    public func classify(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters) -> Classification {
         let header: DataChannelHeader
         do {
             header = try DataChannel.parseHeader(UnsafeRawBufferPointer(datagram.buffer), datagram: datagram.range)
@@ -104,7 +104,7 @@ package struct HomeAgentCore {
     /// One received datagram, whole: classified, opened in place (replay check, ICV, replay accept),
     /// then ``handle(_:of:session:counters:actions:)``.
     @inline(__always)
-    package mutating func receive(
+    public mutating func receive(
         _ datagram: ReceivedDatagram, counters local: inout TunnelCounters, actions: inout HomeAgentActions
     ) -> ReceiveVerdict {
         let session: MobileNodeSession
@@ -133,7 +133,7 @@ package struct HomeAgentCore {
     /// What an authenticated datagram does: moves its binding when it is the newest, asks an MN without
     /// a binding to register, and is counted, answered (Mobility Header) or written to the TUN device.
     @inline(__always)
-    package mutating func handle(
+    public mutating func handle(
         _ opened: OpenedDatagram, of datagram: ReceivedDatagram, session: MobileNodeSession,
         counters local: inout TunnelCounters, actions: inout HomeAgentActions
     ) -> ReceiveVerdict {
@@ -203,7 +203,7 @@ package struct HomeAgentCore {
     }
 
     /// Queues `message` for the sending half, to `endpoint`, under `session`'s outbound SA.
-    package func reply(
+    public func reply(
         _ message: MobilityMessage, to endpoint: Endpoint, session: MobileNodeSession, actions: inout HomeAgentActions
     ) {
         actions.replies.append(
@@ -268,7 +268,7 @@ package struct HomeAgentCore {
 
     /// Puts back bindings a previous run accepted (times on this process's monotonic clock, `now`). A
     /// restored endpoint has no known local address: the kernel picks.
-    package mutating func restore(_ bindings: [HomeAgentBindingChange], at now: UInt64, actions: inout HomeAgentActions) {
+    public mutating func restore(_ bindings: [HomeAgentBindingChange], at now: UInt64, actions: inout HomeAgentActions) {
         if view.refresh(from: tables) { rebuildEndpointMap() }
         for restored in bindings {
             guard let entry = restored.entry, let session = view.table.bySPI[restored.spi.rawValue] else { continue }
@@ -285,7 +285,7 @@ package struct HomeAgentCore {
 
     /// Removes the bindings whose lifetime ran out by `now`: no more packets go to those MNs until they
     /// register again.
-    package mutating func expire(at now: UInt64, actions: inout HomeAgentActions) {
+    public mutating func expire(at now: UInt64, actions: inout HomeAgentActions) {
         guard let next = cache.nextExpiry, next <= now else { return }
         for entry in cache.expire(at: now) {
             actions.bindingChanges.append(HomeAgentBindingChange(spi: entry.spi, entry: nil, endpoint: nil))

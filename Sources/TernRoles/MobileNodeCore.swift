@@ -3,16 +3,16 @@ public import TernProtocol
 
 /// What the Mobile Node's core asks to be done after a received batch, besides the TUN writes each
 /// ``ReceiveVerdict`` names. Caller-owned and reused (capacity kept).
-package struct MobileNodeActions {
+public struct MobileNodeActions {
     /// Authenticated Mobility Headers from the HA (Binding Acknowledgements, Errors), for the control
     /// plane (``MobileNodeController``), which owns the Binding Update List.
-    package var mobilityHeaders: [[UInt8]] = []
+    public var mobilityHeaders: [[UInt8]] = []
     /// The highest accepted HA→MN number moved (only when the SA's state persists).
-    package var highWaterMoved = false
+    public var highWaterMoved = false
 
-    package init() {}
+    public init() {}
 
-    package mutating func removeAll() {
+    public mutating func removeAll() {
         if !mobilityHeaders.isEmpty { mobilityHeaders.removeAll(keepingCapacity: true) }
         highWaterMoved = false
     }
@@ -27,16 +27,16 @@ package struct MobileNodeActions {
 /// The Binding Update List and the choice of the HA's address are the control plane's
 /// (``MobileNodeController``, TernProtocol's `BindingUpdateList`); the core hands it the Mobility Headers
 /// it receives and takes the address in use per batch.
-package struct MobileNodeCore {
-    package let associations: AssociationSource
-    package private(set) var view: AssociationView
+public struct MobileNodeCore {
+    public let associations: AssociationSource
+    public private(set) var view: AssociationView
     /// The Home Agent's service addresses: a datagram from anywhere else is dropped before any crypto.
-    package let homeAgents: [SocketAddress]
-    package let homeAddresses: [IPAddress]
+    public let homeAgents: [SocketAddress]
+    public let homeAddresses: [IPAddress]
     /// Whether the SA's sequence state persists (a static SA with a state directory).
-    package let persistsSequenceState: Bool
+    public let persistsSequenceState: Bool
 
-    package init(
+    public init(
         associations: AssociationSource, homeAgents: [SocketAddress], homeAddresses: [IPAddress],
         persistsSequenceState: Bool
     ) {
@@ -48,18 +48,18 @@ package struct MobileNodeCore {
     }
 
     /// The sending half, sharing this core's SAs.
-    package func makeTransmitter(keepaliveIntervalSeconds: Int, now: UInt64) -> Transmitter {
+    public func makeTransmitter(keepaliveIntervalSeconds: Int, now: UInt64) -> Transmitter {
         Transmitter(associations: associations, keepaliveIntervalSeconds: keepaliveIntervalSeconds, now: now)
     }
 
     /// Once per batch: picks up a newly installed SA.
     @inline(__always)
-    package mutating func beginBatch() { view.refresh(associations) }
+    public mutating func beginBatch() { view.refresh(associations) }
 
     /// The ordered first step: the datagram must come from the HA; then the inbound SA its SPI names.
     /// nil after counting the drop.
     @inline(__always)
-    package func classify(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters) -> InboundSecurityAssociation? {
+    public func classify(_ datagram: ReceivedDatagram, counters local: inout TunnelCounters) -> InboundSecurityAssociation? {
         guard let source = datagram.source, homeAgents.contains(source) else {
             local.drop(.notFromHomeAgent)
             return nil
@@ -69,7 +69,7 @@ package struct MobileNodeCore {
 
     /// One received datagram, whole: checked, opened in place, then ``handle(_:of:counters:actions:)``.
     @inline(__always)
-    package mutating func receive(
+    public mutating func receive(
         _ datagram: ReceivedDatagram, counters local: inout TunnelCounters, actions: inout MobileNodeActions
     ) -> ReceiveVerdict {
         guard let inbound = classify(datagram, counters: &local) else { return .done }
@@ -85,7 +85,7 @@ package struct MobileNodeCore {
     /// What an opened datagram asks for: counted (keepalive), handed to the control plane (Mobility
     /// Header), or written to the TUN device (an inner packet for one of the Home Addresses).
     @inline(__always)
-    package func handle(
+    public func handle(
         _ opened: OpenedDatagram, of datagram: ReceivedDatagram, counters local: inout TunnelCounters,
         actions: inout MobileNodeActions
     ) -> ReceiveVerdict {
@@ -115,24 +115,24 @@ package struct MobileNodeCore {
 
 extension MobileNodeCore {
     /// Where the MN's datagrams go now and under which SA.
-    package struct Route {
-        package let outbound: OutboundSecurityAssociation
-        package let scope: SecurityAssociationScope
-        package let homeAgent: SocketAddress
+    public struct Route {
+        public let outbound: OutboundSecurityAssociation
+        public let scope: SecurityAssociationScope
+        public let homeAgent: SocketAddress
     }
 
     /// The Mobile Node's sending half: every inner packet goes to the HA address in use (the control
     /// plane's choice, given per batch), under the current SA, within its reservation; a keepalive goes
     /// out when nothing else was sent for the keepalive interval (DESIGN.md: keepalive, NAT refresh).
-    package struct Transmitter {
+    public struct Transmitter {
         private let associations: AssociationSource
-        package private(set) var view: AssociationView
-        package private(set) var homeAgent: SocketAddress?
+        public private(set) var view: AssociationView
+        public private(set) var homeAgent: SocketAddress?
         /// Reservation requests this side raised, for the engine to hand on.
-        package var reservationRequests = SequenceReservationRequests()
-        package private(set) var keepalive: KeepaliveSchedule
+        public var reservationRequests = SequenceReservationRequests()
+        public private(set) var keepalive: KeepaliveSchedule
 
-        package init(associations: AssociationSource, keepaliveIntervalSeconds: Int, now: UInt64) {
+        public init(associations: AssociationSource, keepaliveIntervalSeconds: Int, now: UInt64) {
             self.associations = associations
             view = AssociationView(associations)
             keepalive = KeepaliveSchedule(intervalSeconds: keepaliveIntervalSeconds, now: now)
@@ -140,7 +140,7 @@ extension MobileNodeCore {
 
         /// Once per batch: the HA address in use (nil: no path) and a newly installed SA.
         @inline(__always)
-        package mutating func beginBatch(homeAgent: SocketAddress?) {
+        public mutating func beginBatch(homeAgent: SocketAddress?) {
             self.homeAgent = homeAgent
             view.refresh(associations)
         }
@@ -149,7 +149,7 @@ extension MobileNodeCore {
         /// (not an IP packet, no path to the HA, the reservation used up). The caller seals under
         /// `route.outbound` and sends to `route.homeAgent`.
         @inline(__always)
-        package mutating func route(
+        public mutating func route(
             _ slot: UnsafeRawBufferPointer, payload: Range<Int>, counters local: inout TunnelCounters
         ) -> (route: Route, destination: IPAddress)? {
             guard let destination = InnerPacket.destination(slot, payload) else {
@@ -163,7 +163,7 @@ extension MobileNodeCore {
         /// The route for a datagram of the MN's own (a Mobility Header, a keepalive), or nil after counting
         /// why not.
         @inline(__always)
-        package mutating func signallingRoute(counters local: inout TunnelCounters) -> Route? {
+        public mutating func signallingRoute(counters local: inout TunnelCounters) -> Route? {
             guard let homeAgent else {
                 local.drop(.noPathToHomeAgent)
                 return nil
@@ -178,23 +178,23 @@ extension MobileNodeCore {
 
         /// Something went out at `now`: the keepalive waits another interval.
         @inline(__always)
-        package mutating func sent(at now: UInt64) { keepalive.sent(at: now) }
+        public mutating func sent(at now: UInt64) { keepalive.sent(at: now) }
 
         /// The keepalive interval from now on (a NAT's refresh time can shorten it); 0: none.
-        package mutating func setKeepaliveInterval(seconds: Int) {
+        public mutating func setKeepaliveInterval(seconds: Int) {
             keepalive = KeepaliveSchedule(intervalSeconds: seconds, now: keepalive.lastSent)
         }
 
         /// Whether a keepalive is due at `now`; when it is, it counts as sent (whether or not a path
         /// exists, so an MN without one does not spin).
-        package mutating func keepaliveDue(at now: UInt64) -> Bool {
+        public mutating func keepaliveDue(at now: UInt64) -> Bool {
             guard keepalive.isDue(at: now) else { return false }
             keepalive.sent(at: now)
             return true
         }
 
         /// Milliseconds until the next keepalive (−1: none), for a poll timeout.
-        package func millisecondsUntilKeepalive(at now: UInt64) -> Int32 {
+        public func millisecondsUntilKeepalive(at now: UInt64) -> Int32 {
             keepalive.interval > 0 ? keepalive.millisecondsUntilDue(at: now, cap: .max) : -1
         }
     }

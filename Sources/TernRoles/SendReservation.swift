@@ -9,10 +9,10 @@ public import TernProtocol
 ///
 /// Thread safety: ``mayUse(after:spi:requesting:)`` and ``requestNotDelivered()`` are the sending
 /// side's; ``grant(through:)`` any thread's (an atomic max).
-package final class SendReservation: @unchecked Sendable {
+public final class SendReservation: @unchecked Sendable {
     /// Sequence numbers reserved at a time: 2^20, as DESIGN.md suggests — a write every million packets,
     /// and a restart skips at most that many.
-    package static let step: UInt32 = 1 << 20
+    public static let step: UInt32 = 1 << 20
 
     /// The highest sequence number the sender may use; `.max` when nothing is persisted.
     private let grantedThrough: Atomic<UInt32>
@@ -22,7 +22,7 @@ package final class SendReservation: @unchecked Sendable {
     private let limited: Bool
 
     /// - Parameter grantedThrough: what is persisted already; nil: no persistence, no limit.
-    package init(grantedThrough: UInt32?) {
+    public init(grantedThrough: UInt32?) {
         self.grantedThrough = Atomic(grantedThrough ?? .max)
         limited = grantedThrough != nil
     }
@@ -30,7 +30,7 @@ package final class SendReservation: @unchecked Sendable {
     /// Sending side only: whether the number after `lastSent` is within the grant; adds one request
     /// for more to `requests` when at most half a step is left.
     @inline(__always)
-    package func mayUse(
+    public func mayUse(
         after lastSent: UInt32, spi: SecurityParameterIndex, requesting requests: inout SequenceReservationRequests
     ) -> Bool {
         guard limited else { return true }
@@ -45,18 +45,18 @@ package final class SendReservation: @unchecked Sendable {
 
     /// Sending side only: the request could not be handed on (its mailbox was full); the next packet
     /// asks again.
-    package func requestNotDelivered() { requestedWhileGranted = nil }
+    public func requestNotDelivered() { requestedWhileGranted = nil }
 
     /// Raises the grant (never lowers it).
-    package func grant(through limit: UInt32) {
+    public func grant(through limit: UInt32) {
         _ = grantedThrough.max(limit, ordering: .releasing)
     }
 
     /// The highest sequence number the sender may use now (`.max` when nothing is persisted).
-    package var granted: UInt32 { grantedThrough.load(ordering: .acquiring) }
+    public var granted: UInt32 { grantedThrough.load(ordering: .acquiring) }
 
     /// The limit to persist and grant for an SA whose sender has used up to `lastSent`: one step past it.
-    package static func nextLimit(after lastSent: UInt32) -> UInt32 {
+    public static func nextLimit(after lastSent: UInt32) -> UInt32 {
         let (sum, overflow) = lastSent.addingReportingOverflow(step)
         return overflow ? .max : sum
     }
@@ -64,22 +64,22 @@ package final class SendReservation: @unchecked Sendable {
 
 /// One "sequence reservation needed" event: the SA `spi` has sent through `lastSent` and needs a grant
 /// past it.
-package struct SequenceReservationRequest {
-    package var spi: SecurityParameterIndex
-    package var lastSent: UInt32
+public struct SequenceReservationRequest {
+    public var spi: SecurityParameterIndex
+    public var lastSent: UInt32
     /// Told when the request could not be handed on, so it is asked again.
-    package let reservation: SendReservation
+    public let reservation: SendReservation
 }
 
 /// The reservation requests a sending batch raised, for the engine to hand to whoever persists; at most
 /// one per SA per grant, so the array stays tiny (its capacity is kept between batches).
-package struct SequenceReservationRequests {
-    package var pending: [SequenceReservationRequest] = []
+public struct SequenceReservationRequests {
+    public var pending: [SequenceReservationRequest] = []
 
-    package init() { pending.reserveCapacity(4) }
+    public init() { pending.reserveCapacity(4) }
 
     /// Hands each request to `deliver` (false: not delivered, asked again later) and forgets them.
-    package mutating func drain(_ deliver: (SequenceReservationRequest) -> Bool) {
+    public mutating func drain(_ deliver: (SequenceReservationRequest) -> Bool) {
         guard !pending.isEmpty else { return }
         for request in pending where !deliver(request) { request.reservation.requestNotDelivered() }
         pending.removeAll(keepingCapacity: true)

@@ -2,7 +2,7 @@ import Synchronization
 public import TernDataChannel
 public import TernOS
 public import TernProtocol
-public import TernRoles
+import TernRoles
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,3 @@
-internal import CTernOS
 import Synchronization
 public import TernDataChannel
 public import TernOS

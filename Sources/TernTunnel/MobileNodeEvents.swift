@@ -1,5 +1,5 @@
 public import TernProtocol
-public import TernRoles
+import TernRoles
 
 /// What the Mobile Node's control plane reports for the log.
 public enum MobileNodeEvent: Sendable {

@@ -3,8 +3,9 @@ import TernOS
 import TernProtocol
 import TernRoles
 
-/// The per-packet steps both roles share: sizing slots, sealing an inner packet for the wire, and
-/// opening a datagram. Kept here once so the Home Agent and the Mobile Node cannot drift apart.
+/// The per-packet mechanics both engines share: sizing slots, sealing an inner packet for the wire,
+/// walking a received batch, sending. What a datagram means is decided by the TernRoles cores; this is
+/// kept here once so the Home Agent and the Mobile Node engines cannot drift apart.
 enum PacketPath {
     /// Where an inner packet is read into a slot: after the largest headroom any suite needs.
     static let payloadOffset = DataChannel.maximumHeadroom
@@ -88,24 +89,6 @@ enum PacketPath {
             return sealed.range
         } catch {
             counters.drop(.sealFailed)
-            return nil
-        }
-    }
-
-    /// Copies an opened Mobility Header out of `slot` for the control plane.
-    static func copyPayload(_ payload: Range<Int>, of slot: UnsafeMutableRawBufferPointer) -> [UInt8] {
-        Array(UnsafeRawBufferPointer(rebasing: slot[payload]))
-    }
-
-    /// Opens `datagram` in place; nil after counting the drop.
-    @inline(__always)
-    static func open(
-        _ datagram: ReceivedDatagram, inbound: InboundSecurityAssociation, counters: inout TunnelCounters
-    ) -> OpenedDatagram? {
-        do {
-            return try inbound.open(datagram.buffer, datagram: datagram.range)
-        } catch {
-            counters.drop(error)
             return nil
         }
     }

@@ -1,7 +1,7 @@
 import Synchronization
 public import TernOS
 public import TernProtocol
-public import TernRoles
+import TernRoles
 
 /// What persists of one SA's sequence numbers across restarts (docs/tunnel.md, "Restarts").
 public struct PersistedSequenceState: Sendable, Hashable {
