@@ -314,7 +314,7 @@ final class Simulation {
         let index = agent.mobileNode(of: session) ?? -1
         if let problem = oracle.moved(spi: session.securityParameterIndex, sequenceNumber, bytes: datagram.bytes) {
             fail(
-                "no binding moved by an unauthenticated or replayed datagram",
+                "no binding moved by an unauthenticated, replayed or delayed datagram",
                 "mn\(index)'s binding moved to \(endpoint) by \(datagram.provenance): \(problem)")
         }
         statistics.bindingMoves += 1
