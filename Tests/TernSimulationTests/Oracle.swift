@@ -9,12 +9,15 @@ struct Oracle {
         case homeAgentToMobileNode = 2
     }
 
-    /// (direction, SPI, sequence number) → fingerprint of the one datagram sealed with it.
-    private var sealed: [UInt64: UInt64] = [:]
+    /// (direction, SPI, sequence number) → the one datagram sealed with it (the delivered copies share its
+    /// storage, so comparing is cheap).
+    private var sealed: [UInt64: [UInt8]] = [:]
     /// MN → HA numbers any HA run accepted, and those the current run of each HA accepted.
     private var acceptedByHomeAgents: Set<UInt64> = []
     private var acceptedThisRun: [Int: Set<UInt64>] = [:]
-    private var lastAccepted: (key: UInt64, before: Bool)?
+    private var lastAccepted: (key: UInt64, before: Bool, newest: Bool)?
+    /// The highest MN → HA number the current run of each HA accepted, per SPI.
+    private var highestThisRun: [Int: [UInt32: UInt32]] = [:]
     private var acceptedByMobileNodes: Set<UInt64> = []
     private var senders: [UInt64: Int] = [:]
     private var recipients: [UInt64: Int] = [:]
@@ -29,11 +32,11 @@ struct Oracle {
         guard sealed[key] == nil else {
             return "\(byHomeAgent ? "HA" : "MN") sealed SPI \(spi.rawValue) sequence number \(sequenceNumber) a second time"
         }
-        sealed[key] = fingerprint(bytes)
+        sealed[key] = bytes
         return nil
     }
 
-    private func isGenuine(_ key: UInt64, _ bytes: [UInt8]) -> Bool { sealed[key] == fingerprint(bytes) }
+    private func isGenuine(_ key: UInt64, _ bytes: [UInt8]) -> Bool { sealed[key] == bytes }
 
     mutating func homeAgentAccepted(_ agent: Int, spi: SecurityParameterIndex, _ sequenceNumber: UInt32, bytes: [UInt8])
         -> String?
@@ -43,7 +46,9 @@ struct Oracle {
         guard acceptedThisRun[agent, default: []].insert(key).inserted else {
             return "HA \(agent) accepted SPI \(spi.rawValue) #\(sequenceNumber) twice in one run (a replay)"
         }
-        lastAccepted = (key, !acceptedByHomeAgents.insert(key).inserted)
+        let highest = highestThisRun[agent, default: [:]][spi.rawValue] ?? 0
+        lastAccepted = (key, !acceptedByHomeAgents.insert(key).inserted, sequenceNumber > highest)
+        highestThisRun[agent, default: [:]][spi.rawValue] = max(highest, sequenceNumber)
         return nil
     }
 
@@ -51,12 +56,16 @@ struct Oracle {
     func moved(spi: SecurityParameterIndex, _ sequenceNumber: UInt32, bytes: [UInt8]) -> String? {
         let key = Self.key(.mobileNodeToHomeAgent, spi, sequenceNumber)
         guard isGenuine(key, bytes) else { return "the datagram was never sealed by the MN (unauthenticated)" }
-        guard let lastAccepted, lastAccepted.key == key else { return "the datagram had not been authenticated" }
+        guard let lastAccepted, lastAccepted.key == key else { return "the HA had not accepted it (not authentic, or refused as a replay)" }
         guard !lastAccepted.before else { return "#\(sequenceNumber) had been accepted before (a replay)" }
+        guard lastAccepted.newest else { return "#\(sequenceNumber) was not the newest (a delayed datagram)" }
         return nil
     }
 
-    mutating func homeAgentRestarted(_ agent: Int) { acceptedThisRun[agent] = [] }
+    mutating func homeAgentRestarted(_ agent: Int) {
+        acceptedThisRun[agent] = []
+        highestThisRun[agent] = [:]
+    }
 
     mutating func mobileNodeAccepted(spi: SecurityParameterIndex, _ sequenceNumber: UInt32, bytes: [UInt8]) -> String? {
         let key = Self.key(.homeAgentToMobileNode, spi, sequenceNumber)

@@ -31,7 +31,7 @@ final class SimulatedHomeAgent {
     private var core: HomeAgentCore
     private var transmitter: HomeAgentCore.Transmitter
     private var actions = HomeAgentActions()
-    private var counters = TunnelCounters()
+    private(set) var counters = TunnelCounters()
     /// The inbound SA of every session, so the oracle can tell which datagrams the core authenticated.
     private var slot = [UInt8](repeating: 0, count: 2048)
 

@@ -1,9 +1,12 @@
 import TernDataChannel
 import TernProtocol
 import TernRoles
+import TernTestSupport
 
-/// A Mobile Node in the simulation: the real ``MobileNodeControlCore`` and the real SA halves, on a
-/// laptop with two uplinks — IPv4 behind a NAT, IPv6 without — that can move between them, be rebound by
+/// A Mobile Node in the simulation: the real ``MobileNodeControlCore`` (its control plane) and
+/// ``MobileNodeCore`` with its ``MobileNodeCore/Transmitter`` (its data plane's decisions: only the HA's
+/// addresses, the SA by SPI, the inner destination, the keepalive) over the real SA halves, on a laptop
+/// with two uplinks — IPv4 behind a NAT, IPv6 without — that can move between them, be rebound by
 /// its NAT, be suspended, and see its clocks jump. Its clocks: monotonic time stops while suspended,
 /// boot time does not (as CLOCK_MONOTONIC and CLOCK_BOOTTIME on Linux).
 final class SimulatedMobileNode {
@@ -16,9 +19,15 @@ final class SimulatedMobileNode {
     let homeAgent: Int
     let homeAddress: IPv4Address
     let spi: SecurityParameterIndex
-    let outbound: OutboundSecurityAssociation
-    let inbound: InboundSecurityAssociation
     private(set) var core: MobileNodeControlCore
+    private var dataPlane: MobileNodeCore
+    private var transmitter: MobileNodeCore.Transmitter
+    private var actions = MobileNodeActions()
+    private(set) var counters = TunnelCounters()
+    private var slot = [UInt8](repeating: 0, count: 2048)
+    /// The Home Agent's two service addresses.
+    private let homeAgentV4: SimAddress
+    private let homeAgentV6: SimAddress
     private(set) var uplink: Uplink
     /// The NAT's current mapping of this MN's IPv4 socket.
     private(set) var natPort: UInt16
@@ -32,14 +41,21 @@ final class SimulatedMobileNode {
     var timerAt: VirtualTime?
 
     init(
-        index: Int, homeAgent: Int, homeAddress: IPv4Address, association: SecurityAssociation, uplink: Uplink,
-        natPort: UInt16, initialSequenceNumber: UInt16, at now: VirtualTime
+        index: Int, homeAgent: SimulatedHomeAgent, homeAddress: IPv4Address, association: SecurityAssociation,
+        uplink: Uplink, natPort: UInt16, initialSequenceNumber: UInt16, at now: VirtualTime
     ) throws {
         self.index = index
-        self.homeAgent = homeAgent
+        self.homeAgent = homeAgent.index
         self.homeAddress = homeAddress
         spi = association.securityParameterIndex
-        (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
+        homeAgentV4 = homeAgent.addressV4
+        homeAgentV6 = homeAgent.addressV6
+        let (outbound, inbound) = try association.makeEndpoints(for: .mobileNode)
+        let associations = AssociationSource(AssociationSet(outbound: outbound, scope: association.scope, inbound: [inbound]))
+        dataPlane = MobileNodeCore(
+            associations: associations, homeAgents: [homeAgentV4, homeAgentV6].map { SocketAddress($0.ip, port: $0.port) },
+            homeAddresses: [.v4(homeAddress)], persistsSequenceState: false)
+        transmitter = dataPlane.makeTransmitter(keepaliveIntervalSeconds: 0, now: now)
         core = MobileNodeControlCore(
             binding: .init(requestedLifetimeSeconds: 120, ipv4HomeAddress: homeAddress),
             initialSequenceNumber: initialSequenceNumber, keepaliveIntervalSeconds: 0, hasController: false,
@@ -107,6 +123,12 @@ final class SimulatedMobileNode {
         guard !suspended else { return }
         readClocks(in: world)
         let now = monotonic(world.now)
+        if transmitter.keepaliveDue(at: now) {
+            beginBatch()
+            if let route = transmitter.signallingRoute(counters: &counters) {
+                transmit(seal([], type: .userData, nextHeader: NextHeader.noNextHeader, with: route.outbound), in: world)
+            }
+        }
         perform(core.poll(at: now, packetsSent: packetsSent, packetsReceived: packetsReceived), in: world)
     }
 
@@ -114,22 +136,52 @@ final class SimulatedMobileNode {
     func sendData(tag: UInt64, in world: Simulation) {
         guard !suspended else { return }
         let packet = innerPacket(from: homeAddress, to: Self.internetHost, tag: tag)
-        guard let sealed = seal(packet, type: .userData, nextHeader: NextHeader.ipv4, with: outbound) else { return }
+        beginBatch()
+        let route = packet.withUnsafeBytes { transmitter.route($0, payload: 0..<$0.count, counters: &counters) }
+        guard let route else { return }
+        let nextHeader = route.destination.isIPv4 ? NextHeader.ipv4 : NextHeader.ipv6
+        guard let sealed = seal(packet, type: .userData, nextHeader: nextHeader, with: route.route.outbound) else { return }
         packetsSent &+= 1
         transmit(sealed, in: world)
     }
 
+    /// The data plane's view for this batch: the HA address of the uplink in use, the current SA.
+    private func beginBatch() {
+        let homeAgent = uplink == .v4 ? homeAgentV4 : homeAgentV6
+        transmitter.beginBatch(homeAgent: SocketAddress(homeAgent.ip, port: homeAgent.port))
+        dataPlane.beginBatch()
+    }
+
     func receive(_ datagram: Datagram, in world: Simulation) {
-        guard !suspended, let (opened, payload) = open(datagram.bytes, with: inbound) else { return }
-        world.mobileNodeAccepted(self, opened.sequenceNumber, datagram)
-        switch opened.kind {
-        case .mobilityHeader:
-            perform(core.received(mobilityHeader: payload, at: monotonic(world.now)), in: world)
-        case .ipv4, .ipv6:
+        guard !suspended, datagram.bytes.count <= slot.count else { return }
+        beginBatch()
+        let dropsBefore = Self.authenticationDrops(counters)
+        let count = datagram.bytes.count
+        slot.replaceSubrange(0..<count, with: datagram.bytes)
+        let verdict = slot.withUnsafeMutableBytes { buffer in
+            dataPlane.receive(
+                ReceivedDatagram(
+                    buffer: buffer, range: 0..<count, source: SocketAddress(datagram.from.ip, port: datagram.from.port),
+                    local: LocalAddress(address: datagram.to.ip)),
+                counters: &counters, actions: &actions)
+        }
+        if Self.authenticationDrops(counters) == dropsBefore, let header = DataChannelHeader.read(datagram.bytes) {
+            world.mobileNodeAccepted(self, header.sequenceNumber, datagram)
+        }
+        if case .writeToTun(let payload) = verdict {
             packetsReceived &+= 1
-            world.deliveredToMobileNode(payload, to: self)
-        case .keepalive:
-            break
+            world.deliveredToMobileNode(Array(slot[payload]), to: self)
+        }
+        let headers = actions.mobilityHeaders
+        actions.removeAll()
+        for octets in headers { perform(core.received(mobilityHeader: octets, at: monotonic(world.now)), in: world) }
+    }
+
+    /// Drops that mean the datagram was not authenticated: the data channel refused it, or it did not
+    /// come from the HA.
+    private static func authenticationDrops(_ counters: TunnelCounters) -> UInt64 {
+        DataChannelDropReason.allCases.reduce(counters.tunnelDrops[Int(TunnelDropReason.notFromHomeAgent.rawValue)]) {
+            $0 &+ counters.dataChannelDrops[$1]
         }
     }
 
@@ -137,22 +189,38 @@ final class SimulatedMobileNode {
 
     private func perform(_ actions: [MobileNodeControlAction], in world: Simulation) {
         for action in actions {
-            guard case .send(let update) = action else { continue }
-            let octets = MobilityHeaderCodec.encode(.bindingUpdate(update))
-            guard let sealed = seal(octets, type: .mobilityHeader, nextHeader: NextHeader.mobility, with: outbound)
-            else { continue }
-            transmit(sealed, in: world)
+            switch action {
+            case .send(let update):
+                beginBatch()
+                guard let route = transmitter.signallingRoute(counters: &counters) else { continue }
+                let octets = MobilityHeaderCodec.encode(.bindingUpdate(update))
+                transmit(seal(octets, type: .mobilityHeader, nextHeader: NextHeader.mobility, with: route.outbound), in: world)
+            case .setKeepalive(let seconds):
+                transmitter.setKeepaliveInterval(seconds: seconds)
+            default:
+                continue
+            }
         }
-        world.armTimer(of: self, at: core.nextDeadline.map { $0 + suspendedTotal })
+        armTimer(in: world)
     }
 
-    private func transmit(_ sealed: (bytes: [UInt8], sequenceNumber: UInt32), in world: Simulation) {
+    /// The next wake-up: the control core's deadline or the keepalive, whichever is first.
+    private func armTimer(in world: Simulation) {
+        let now = monotonic(world.now)
+        let keepalive = transmitter.millisecondsUntilKeepalive(at: now)
+        let keepaliveAt = keepalive < 0 ? nil : now + VirtualTime(keepalive) * millisecond
+        let next = [core.nextDeadline, keepaliveAt].compactMap { $0 }.min()
+        world.armTimer(of: self, at: next.map { $0 + suspendedTotal })
+    }
+
+    private func transmit(_ sealed: (bytes: [UInt8], sequenceNumber: UInt32)?, in world: Simulation) {
+        guard let sealed else { return }
+        transmitter.sent(at: monotonic(world.now))
         world.sealed(byHomeAgent: false, spi: spi, sealed.sequenceNumber, bytes: sealed.bytes)
-        let homeAgent = world.homeAgents[homeAgent]
         let local =
             uplink == .v4
             ? SimAddress(ip: .v4(privateV4), port: Self.localPort) : SimAddress(ip: .v6(addressV6), port: Self.localPort)
-        let destination = uplink == .v4 ? homeAgent.addressV4 : homeAgent.addressV6
+        let destination = uplink == .v4 ? homeAgentV4 : homeAgentV6
         world.send(Datagram(bytes: sealed.bytes, from: local, to: destination, provenance: .genuine))
     }
 }

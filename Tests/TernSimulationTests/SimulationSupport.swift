@@ -34,53 +34,51 @@ struct Datagram {
     var provenance: Provenance
 }
 
-/// Events in virtual time; equal times run in the order they were scheduled (determinism).
-struct EventQueue<Event> {
-    private var heap: [(time: VirtualTime, order: UInt64, event: Event)] = []
+/// Events in virtual time; equal times run in the order they were scheduled (determinism). A binary
+/// heap of plain entries (no tuples, no generics: the debug build CI runs is several times faster so).
+struct EventQueue {
+    private struct Entry {
+        var time: VirtualTime
+        var order: UInt64
+        var event: Simulation.Event
+
+        @inline(__always)
+        func precedes(_ other: Entry) -> Bool { time < other.time || (time == other.time && order < other.order) }
+    }
+
+    private var heap: [Entry] = []
     private var order: UInt64 = 0
     var count: Int { heap.count }
 
-    mutating func schedule(_ event: Event, at time: VirtualTime) {
+    mutating func schedule(_ event: Simulation.Event, at time: VirtualTime) {
         order &+= 1
-        heap.append((time, order, event))
+        heap.append(Entry(time: time, order: order, event: event))
         var child = heap.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            guard Self.less(heap[child], heap[parent]) else { break }
+            guard heap[child].precedes(heap[parent]) else { break }
             heap.swapAt(child, parent)
             child = parent
         }
     }
 
-    mutating func next() -> (time: VirtualTime, event: Event)? {
+    mutating func next() -> (time: VirtualTime, event: Simulation.Event)? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)
         let top = heap.removeLast()
         var parent = 0
         while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < heap.count, Self.less(heap[left], heap[smallest]) { smallest = left }
-            if right < heap.count, Self.less(heap[right], heap[smallest]) { smallest = right }
-            if smallest == parent { break }
-            heap.swapAt(parent, smallest)
-            parent = smallest
+            let left = 2 * parent + 1
+            let right = left + 1
+            var first = parent
+            if left < heap.count, heap[left].precedes(heap[first]) { first = left }
+            if right < heap.count, heap[right].precedes(heap[first]) { first = right }
+            if first == parent { break }
+            heap.swapAt(parent, first)
+            parent = first
         }
         return (top.time, top.event)
     }
-
-    private static func less(
-        _ a: (time: VirtualTime, order: UInt64, event: Event), _ b: (time: VirtualTime, order: UInt64, event: Event)
-    ) -> Bool {
-        (a.time, a.order) < (b.time, b.order)
-    }
-}
-
-/// FNV-1a: a stable fingerprint of a datagram (Swift's Hasher is seeded per process).
-func fingerprint(_ bytes: [UInt8]) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-    return hash
 }
 
 /// A minimal IPv4 packet: header with the addresses, then an 8-octet tag naming the packet (the oracle

@@ -28,16 +28,28 @@ struct SimulationTests {
             Issue.record("TERN_SIM_SEED must be a number, TERN_SIM_SEEDS a range a..b")
             return
         }
+        // TERN_SIM_KEEP_GOING=1: run every seed and count those that fail (to measure how well a planted
+        // defect is caught); otherwise stop at the first.
+        let keepGoing = environment["TERN_SIM_KEEP_GOING"] == "1"
         var steps = 0
         var statistics = Simulation.Statistics()
+        var failures: [Simulation.Violation] = []
         for seed in seeds {
             let simulation = try Simulation(seed: seed)
             if let violation = simulation.run() {
-                Issue.record("\(violation)")
-                return
+                failures.append(violation)
+                if !keepGoing { break }
             }
             steps += simulation.steps
             statistics.add(simulation.statistics)
+        }
+        if let first = failures.first {
+            if keepGoing {
+                let invariants = Dictionary(grouping: failures, by: \.invariant).map { "\($0.value.count) × \($0.key)" }.sorted()
+                print("simulation: \(failures.count) of \(seeds.count) seeds failed: \(invariants.joined(separator: "; "))")
+            }
+            Issue.record("\(first)")
+            return
         }
         print("simulation: seeds \(seeds.lowerBound)...\(seeds.upperBound), \(steps) steps, no violation; \(statistics)")
         // A run that exercised nothing proves nothing: the faults must have happened.
