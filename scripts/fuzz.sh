@@ -12,7 +12,8 @@
 # the run; its input is left in FUZZ_WORK/artifacts/ (copy it to Tests/Fuzz/Regressions/<harness>/
 # once the defect is fixed). Needs nothing beyond the Swift toolchain: libFuzzer and the sanitizers'
 # runtimes ship in it. Run campaigns with `nice -n 19` on a shared machine. FUZZ_BIN=dir runs harnesses
-# built before instead of building; FUZZ_CI_RUNS changes the --ci executions beyond the corpus.
+# built before instead of building; FUZZ_CI_RUNS changes the --ci executions beyond the corpus;
+# FUZZ_MAX_SECONDS caps each harness's --runs campaign in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/install-packages.sh
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
         --ci) mode=ci ;;
         --runs) mode=runs; amount="${2:?--runs needs a number}"; shift ;;
         --seconds) mode=seconds; amount="${2:?--seconds needs a number}"; shift ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
         *)
             if [[ " ${harnesses[*]} " == *" $1 "* ]]; then selected+=("$1"); else
                 echo "error: unknown harness '$1' (one of: ${harnesses[*]})" >&2; exit 2
@@ -91,7 +92,10 @@ for harness in "${selected[@]}"; do
                 runs=$(( $(ls "$corpus" | wc -l) + ${FUZZ_CI_RUNS:-4000} ))
                 "$bin/Fuzz$harness" "${options[@]}" -runs="$runs" "$corpus" >>"$log" 2>&1 || status=$?
             fi ;;
-        runs) "$bin/Fuzz$harness" "${options[@]}" -runs="$amount" "$corpus" >"$log" 2>&1 || status=$? ;;
+        runs)
+            # FUZZ_MAX_SECONDS: stop at that time even if the runs are not done (a campaign on a busy machine).
+            [ -z "${FUZZ_MAX_SECONDS:-}" ] || options+=(-max_total_time="$FUZZ_MAX_SECONDS")
+            "$bin/Fuzz$harness" "${options[@]}" -runs="$amount" "$corpus" >"$log" 2>&1 || status=$? ;;
         seconds) "$bin/Fuzz$harness" "${options[@]}" -max_total_time="$amount" "$corpus" >"$log" 2>&1 || status=$? ;;
     esac
     last="$(grep -E '^#[0-9]+' "$log" | tail -1 || true)"
