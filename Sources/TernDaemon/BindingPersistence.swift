@@ -1,4 +1,4 @@
-public import TernOS
+import TernOS
 public import TernProtocol
 public import TernStore
 

@@ -1,4 +1,4 @@
-public import Synchronization
+import Synchronization
 public import TernProtocol
 
 /// How far a sender may go in an SA's sequence space before a reservation persisted beyond it (DESIGN.md:
