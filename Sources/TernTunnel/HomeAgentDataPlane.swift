@@ -21,39 +21,49 @@ public struct HomeAgentBinding: Sendable {
 /// (recvmmsg/sendmmsg), allocated once; no lock per packet. A Mobile Node's packets are sent to the outer
 /// address:port of its newest authenticated, non-replayed packet (DESIGN.md: who may move a binding), from
 /// the local address that packet was sent to.
-public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable {
-    public struct MobileNode: Sendable {
-        public var name: String
-        public var association: SecurityAssociation
-        public var homeAddresses: [IPAddress]
-        /// For an SA whose sequence numbers must survive a restart (DESIGN.md): the last HA→MN number
-        /// that may have been used (the persisted reservation), and how far the sender may go before a
-        /// new reservation is granted. nil: a static SA with no persistence (manual keying).
-        public var sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)?
-        /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA. In the
-        /// last tenth of that time the HA answers Binding Updates with REINIT_SA_WITH_HAC (176).
-        public var validity: (issuedAt: Double, end: Double)?
-        /// For an SA restored after a restart: the highest MN→HA number persisted as accepted (refused
-        /// from now on), and whether the previous run stopped uncleanly — then no datagram moves the
-        /// endpoint until the MN's own Binding Update is accepted (docs/tunnel.md, "Restarts").
-        public var receivedThrough: UInt32
-        public var holdEndpointUntilBindingUpdate: Bool
+public typealias HomeAgentDataPlane = HomeAgentEngine<TunDevice, UDPSocket>
 
-        public init(
-            name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
-            sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
-            validity: (issuedAt: Double, end: Double)? = nil, receivedThrough: UInt32 = 0,
-            holdEndpointUntilBindingUpdate: Bool = false
-        ) {
-            self.name = name
-            self.association = association
-            self.homeAddresses = homeAddresses
-            self.sequenceReservation = sequenceReservation
-            self.validity = validity
-            self.receivedThrough = receivedThrough
-            self.holdEndpointUntilBindingUpdate = holdEndpointUntilBindingUpdate
-        }
+/// A Mobile Node a Home Agent's data plane serves: its SA, Home Addresses and sequence state.
+public struct HomeAgentMobileNode: Sendable {
+    public var name: String
+    public var association: SecurityAssociation
+    public var homeAddresses: [IPAddress]
+    /// For an SA whose sequence numbers must survive a restart (DESIGN.md): the last HA→MN number
+    /// that may have been used (the persisted reservation), and how far the sender may go before a
+    /// new reservation is granted. nil: a static SA with no persistence (manual keying).
+    public var sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)?
+    /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA. In the
+    /// last tenth of that time the HA answers Binding Updates with REINIT_SA_WITH_HAC (176).
+    public var validity: (issuedAt: Double, end: Double)?
+    /// For an SA restored after a restart: the highest MN→HA number persisted as accepted (refused
+    /// from now on), and whether the previous run stopped uncleanly — then no datagram moves the
+    /// endpoint until the MN's own Binding Update is accepted (docs/tunnel.md, "Restarts").
+    public var receivedThrough: UInt32
+    public var holdEndpointUntilBindingUpdate: Bool
+
+    public init(
+        name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
+        sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
+        validity: (issuedAt: Double, end: Double)? = nil, receivedThrough: UInt32 = 0,
+        holdEndpointUntilBindingUpdate: Bool = false
+    ) {
+        self.name = name
+        self.association = association
+        self.homeAddresses = homeAddresses
+        self.sequenceReservation = sequenceReservation
+        self.validity = validity
+        self.receivedThrough = receivedThrough
+        self.holdEndpointUntilBindingUpdate = holdEndpointUntilBindingUpdate
     }
+}
+
+
+/// (The OS version is ``HomeAgentDataPlane``; over in-memory devices in tests, docs/tunnel.md: engines.)
+public final class HomeAgentEngine<Device: PacketDevice, Transport: DatagramTransport>: SequenceStateSource,
+    @unchecked Sendable
+{
+    /// A Mobile Node the data plane serves (``HomeAgentMobileNode``).
+    public typealias MobileNode = HomeAgentMobileNode
 
     /// A binding as it changed on the receiving thread (``HomeAgentBindingChange``).
     public typealias BindingChange = HomeAgentBindingChange
@@ -67,9 +77,9 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     /// Rung (once per batch at most) when an SA's highest accepted MN→HA number moved.
     public let highWaterBell: ChangeBell
 
-    let tun: TunDevice
-    let ipv4: UDPSocket?
-    let ipv6: UDPSocket?
+    let tun: Device
+    let ipv4: Transport?
+    let ipv6: Transport?
     let tables: SessionTableSource
     private let slotLength: Int
     /// What the kernel does for this data plane (TUN and UDP offloads), fixed at start.
@@ -86,7 +96,7 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     let cacheSnapshot = Mutex<[BindingCacheEntry]>([])
     let counters = CounterBoard(threads: 2)
     /// The sending side's state: the sending thread's, lent to the receiving thread when it is free.
-    let transmitter: Mutex<HomeAgentTransmitState>
+    let transmitter: Mutex<HomeAgentTransmitState<Device>>
     private var threads: [PlatformThread] = []
     /// `tunnel.crypto-threads`: lanes per data-plane thread, the thread itself included (1: none).
     public let cryptoThreads: Int
@@ -94,15 +104,12 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     /// thread, made by ``start()`` when ``cryptoThreads`` > 1.
     var cryptoLanes = DataPlaneLanes()
 
-    /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
-    static let batchesPerWake = 8
-
     /// - Parameters:
     ///   - sockets: bound UDP sockets (with packet info) for IPv4 and/or IPv6.
     ///   - mtu: the TUN device's MTU: the largest inner packet.
     ///   - bindingPolicy: lifetimes and NAT keepalive the binding cache grants (RFC 6275 §9.5, RFC 5555).
     public init(
-        tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, mtu: Int, mobileNodes: [MobileNode],
+        tun: Device, ipv4: Transport?, ipv6: Transport?, mtu: Int, mobileNodes: [MobileNode],
         bindingPolicy: BindingCache.Policy = BindingCache.Policy(), offloads enabled: Bool = false,
         cryptoThreads: Int = 1, events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
@@ -253,7 +260,7 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(
-            sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue, restoredBindings.notifier.descriptor.rawValue])
+            sockets.map(\.readinessDescriptor) + [wakeUp.descriptor.rawValue, restoredBindings.notifier.descriptor.rawValue])
         let batch = PacketPath.receiveBatch(slotLength: slotLength, offloads: offloads)
         var local = TunnelCounters()
         var core = HomeAgentCore(tables: tables, policy: bindingPolicy)
@@ -271,8 +278,8 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
                 if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
                 let deliveredBefore = local.packetsReceived
                 for (position, socket) in sockets.enumerated() where poller.isReadable(position) {
-                    for _ in 0..<Self.batchesPerWake {
-                        let count = try batch.receive(from: socket)
+                    for _ in 0..<PacketPath.batchesPerWake {
+                        let count = try socket.receive(into: batch)
                         if count == 0 { break }
                         core.beginBatch(now: monotonicNanoseconds(), wallClock: wallClockSeconds())
                         if policyPending.load(ordering: .relaxed), policyPending.exchange(false, ordering: .acquiring),
