@@ -257,6 +257,8 @@ public final class HomeAgentEngine<Device: PacketDevice, Transport: DatagramTran
 
     /// The receiving thread: reads batches, lets ``HomeAgentCore`` decide on each datagram, writes what
     /// it says to the TUN device and hands its actions on (``apply(_:)``).
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(

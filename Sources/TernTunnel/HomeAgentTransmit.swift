@@ -9,6 +9,8 @@ import TernRoles
 extension HomeAgentEngine {
     // MARK: TUN → seal → UDP
 
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     func transmitLoop() {
         let poller = Poller([tun.readinessDescriptor, signalling.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue])
         while !stopping.load(ordering: .acquiring) {

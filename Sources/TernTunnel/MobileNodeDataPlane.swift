@@ -170,6 +170,8 @@ public final class MobileNodeEngine<Device: PacketDevice, Transport: DatagramTra
 
     /// The receiving thread: reads batches, lets ``MobileNodeCore`` decide on each datagram, writes what
     /// it says to the TUN device and hands Mobility Headers to the control plane.
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(sockets.map(\.readinessDescriptor) + [wakeUp.descriptor.rawValue])
@@ -256,6 +258,8 @@ public final class MobileNodeEngine<Device: PacketDevice, Transport: DatagramTra
 
     /// The sending thread: TUN batches sealed along the core's routes, the control plane's Mobility
     /// Headers, and the keepalives the core's schedule asks for.
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     private func transmitLoop() {
         let poller = Poller([
             tun.readinessDescriptor, outgoingSignalling.notifier.descriptor.rawValue, controlWake.descriptor.rawValue,
