@@ -14,15 +14,6 @@ public struct HomeAgentBinding: Sendable {
     public var entry: BindingCacheEntry?
 }
 
-/// The Home Agent's data plane: one UDP service port (IPv4 and IPv6 sockets), one TUN device, many
-/// Mobile Nodes found by SPI in O(1) and by Home Address in O(1).
-///
-/// Two dedicated threads: TUN → seal → UDP, and UDP → open → TUN, each with its own batch of buffers
-/// (recvmmsg/sendmmsg), allocated once; no lock per packet. A Mobile Node's packets are sent to the outer
-/// address:port of its newest authenticated, non-replayed packet (DESIGN.md: who may move a binding), from
-/// the local address that packet was sent to.
-public typealias HomeAgentDataPlane = HomeAgentEngine<TunDevice, UDPSocket>
-
 /// A Mobile Node a Home Agent's data plane serves: its SA, Home Addresses and sequence state.
 public struct HomeAgentMobileNode: Sendable {
     public var name: String
@@ -57,8 +48,19 @@ public struct HomeAgentMobileNode: Sendable {
     }
 }
 
+/// The Home Agent's data plane over a TUN device and UDP sockets: what the daemon runs.
+public typealias HomeAgentDataPlane = HomeAgentEngine<TunDevice, UDPSocket>
 
-/// (The OS version is ``HomeAgentDataPlane``; over in-memory devices in tests, docs/tunnel.md: engines.)
+/// The Home Agent's data plane: one UDP service port (IPv4 and IPv6 sockets), one TUN device, many
+/// Mobile Nodes found by SPI in O(1) and by Home Address in O(1).
+///
+/// Two dedicated threads: TUN → seal → UDP, and UDP → open → TUN, each with its own batch of buffers
+/// (recvmmsg/sendmmsg), allocated once; no lock per packet. A Mobile Node's packets are sent to the outer
+/// address:port of its newest authenticated, non-replayed packet (DESIGN.md: who may move a binding), from
+/// the local address that packet was sent to.
+///
+/// Generic over its packet device and datagram transport (docs/tunnel.md: Engines); tests run it over
+/// in-memory ones.
 public final class HomeAgentEngine<Device: PacketDevice, Transport: DatagramTransport>: SequenceStateSource,
     @unchecked Sendable
 {

@@ -7,6 +7,9 @@ public import TernRoles
 import Glibc
 #endif
 
+/// The Mobile Node's data plane over a TUN device and UDP sockets: what the daemon runs.
+public typealias MobileNodeDataPlane = MobileNodeEngine<TunDevice, UDPSocket>
+
 /// The Mobile Node's data plane: everything read from its TUN device goes to the Home Agent; everything
 /// authenticated from the HA goes to the TUN device.
 ///
@@ -19,9 +22,9 @@ import Glibc
 ///
 /// A keepalive (DESIGN.md: PType 1, Next Header 59, empty) goes out whenever nothing else has been
 /// sent for the keepalive interval, which the control plane may shorten to what a NAT needs.
-public typealias MobileNodeDataPlane = MobileNodeEngine<TunDevice, UDPSocket>
-
-/// (The OS version is ``MobileNodeDataPlane``; over in-memory devices in tests, docs/tunnel.md: engines.)
+///
+/// Generic over its packet device and datagram transport (docs/tunnel.md: Engines); tests run it over
+/// in-memory ones.
 public final class MobileNodeEngine<Device: PacketDevice, Transport: DatagramTransport>: SequenceStateSource,
     @unchecked Sendable
 {
