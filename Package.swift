@@ -136,7 +136,10 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Helpers shared by the test targets (hex, a seeded PRNG); never linked into the daemons.
-        .target(name: "TernTestSupport", path: "Tests/TernTestSupport", swiftSettings: strict),
+        // Test helpers; the in-memory packet devices and network for the engines need TernOS's protocols.
+        .target(
+            name: "TernTestSupport", dependencies: ["TernOS", "TernProtocol"], path: "Tests/TernTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "TernProtocolTests", dependencies: ["TernProtocol", "TernTestSupport"], swiftSettings: strict),
         .testTarget(
@@ -195,6 +198,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "TernTunnelTests", dependencies: ["TernTunnel", "TernProtocol", "TernTestSupport"], swiftSettings: strict),
+            name: "TernTunnelTests", dependencies: ["TernTunnel", "TernOS", "TernProtocol", "TernDataChannel", "TernTestSupport"],
+            swiftSettings: strict),
     ]
 )

@@ -145,6 +145,35 @@ public final class DatagramBatch {
     @inline(__always)
     public func localAddress(_ index: Int) -> LocalAddress { LocalAddress(locals[index]) }
 
+    // MARK: Transports that are not a socket
+
+    /// For a ``DatagramTransport`` that is not a socket (an in-memory network): stores `octets` in slot
+    /// `index` as a receive would, from `source` to `local`; a datagram longer than the slot is cut and
+    /// marked truncated, as MSG_TRUNC.
+    public func setReceived(
+        _ index: Int, octets: UnsafeRawBufferPointer, from source: SocketAddress, to local: LocalAddress
+    ) {
+        let length = min(octets.count, slotLength)
+        if length > 0, let base = octets.baseAddress { (packets + index * slotLength).copyMemory(from: base, byteCount: length) }
+        let name = names + index * SocketAddress.storageLength
+        let nameLength = source.write(to: name)
+        messages[index].msg_hdr = msghdr(
+            msg_name: name, msg_namelen: socklen_t(nameLength), msg_iov: vectors + index, msg_iovlen: 1,
+            msg_control: nil, msg_controllen: 0, msg_flags: octets.count > slotLength ? Int32(MSG_TRUNC) : 0)
+        messages[index].msg_len = UInt32(length)
+        locals[index] = local.packetInfo
+        segmentSizes[index] = 0
+    }
+
+    /// For a ``DatagramTransport`` that is not a socket: what slot `index` was prepared to send (by
+    /// ``prepareToSend(_:range:to:from:)``): its octets, destination and source.
+    public func prepared(_ index: Int) -> (octets: UnsafeRawBufferPointer, destination: SocketAddress?, source: LocalAddress) {
+        let octets = UnsafeRawBufferPointer(start: vectors[index].iov_base, count: vectors[index].iov_len)
+        let destination = SocketAddress(
+            reading: names + index * SocketAddress.storageLength, length: Int(messages[index].msg_hdr.msg_namelen))
+        return (octets, destination, LocalAddress(locals[index]))
+    }
+
     // MARK: Sending
 
     /// Prepares slot `index` to send the octets at `range` of its buffer to `destination` (nil on a

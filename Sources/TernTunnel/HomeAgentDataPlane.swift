@@ -14,6 +14,43 @@ public struct HomeAgentBinding: Sendable {
     public var entry: BindingCacheEntry?
 }
 
+/// A Mobile Node a Home Agent's data plane serves: its SA, Home Addresses and sequence state.
+public struct HomeAgentMobileNode: Sendable {
+    public var name: String
+    public var association: SecurityAssociation
+    public var homeAddresses: [IPAddress]
+    /// For an SA whose sequence numbers must survive a restart (DESIGN.md): the last HA→MN number
+    /// that may have been used (the persisted reservation), and how far the sender may go before a
+    /// new reservation is granted. nil: a static SA with no persistence (manual keying).
+    public var sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)?
+    /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA. In the
+    /// last tenth of that time the HA answers Binding Updates with REINIT_SA_WITH_HAC (176).
+    public var validity: (issuedAt: Double, end: Double)?
+    /// For an SA restored after a restart: the highest MN→HA number persisted as accepted (refused
+    /// from now on), and whether the previous run stopped uncleanly — then no datagram moves the
+    /// endpoint until the MN's own Binding Update is accepted (docs/tunnel.md, "Restarts").
+    public var receivedThrough: UInt32
+    public var holdEndpointUntilBindingUpdate: Bool
+
+    public init(
+        name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
+        sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
+        validity: (issuedAt: Double, end: Double)? = nil, receivedThrough: UInt32 = 0,
+        holdEndpointUntilBindingUpdate: Bool = false
+    ) {
+        self.name = name
+        self.association = association
+        self.homeAddresses = homeAddresses
+        self.sequenceReservation = sequenceReservation
+        self.validity = validity
+        self.receivedThrough = receivedThrough
+        self.holdEndpointUntilBindingUpdate = holdEndpointUntilBindingUpdate
+    }
+}
+
+/// The Home Agent's data plane over a TUN device and UDP sockets: what the daemon runs.
+public typealias HomeAgentDataPlane = HomeAgentEngine<TunDevice, UDPSocket>
+
 /// The Home Agent's data plane: one UDP service port (IPv4 and IPv6 sockets), one TUN device, many
 /// Mobile Nodes found by SPI in O(1) and by Home Address in O(1).
 ///
@@ -21,39 +58,14 @@ public struct HomeAgentBinding: Sendable {
 /// (recvmmsg/sendmmsg), allocated once; no lock per packet. A Mobile Node's packets are sent to the outer
 /// address:port of its newest authenticated, non-replayed packet (DESIGN.md: who may move a binding), from
 /// the local address that packet was sent to.
-public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable {
-    public struct MobileNode: Sendable {
-        public var name: String
-        public var association: SecurityAssociation
-        public var homeAddresses: [IPAddress]
-        /// For an SA whose sequence numbers must survive a restart (DESIGN.md): the last HA→MN number
-        /// that may have been used (the persisted reservation), and how far the sender may go before a
-        /// new reservation is granted. nil: a static SA with no persistence (manual keying).
-        public var sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)?
-        /// When the HAC issued the SA and when it ends (seconds since 1970); nil for a static SA. In the
-        /// last tenth of that time the HA answers Binding Updates with REINIT_SA_WITH_HAC (176).
-        public var validity: (issuedAt: Double, end: Double)?
-        /// For an SA restored after a restart: the highest MN→HA number persisted as accepted (refused
-        /// from now on), and whether the previous run stopped uncleanly — then no datagram moves the
-        /// endpoint until the MN's own Binding Update is accepted (docs/tunnel.md, "Restarts").
-        public var receivedThrough: UInt32
-        public var holdEndpointUntilBindingUpdate: Bool
-
-        public init(
-            name: String, association: SecurityAssociation, homeAddresses: [IPAddress],
-            sequenceReservation: (resumeAfter: UInt32, grantedThrough: UInt32)? = nil,
-            validity: (issuedAt: Double, end: Double)? = nil, receivedThrough: UInt32 = 0,
-            holdEndpointUntilBindingUpdate: Bool = false
-        ) {
-            self.name = name
-            self.association = association
-            self.homeAddresses = homeAddresses
-            self.sequenceReservation = sequenceReservation
-            self.validity = validity
-            self.receivedThrough = receivedThrough
-            self.holdEndpointUntilBindingUpdate = holdEndpointUntilBindingUpdate
-        }
-    }
+///
+/// Generic over its packet device and datagram transport (docs/tunnel.md: Engines); tests run it over
+/// in-memory ones.
+public final class HomeAgentEngine<Device: PacketDevice, Transport: DatagramTransport>: SequenceStateSource,
+    @unchecked Sendable
+{
+    /// A Mobile Node the data plane serves (``HomeAgentMobileNode``).
+    public typealias MobileNode = HomeAgentMobileNode
 
     /// A binding as it changed on the receiving thread (``HomeAgentBindingChange``).
     public typealias BindingChange = HomeAgentBindingChange
@@ -67,9 +79,9 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     /// Rung (once per batch at most) when an SA's highest accepted MN→HA number moved.
     public let highWaterBell: ChangeBell
 
-    let tun: TunDevice
-    let ipv4: UDPSocket?
-    let ipv6: UDPSocket?
+    let tun: Device
+    let ipv4: Transport?
+    let ipv6: Transport?
     let tables: SessionTableSource
     private let slotLength: Int
     /// What the kernel does for this data plane (TUN and UDP offloads), fixed at start.
@@ -86,7 +98,7 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     let cacheSnapshot = Mutex<[BindingCacheEntry]>([])
     let counters = CounterBoard(threads: 2)
     /// The sending side's state: the sending thread's, lent to the receiving thread when it is free.
-    let transmitter: Mutex<HomeAgentTransmitState>
+    let transmitter: Mutex<HomeAgentTransmitState<Device>>
     private var threads: [PlatformThread] = []
     /// `tunnel.crypto-threads`: lanes per data-plane thread, the thread itself included (1: none).
     public let cryptoThreads: Int
@@ -94,15 +106,12 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
     /// thread, made by ``start()`` when ``cryptoThreads`` > 1.
     var cryptoLanes = DataPlaneLanes()
 
-    /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
-    static let batchesPerWake = 8
-
     /// - Parameters:
     ///   - sockets: bound UDP sockets (with packet info) for IPv4 and/or IPv6.
     ///   - mtu: the TUN device's MTU: the largest inner packet.
     ///   - bindingPolicy: lifetimes and NAT keepalive the binding cache grants (RFC 6275 §9.5, RFC 5555).
     public init(
-        tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, mtu: Int, mobileNodes: [MobileNode],
+        tun: Device, ipv4: Transport?, ipv6: Transport?, mtu: Int, mobileNodes: [MobileNode],
         bindingPolicy: BindingCache.Policy = BindingCache.Policy(), offloads enabled: Bool = false,
         cryptoThreads: Int = 1, events: @escaping @Sendable (TunnelEvent) -> Void
     ) throws(DataPlaneError) {
@@ -250,10 +259,12 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
 
     /// The receiving thread: reads batches, lets ``HomeAgentCore`` decide on each datagram, writes what
     /// it says to the TUN device and hands its actions on (``apply(_:)``).
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
         let poller = Poller(
-            sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue, restoredBindings.notifier.descriptor.rawValue])
+            sockets.map(\.readinessDescriptor) + [wakeUp.descriptor.rawValue, restoredBindings.notifier.descriptor.rawValue])
         let batch = PacketPath.receiveBatch(slotLength: slotLength, offloads: offloads)
         var local = TunnelCounters()
         var core = HomeAgentCore(tables: tables, policy: bindingPolicy)
@@ -271,8 +282,8 @@ public final class HomeAgentDataPlane: SequenceStateSource, @unchecked Sendable 
                 if try poller.wait(timeoutMilliseconds: timeout) { publication.changed() }
                 let deliveredBefore = local.packetsReceived
                 for (position, socket) in sockets.enumerated() where poller.isReadable(position) {
-                    for _ in 0..<Self.batchesPerWake {
-                        let count = try batch.receive(from: socket)
+                    for _ in 0..<PacketPath.batchesPerWake {
+                        let count = try socket.receive(into: batch)
                         if count == 0 { break }
                         core.beginBatch(now: monotonicNanoseconds(), wallClock: wallClockSeconds())
                         if policyPending.load(ordering: .relaxed), policyPending.exchange(false, ordering: .acquiring),

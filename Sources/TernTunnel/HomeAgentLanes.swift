@@ -4,14 +4,14 @@ import TernRoles
 
 /// The Home Agent's receiving thread with crypto lanes (`tunnel.crypto-threads` > 1, docs/tunnel.md):
 /// the core's ordered first step per datagram, the lanes, then the core's ordered rest.
-extension HomeAgentDataPlane {
+extension HomeAgentEngine {
     /// With crypto lanes, the first, ordered step for one datagram: the core's header and SPI check,
     /// the replay check, then a job for the lanes. PType 0 waits, whole, for
     /// ``finish(_:core:sink:actions:counters:)``: the binding that finds it may move with an earlier
     /// datagram of the batch.
     @inline(__always)
     func queue(
-        _ datagram: ReceivedDatagram, lanes: CryptoWorkers<OpenJob>, core: inout HomeAgentCore, sink: InnerPacketSink,
+        _ datagram: ReceivedDatagram, lanes: CryptoWorkers<OpenJob>, core: inout HomeAgentCore, sink: InnerPacketSink<Device>,
         actions: inout HomeAgentActions, counters local: inout TunnelCounters
     ) {
         var job = OpenJob(datagram: datagram)
@@ -36,7 +36,7 @@ extension HomeAgentDataPlane {
     /// With crypto lanes: authenticates the queued datagrams on the lanes, then, in arrival order, lets
     /// the core move replay windows and bindings (only for what authenticated) and delivers.
     func finish(
-        _ lanes: CryptoWorkers<OpenJob>, core: inout HomeAgentCore, sink: InnerPacketSink, actions: inout HomeAgentActions,
+        _ lanes: CryptoWorkers<OpenJob>, core: inout HomeAgentCore, sink: InnerPacketSink<Device>, actions: inout HomeAgentActions,
         counters local: inout TunnelCounters
     ) {
         lanes.run(counters: &local)

@@ -6,11 +6,13 @@ import TernRoles
 
 /// The Home Agent's sending thread: TUN → seal → UDP, and the Mobility Headers the receiving thread
 /// queued (Binding Acknowledgements and Errors).
-extension HomeAgentDataPlane {
+extension HomeAgentEngine {
     // MARK: TUN → seal → UDP
 
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     func transmitLoop() {
-        let poller = Poller([tun.descriptor.rawValue, signalling.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue])
+        let poller = Poller([tun.readinessDescriptor, signalling.notifier.descriptor.rawValue, wakeUp.descriptor.rawValue])
         while !stopping.load(ordering: .acquiring) {
             do {
                 let timeout = transmitter.withLock { $0.publication.pollTimeout(at: monotonicNanoseconds()) }
@@ -29,12 +31,12 @@ extension HomeAgentDataPlane {
         transmitter.withLock { $0.publishIfDue(to: counters, slot: 1, force: true) }
     }
 
-    /// Reads what the TUN device holds (at most ``batchesPerWake`` batches), seals it for each Mobile
+    /// Reads what the TUN device holds (at most ``PacketPath/batchesPerWake`` batches), seals it for each Mobile
     /// Node and sends it. Returns whether anything was read.
     @discardableResult
-    private func drain(_ state: HomeAgentTransmitState) throws(SystemCallError) -> Bool {
+    private func drain(_ state: HomeAgentTransmitState<Device>) throws(SystemCallError) -> Bool {
         var read = false
-        for _ in 0..<Self.batchesPerWake {
+        for _ in 0..<PacketPath.batchesPerWake {
             state.core.beginBatch()
             let (count, tunEmpty) = try fill(
                 state.batch, from: state.reader, families: state.families, core: &state.core,
@@ -76,7 +78,7 @@ extension HomeAgentDataPlane {
     /// routes it to. Returns how many slots are ready to send, and whether the TUN device ran dry.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, from reader: TunReader, families isIPv6: UnsafeMutableBufferPointer<Bool>,
+        _ batch: DatagramBatch, from reader: TunReader<Device>, families isIPv6: UnsafeMutableBufferPointer<Bool>,
         core: inout HomeAgentCore.Transmitter, lanes: LaneJobs<SealJob>?, counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
@@ -128,11 +130,11 @@ extension HomeAgentDataPlane {
 }
 
 /// The Home Agent's sending side: the common state and its own view of the sessions.
-final class HomeAgentTransmitState: TransmitState, @unchecked Sendable {
+final class HomeAgentTransmitState<Device: PacketDevice>: TransmitState<Device>, @unchecked Sendable {
     /// The core's sending half: routes, bindings and reservations.
     var core: HomeAgentCore.Transmitter
 
-    init(tun: TunDevice, slotLength: Int, tables: SessionTableSource) {
+    init(tun: Device, slotLength: Int, tables: SessionTableSource) {
         core = HomeAgentCore.Transmitter(tables: tables)
         super.init(tun: tun, slotLength: slotLength)
     }

@@ -106,9 +106,9 @@ extension LaneJobs where Job == SealJob {
 
     /// After the lanes: counts the datagrams that could not be protected (never sent) and sends the
     /// rest of slots `0 ..< count`, in order, skipping them.
-    func flush(
-        _ batch: DatagramBatch, count: Int, families: UnsafeMutableBufferPointer<Bool>, ipv4: UDPSocket?,
-        ipv6: UDPSocket?, counters: inout TunnelCounters
+    func flush<Transport: DatagramTransport>(
+        _ batch: DatagramBatch, count: Int, families: UnsafeMutableBufferPointer<Bool>, ipv4: Transport?,
+        ipv6: Transport?, counters: inout TunnelCounters
     ) {
         var start = 0
         for index in 0..<self.count {

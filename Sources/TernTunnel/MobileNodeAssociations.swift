@@ -4,7 +4,7 @@ public import TernRoles
 import Synchronization
 
 /// The SAs the Mobile Node's data plane uses, as the control plane and the state thread change them.
-extension MobileNodeDataPlane {
+extension MobileNodeEngine {
     /// Makes `association` the SA packets are sent under from the next batch on; the one it replaces
     /// still opens what the HA sends under it (packets in flight, or until the HA switches) until
     /// ``dropPreviousSecurityAssociation()``.

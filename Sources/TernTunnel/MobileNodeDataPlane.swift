@@ -7,6 +7,9 @@ public import TernRoles
 import Glibc
 #endif
 
+/// The Mobile Node's data plane over a TUN device and UDP sockets: what the daemon runs.
+public typealias MobileNodeDataPlane = MobileNodeEngine<TunDevice, UDPSocket>
+
 /// The Mobile Node's data plane: everything read from its TUN device goes to the Home Agent; everything
 /// authenticated from the HA goes to the TUN device.
 ///
@@ -19,10 +22,15 @@ import Glibc
 ///
 /// A keepalive (DESIGN.md: PType 1, Next Header 59, empty) goes out whenever nothing else has been
 /// sent for the keepalive interval, which the control plane may shorten to what a NAT needs.
-public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable {
-    private let tun: TunDevice
-    private let ipv4: UDPSocket?
-    private let ipv6: UDPSocket?
+///
+/// Generic over its packet device and datagram transport (docs/tunnel.md: Engines); tests run it over
+/// in-memory ones.
+public final class MobileNodeEngine<Device: PacketDevice, Transport: DatagramTransport>: SequenceStateSource,
+    @unchecked Sendable
+{
+    private let tun: Device
+    private let ipv4: Transport?
+    private let ipv6: Transport?
     /// The Home Agent's service addresses, in the order of preference the configuration gave.
     public let homeAgents: [SocketAddress]
     /// The SAs in use, replaced whole when the control plane installs a new one (make before break).
@@ -72,7 +80,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     ///   - ipv4, ipv6: unconnected UDP sockets, one for each family the Home Agent has an address of.
     ///   - homeAgents: the HA's service addresses, most preferred first.
     public init(
-        tun: TunDevice, ipv4: UDPSocket?, ipv6: UDPSocket?, homeAgents: [SocketAddress], mtu: Int,
+        tun: Device, ipv4: Transport?, ipv6: Transport?, homeAgents: [SocketAddress], mtu: Int,
         association: SecurityAssociation, homeAddresses: [IPAddress], keepaliveIntervalSeconds: Int,
         offloads enabled: Bool = false, cryptoThreads: Int = 1, restored: PersistedSequenceState? = nil,
         events: @escaping @Sendable (TunnelEvent) -> Void
@@ -127,7 +135,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
 
     /// Errors a socket reports for the network's doing (an ICMP error for an earlier datagram, a path
     /// that just went away): counted by the kernel, never a reason to stop a thread.
-    static let transientErrors: Set<Int32> = [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ENETDOWN, EADDRNOTAVAIL]
+    static var transientErrors: Set<Int32> { transientSocketErrors }
 
     // MARK: What the control plane drives
 
@@ -165,9 +173,11 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
 
     /// The receiving thread: reads batches, lets ``MobileNodeCore`` decide on each datagram, writes what
     /// it says to the TUN device and hands Mobility Headers to the control plane.
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     private func receiveLoop() {
         let sockets = [ipv4, ipv6].compactMap { $0 }
-        let poller = Poller(sockets.map(\.descriptor.rawValue) + [wakeUp.descriptor.rawValue])
+        let poller = Poller(sockets.map(\.readinessDescriptor) + [wakeUp.descriptor.rawValue])
         let batch = PacketPath.receiveBatch(slotLength: slotLength, offloads: offloads)
         let sink = InnerPacketSink(tun: tun, coalesceUDP: offloads.coalescesUDP)
         var local = TunnelCounters()
@@ -189,8 +199,8 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
             }
             for (position, socket) in sockets.enumerated() where poller.isReadable(position) {
                 do {
-                    for _ in 0..<HomeAgentDataPlane.batchesPerWake {
-                        let count = try batch.receive(from: socket)
+                    for _ in 0..<PacketPath.batchesPerWake {
+                        let count = try socket.receive(into: batch)
                         if count == 0 { break }
                         let deliveredBefore = local.packetsReceived
                         core.beginBatch()
@@ -251,9 +261,11 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
 
     /// The sending thread: TUN batches sealed along the core's routes, the control plane's Mobility
     /// Headers, and the keepalives the core's schedule asks for.
+    /// Specialized for the OS devices: the daemon's loops make no witness-table call per packet.
+    @_specialize(where Device == TunDevice, Transport == UDPSocket)
     private func transmitLoop() {
         let poller = Poller([
-            tun.descriptor.rawValue, outgoingSignalling.notifier.descriptor.rawValue, controlWake.descriptor.rawValue,
+            tun.readinessDescriptor, outgoingSignalling.notifier.descriptor.rawValue, controlWake.descriptor.rawValue,
             wakeUp.descriptor.rawValue,
         ])
         let batch = DatagramBatch(slotLength: slotLength)
@@ -275,7 +287,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
                 core.beginBatch(homeAgent: currentHomeAgent())
                 if poller.isReadable(1) { sendSignalling(batch, core: &core, counters: &local) }
                 if poller.isReadable(0) {
-                    for _ in 0..<HomeAgentDataPlane.batchesPerWake {
+                    for _ in 0..<PacketPath.batchesPerWake {
                         let (count, tunEmpty) = try fill(batch, from: reader, core: &core, counters: &local)
                         cryptoLanes.sending?.run(counters: &local)
                         if count > 0, let homeAgent = core.homeAgent {
@@ -327,7 +339,7 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
     /// read and dropped (counted), so the TUN queue does not fill with stale data.
     @inline(__always)
     private func fill(
-        _ batch: DatagramBatch, from reader: TunReader, core: inout MobileNodeCore.Transmitter,
+        _ batch: DatagramBatch, from reader: TunReader<Device>, core: inout MobileNodeCore.Transmitter,
         counters local: inout TunnelCounters
     ) throws(SystemCallError) -> (count: Int, tunEmpty: Bool) {
         var count = 0
@@ -391,3 +403,6 @@ public final class MobileNodeDataPlane: SequenceStateSource, @unchecked Sendable
         }
     }
 }
+
+/// Errors a socket reports for the network's doing (``MobileNodeEngine/transientErrors``).
+private let transientSocketErrors: Set<Int32> = [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ENETDOWN, EADDRNOTAVAIL]

@@ -4,12 +4,12 @@ import TernRoles
 
 /// The Mobile Node's receiving thread with crypto lanes (`tunnel.crypto-threads` > 1, docs/tunnel.md):
 /// the core's ordered checks per datagram, the lanes, then the core's ordered rest.
-extension MobileNodeDataPlane {
+extension MobileNodeEngine {
     /// With crypto lanes, the first, ordered step for one datagram: the core's checks before any crypto
     /// (source, SPI), the replay check, then a job for the lanes. A full job table is finished first.
     @inline(__always)
     func queue(
-        _ datagram: ReceivedDatagram, core: MobileNodeCore, sink: InnerPacketSink, lanes: CryptoWorkers<OpenJob>,
+        _ datagram: ReceivedDatagram, core: MobileNodeCore, sink: InnerPacketSink<Device>, lanes: CryptoWorkers<OpenJob>,
         actions: inout MobileNodeActions, counters local: inout TunnelCounters
     ) {
         guard let inbound = core.classify(datagram, counters: &local) else { return }
@@ -26,7 +26,7 @@ extension MobileNodeDataPlane {
     /// With crypto lanes: authenticates the queued datagrams on the lanes, then, in arrival order, moves
     /// the replay windows (only for what authenticated) and lets the core decide on each.
     func finish(
-        _ lanes: CryptoWorkers<OpenJob>, core: MobileNodeCore, sink: InnerPacketSink, actions: inout MobileNodeActions,
+        _ lanes: CryptoWorkers<OpenJob>, core: MobileNodeCore, sink: InnerPacketSink<Device>, actions: inout MobileNodeActions,
         counters local: inout TunnelCounters
     ) {
         lanes.run(counters: &local)

@@ -13,7 +13,9 @@ public struct DataPlaneOffloads: Sendable, CustomStringConvertible {
 
     /// Turns on what `enabled` asks for on `tun` (opened with virtio headers when offloads are wanted)
     /// and `sockets`; with `enabled` false, switches the sockets' send segmentation off.
-    public init(enabled: Bool, tun device: TunDevice, sockets: [UDPSocket]) {
+    public init<Device: PacketDevice, Transport: DatagramTransport>(
+        enabled: Bool, tun device: Device, sockets: [Transport]
+    ) {
         guard enabled else {
             for socket in sockets {
                 socket.disableSendSegmentation(because: SystemCallError("tunnel.offloads is false", errno: 0))
@@ -42,8 +44,8 @@ public struct DataPlaneOffloads: Sendable, CustomStringConvertible {
 /// MTU-sized packets over as many calls as it has segments (docs/tunnel.md: offloads).
 ///
 /// One per transmitting thread; the staging buffer is allocated once.
-final class TunReader {
-    private let tun: TunDevice
+final class TunReader<Device: PacketDevice> {
+    private let tun: Device
     /// The last super-packet read, with its virtio header; nil without virtio headers.
     private let staging: UnsafeMutableRawBufferPointer?
     /// The segments of the super-packet in `staging` not handed out yet.
@@ -51,9 +53,9 @@ final class TunReader {
 
     /// The largest read with virtio headers: the header and an IPv6 super-packet (a 40-octet header and
     /// a 65 535-octet payload).
-    static let stagingLength = VirtioNetHeader.length + 40 + 65_535
+    static var stagingLength: Int { VirtioNetHeader.length + 40 + 65_535 }
 
-    init(tun: TunDevice) {
+    init(tun: Device) {
         self.tun = tun
         staging = tun.virtioHeaderLength > 0
             ? UnsafeMutableRawBufferPointer.allocate(byteCount: Self.stagingLength, alignment: 64) : nil
@@ -94,16 +96,16 @@ final class TunReader {
         return nil
     }
 
-    static let maximumReadsPerPacket = 64
+    static var maximumReadsPerPacket: Int { 64 }
 }
 
 /// Where a receiving thread puts opened inner packets: straight into the TUN device, or — with virtio
 /// headers — through ``ReceiveCoalescer`` (GRO), which writes runs of one flow as one super-packet.
-struct InnerPacketSink {
-    let tun: TunDevice
+struct InnerPacketSink<Device: PacketDevice> {
+    let tun: Device
     private let coalescer: ReceiveCoalescer?
 
-    init(tun: TunDevice, coalesceUDP: Bool) {
+    init(tun: Device, coalesceUDP: Bool) {
         self.tun = tun
         coalescer = tun.virtioHeaderLength > 0 ? ReceiveCoalescer(coalesceUDP: coalesceUDP) : nil
     }

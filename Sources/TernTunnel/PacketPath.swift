@@ -10,6 +10,9 @@ enum PacketPath {
     /// Where an inner packet is read into a slot: after the largest headroom any suite needs.
     static let payloadOffset = DataChannel.maximumHeadroom
 
+    /// Batches a thread handles per wake-up before it polls again (so no socket starves the others).
+    static let batchesPerWake = 8
+
     /// Octets per slot for a tunnel of `mtu`: headroom, the largest inner packet, tailroom; rounded to a
     /// cache line. One octet of slack lets a read detect a packet longer than the MTU.
     static func slotLength(mtu: Int) -> Int {
@@ -126,8 +129,8 @@ enum PacketPath {
 
     /// Writes an opened inner packet to the TUN device and counts it.
     @inline(__always)
-    static func deliver(
-        _ payload: Range<Int>, of slot: UnsafeMutableRawBufferPointer, to tun: TunDevice, counters: inout TunnelCounters
+    static func deliver<Device: PacketDevice>(
+        _ payload: Range<Int>, of slot: UnsafeMutableRawBufferPointer, to tun: Device, counters: inout TunnelCounters
     ) {
         let packet = UnsafeRawBufferPointer(rebasing: slot[payload])
         if (try? tun.write(packet)) == true {
@@ -141,13 +144,13 @@ enum PacketPath {
     /// Sends one datagram, at `range` of slot 0, to `destination` from `source` on the socket of the
     /// destination's family; counts `send_failed` and returns false when it did not go out. For the rare
     /// single datagrams (signalling, keepalives), not the data path.
-    static func sendOne(
+    static func sendOne<Transport: DatagramTransport>(
         _ batch: DatagramBatch, range: Range<Int>, to destination: SocketAddress, from source: LocalAddress,
-        ipv4: UDPSocket?, ipv6: UDPSocket?, counters: inout TunnelCounters
+        ipv4: Transport?, ipv6: Transport?, counters: inout TunnelCounters
     ) -> Bool {
         batch.prepareToSend(0, range: range, to: destination, from: source)
         var refused = 0
-        guard let socket = destination.address.isIPv4 ? ipv4 : ipv6, batch.send(0..<1, on: socket, refused: &refused) == 1
+        guard let socket = destination.address.isIPv4 ? ipv4 : ipv6, socket.send(0..<1, of: batch, refused: &refused) == 1
         else {
             counters.drop(.sendFailed)
             return false
@@ -156,9 +159,10 @@ enum PacketPath {
     }
 
     /// Sends `slots` of `batch`, grouping runs by address family onto the matching socket.
-    static func flush(
+    @inline(__always)
+    static func flush<Transport: DatagramTransport>(
         _ batch: DatagramBatch, slots: Range<Int>, families isIPv6: UnsafeMutableBufferPointer<Bool>,
-        ipv4: UDPSocket?, ipv6: UDPSocket?, counters: inout TunnelCounters
+        ipv4: Transport?, ipv6: Transport?, counters: inout TunnelCounters
     ) {
         var start = slots.lowerBound
         while start < slots.upperBound {
@@ -166,7 +170,7 @@ enum PacketPath {
             while end < slots.upperBound && isIPv6[end] == isIPv6[start] { end += 1 }
             var refused = 0
             if let socket = isIPv6[start] ? ipv6 : ipv4 {
-                let sent = batch.send(start..<end, on: socket, refused: &refused)
+                let sent = socket.send(start..<end, of: batch, refused: &refused)
                 for _ in sent..<(end - start) { counters.drop(.sendFailed) }
             } else {
                 for _ in start..<end { counters.drop(.sendFailed) }

@@ -9,15 +9,15 @@ import TernProtocol
 /// the TUN device — the kernel answers some of them before the write returns (an echo reply, a TCP
 /// acknowledgement), and sending those at once saves a thread wake-up on every round trip
 /// (docs/tunnel.md: run to completion). The receiving thread only ever *tries* the lock.
-class TransmitState: @unchecked Sendable {
+class TransmitState<Device: PacketDevice>: @unchecked Sendable {
     let batch: DatagramBatch
-    let reader: TunReader
+    let reader: TunReader<Device>
     /// Per slot: whether its datagram goes out on the IPv6 socket.
     let families: UnsafeMutableBufferPointer<Bool>
     var counters = TunnelCounters()
     var publication: PublishSchedule
 
-    init(tun: TunDevice, slotLength: Int) {
+    init(tun: Device, slotLength: Int) {
         batch = DatagramBatch(slotLength: slotLength)
         reader = TunReader(tun: tun)
         families = .allocate(capacity: batch.capacity)
