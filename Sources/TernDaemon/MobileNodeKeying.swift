@@ -1,6 +1,6 @@
 public import TernConfig
 public import TernDataChannel
-public import TernOS
+import TernOS
 public import TernProtocol
 
 /// What the Mobile Node runs with: its SA, Home Agents and Home Addresses, from the configuration

@@ -1,4 +1,4 @@
-public import CTernOS
+import CTernOS
 public import TernProtocol
 #if canImport(Glibc)
 import Glibc

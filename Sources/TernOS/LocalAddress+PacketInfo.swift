@@ -1,5 +1,5 @@
 internal import CTernOS
-public import TernProtocol
+import TernProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
