@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "TernDaemon",
             dependencies: [
-                "TernOS", "TernTunnel", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernController",
+                "TernOS", "TernTunnel", "TernRoles", "TernProtocol", "TernDataChannel", "TernConfig", "TernStore", "TernController",
                 "TernHAC", "TernTLS", "TernPrivileges",
                 .product(name: "Logging", package: "swift-log"),
             ],

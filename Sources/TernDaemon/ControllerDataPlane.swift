@@ -1,6 +1,7 @@
 public import TernDataChannel
 public import TernOS
 public import TernProtocol
+public import TernRoles
 
 /// What the co-located controller needs of the Home Agent's data plane: installing and removing SAs,
 /// putting bindings back after a restart, and the binding changes to persist. The one conformance
@@ -65,15 +66,5 @@ public struct InstalledAssociation: Sendable {
 }
 
 /// A binding as it changed in the data plane, or as it is put back: the Binding Cache entry (nil: gone)
-/// and where the HA sends.
-public struct BindingRecord: Sendable, Hashable {
-    public var spi: SecurityParameterIndex
-    public var entry: BindingCacheEntry?
-    public var endpoint: SocketAddress?
-
-    public init(spi: SecurityParameterIndex, entry: BindingCacheEntry?, endpoint: SocketAddress?) {
-        self.spi = spi
-        self.entry = entry
-        self.endpoint = endpoint
-    }
-}
+/// and where the HA sends. The core's own type, so nothing is converted on the way to the database.
+public typealias BindingRecord = HomeAgentBindingChange

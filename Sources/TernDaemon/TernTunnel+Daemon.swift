@@ -21,14 +21,10 @@ extension HomeAgentDataPlane: ControllerDataPlane {
                 holdEndpointUntilBindingUpdate: installed.holdEndpointUntilBindingUpdate))
     }
 
-    public func restore(_ bindings: [BindingRecord]) {
-        restore(bindings.map { BindingChange(spi: $0.spi, entry: $0.entry, endpoint: $0.endpoint) })
-    }
-
     public var bindingChangeNotifier: Notifier { bindingChanges.notifier }
 
     public func takeBindingChanges() -> [BindingRecord] {
-        bindingChanges.take().map { BindingRecord(spi: $0.spi, entry: $0.entry, endpoint: $0.endpoint) }
+        bindingChanges.take()
     }
 }
 

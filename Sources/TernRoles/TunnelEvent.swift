@@ -28,7 +28,7 @@ public enum DataPlaneError: Error, CustomStringConvertible {
 
 /// A binding as the Home Agent's core changed it, for whoever persists bindings (the co-located HAC
 /// keeps them so a restarted HA still reaches its MNs).
-public struct HomeAgentBindingChange: Sendable {
+public struct HomeAgentBindingChange: Sendable, Hashable {
     public var spi: SecurityParameterIndex
     /// nil: the binding is gone (deregistered or expired).
     public var entry: BindingCacheEntry?
